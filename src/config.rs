@@ -1,0 +1,182 @@
+//! Configuration: `[workspace.metadata.monoship]` in the workspace root manifest and
+//! `[package.metadata.monoship]` per service package.
+//!
+//! Precedence, lowest first: built-in defaults < workspace table < package table < command-line flags.
+//! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them.
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use std::path::Path;
+
+/// Globs whose change affects every service, always in force.
+pub const DEFAULT_GLOBAL_INPUTS: &[&str] = &[
+    "Dockerfile*",
+    "**/Dockerfile*",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    ".cargo/config",
+    ".cargo/config.toml",
+];
+
+/// Globs that never affect a service unless a package embeds the file.
+pub const DEFAULT_IGNORE: &[&str] = &[
+    "**/*.md",
+    "docs/**",
+    ".github/**",
+    "LICENSE*",
+    "**/.gitignore",
+];
+
+/// Default service globs (package directories relative to the workspace root).
+pub const DEFAULT_SERVICES: &[&str] = &["apps/*"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: invalid [{table}]: {message}")]
+    Invalid {
+        file: String,
+        table: &'static str,
+        message: String,
+    },
+    #[error("{file}: invalid glob `{glob}` in `{key}`: {message}")]
+    Glob {
+        file: String,
+        key: String,
+        glob: String,
+        message: String,
+    },
+}
+
+/// `[workspace.metadata.monoship]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkspaceConfig {
+    /// Globs of package directories that are services.
+    pub services: Option<Vec<String>>,
+    /// Extra globs whose change affects every service.
+    #[serde(default)]
+    pub global_inputs: Vec<String>,
+    /// Extra globs that never affect a service.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Target triple whose dependency graph is analysed (default: the host's).
+    pub target: Option<String>,
+}
+
+/// `[package.metadata.monoship]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceConfig {
+    /// Extra globs, relative to the workspace root, whose change affects this service.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+}
+
+impl WorkspaceConfig {
+    /// Parse from the `workspace.metadata` JSON value that `cargo metadata` reports.
+    pub fn from_metadata(
+        metadata: &serde_json::Value,
+        file: &Path,
+    ) -> Result<WorkspaceConfig, ConfigError> {
+        parse_table(metadata, file, "workspace.metadata.monoship")
+    }
+}
+
+impl ServiceConfig {
+    pub fn from_metadata(
+        metadata: &serde_json::Value,
+        file: &Path,
+    ) -> Result<ServiceConfig, ConfigError> {
+        parse_table(metadata, file, "package.metadata.monoship")
+    }
+}
+
+fn parse_table<T: Default + for<'de> Deserialize<'de>>(
+    metadata: &serde_json::Value,
+    file: &Path,
+    table: &'static str,
+) -> Result<T, ConfigError> {
+    match metadata.get("monoship") {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(value) => T::deserialize(value).map_err(|e| ConfigError::Invalid {
+            file: file.display().to_string(),
+            table,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Compile globs (relative to the workspace root, `/`-separated; `*` stays within one path
+/// component, `**` crosses components).
+pub fn compile_globs<'a>(
+    globs: impl IntoIterator<Item = &'a str>,
+    file: &Path,
+    key: &str,
+) -> Result<GlobSet, ConfigError> {
+    let mut builder = GlobSetBuilder::new();
+    for glob in globs {
+        builder.add(compile_glob(glob, file, key)?);
+    }
+    builder.build().map_err(|e| ConfigError::Glob {
+        file: file.display().to_string(),
+        key: key.to_string(),
+        glob: String::new(),
+        message: e.to_string(),
+    })
+}
+
+pub fn compile_glob(glob: &str, file: &Path, key: &str) -> Result<Glob, ConfigError> {
+    let err = |message: String| ConfigError::Glob {
+        file: file.display().to_string(),
+        key: key.to_string(),
+        glob: glob.to_string(),
+        message,
+    };
+    if glob.is_empty() {
+        return Err(err("empty glob".into()));
+    }
+    if glob.starts_with('/') {
+        return Err(err("globs are relative to the workspace root".into()));
+    }
+    GlobBuilder::new(glob.trim_end_matches('/'))
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| err(e.kind().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = WorkspaceConfig::from_metadata(
+            &json!({"monoship": {"service": ["apps/*"]}}),
+            Path::new("Cargo.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `service`"), "{err}");
+        assert!(err.starts_with("Cargo.toml:"), "{err}");
+    }
+
+    #[test]
+    fn star_stays_in_one_component() {
+        let set = compile_globs(["apps/*"], Path::new("x"), "services").unwrap();
+        assert!(set.is_match("apps/users"));
+        assert!(!set.is_match("apps/users/src"));
+        let set = compile_globs(["**/*.md"], Path::new("x"), "ignore").unwrap();
+        assert!(set.is_match("README.md"));
+        assert!(set.is_match("apps/users/README.md"));
+    }
+
+    #[test]
+    fn malformed_glob_is_an_error() {
+        let err = compile_globs(["apps/[x"], Path::new("Cargo.toml"), "ignore")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("apps/[x") && err.contains("ignore"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+pub mod changes;
+pub mod config;
+pub mod workspace;
+pub mod manifest;
+pub mod refs;

@@ -1,0 +1,162 @@
+//! Files a package reads at build time from outside the usual places, found without building:
+//! string literals of `include_str!`, `include_bytes!` and `include!` (relative to the source file,
+//! or `concat!(env!("CARGO_MANIFEST_DIR"), "...")` relative to the package), and
+//! `cargo:rerun-if-changed=` / `cargo::rerun-if-changed=` literals (relative to the package).
+//! Paths built at run time (format strings, variables) are not found.
+
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefKind {
+    /// Embedded by an `include_*!` macro.
+    Include,
+    /// Declared as a build-script input.
+    BuildInput,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Absolute, normalised path of the referenced file or directory.
+    pub target: PathBuf,
+    pub kind: RefKind,
+    /// The source file that holds the reference.
+    pub from: PathBuf,
+}
+
+/// All references in the `.rs` files below `pkg_dir`, skipping `target/` and nested packages.
+pub fn scan_package(pkg_dir: &Path) -> std::io::Result<Vec<Reference>> {
+    let mut out = Vec::new();
+    let mut stack = vec![pkg_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                let name = entry.file_name();
+                if name == "target" || name.to_string_lossy().starts_with('.') || path.join("Cargo.toml").exists() {
+                    continue;
+                }
+                stack.push(path);
+            } else if ty.is_file() && path.extension().is_some_and(|e| e == "rs") {
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(_) => continue,
+                };
+                scan_source(&text, &path, pkg_dir, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>) {
+    let file_dir = file.parent().unwrap_or(pkg_dir);
+    for mac in ["include_str!", "include_bytes!", "include!"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(mac) {
+            rest = &rest[i + mac.len()..];
+            let arg = rest.trim_start();
+            let Some(arg) = arg.strip_prefix('(') else { continue };
+            let arg = arg.trim_start();
+            if let Some((lit, _)) = string_literal(arg) {
+                out.push(Reference { target: normalize(&file_dir.join(lit)), kind: RefKind::Include, from: file.to_path_buf() });
+            } else if let Some(after) = arg.strip_prefix("concat!") {
+                // concat!(env!("CARGO_MANIFEST_DIR"), "/path")
+                let after = after.trim_start().trim_start_matches('(').trim_start();
+                if let Some(after) = after.strip_prefix("env!") {
+                    let after = after.trim_start().trim_start_matches('(').trim_start();
+                    if let Some((var, tail)) = string_literal(after) {
+                        if var == "CARGO_MANIFEST_DIR" {
+                            let tail = tail.trim_start().trim_start_matches(')').trim_start().trim_start_matches(',').trim_start();
+                            if let Some((lit, _)) = string_literal(tail) {
+                                let lit = lit.trim_start_matches('/');
+                                out.push(Reference { target: normalize(&pkg_dir.join(lit)), kind: RefKind::Include, from: file.to_path_buf() });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for key in ["cargo:rerun-if-changed=", "cargo::rerun-if-changed="] {
+        let mut rest = text;
+        while let Some(i) = rest.find(key) {
+            rest = &rest[i + key.len()..];
+            let end = rest.find(['"', '\n']).unwrap_or(rest.len());
+            let lit = &rest[..end];
+            if lit.is_empty() || lit.contains('{') || lit.contains('\\') {
+                continue;
+            }
+            out.push(Reference { target: normalize(&pkg_dir.join(lit)), kind: RefKind::BuildInput, from: file.to_path_buf() });
+        }
+    }
+}
+
+/// A plain or raw string literal at the start of `s`: its value and what follows it.
+fn string_literal(s: &str) -> Option<(String, &str)> {
+    if let Some(body) = s.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((value, &body[i + 1..])),
+                '\\' => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    't' => value.push('\t'),
+                    other => value.push(other),
+                },
+                c => value.push(c),
+            }
+        }
+        None
+    } else if let Some(raw) = s.strip_prefix('r') {
+        let hashes = raw.len() - raw.trim_start_matches('#').len();
+        let body = raw[hashes..].strip_prefix('"')?;
+        let close = format!("\"{}", "#".repeat(hashes));
+        let end = body.find(&close)?;
+        Some((body[..end].to_string(), &body[end + close.len()..]))
+    } else {
+        None
+    }
+}
+
+/// Resolve `.` and `..` without touching the file system.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_literals_of_every_form() {
+        let src = r##"
+            const A: &str = include_str!("../../config/routes.json");
+            const B: &[u8] = include_bytes!(r#"data/x.bin"#);
+            const C: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/init.sql"));
+            include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+            fn main() { println!("cargo:rerun-if-changed=../../schemas/events.json"); println!("cargo::rerun-if-changed={}", x); }
+        "##;
+        let mut out = Vec::new();
+        scan_source(src, Path::new("/w/apps/gw/src/main.rs"), Path::new("/w/apps/gw"), &mut out);
+        let got: Vec<_> = out.iter().map(|r| (r.target.display().to_string(), r.kind)).collect();
+        assert!(got.contains(&("/w/apps/config/routes.json".into(), RefKind::Include)), "{got:?}");
+        assert!(got.contains(&("/w/apps/gw/src/data/x.bin".into(), RefKind::Include)), "{got:?}");
+        assert!(got.contains(&("/w/apps/gw/sql/init.sql".into(), RefKind::Include)), "{got:?}");
+        assert!(got.contains(&("/w/schemas/events.json".into(), RefKind::BuildInput)), "{got:?}");
+        assert_eq!(got.len(), 4, "{got:?}");
+    }
+}

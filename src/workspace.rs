@@ -1,0 +1,291 @@
+//! The workspace model: packages, services and the dependency graph, from `cargo metadata`.
+
+use crate::config::{self, ConfigError, ServiceConfig, WorkspaceConfig};
+use cargo_metadata::{DependencyKind, Metadata, PackageId};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("could not find `Cargo.toml` in `{0}` or any parent directory")]
+    NotFound(String),
+    #[error("manifest path `{0}` does not exist")]
+    NoManifest(String),
+    #[error("`cargo metadata` failed: {0}")]
+    Metadata(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("service package `{0}` has no binary target")]
+    NoBinary(String),
+}
+
+/// Where the workspace is: the manifest the user pointed at, or the nearest one upward.
+pub fn locate_manifest(dir: Option<&Path>, manifest: Option<&Path>) -> Result<PathBuf, WorkspaceError> {
+    if let Some(m) = manifest {
+        let m = absolute(m);
+        return if m.is_file() {
+            Ok(m)
+        } else {
+            Err(WorkspaceError::NoManifest(m.display().to_string()))
+        };
+    }
+    let start = absolute(dir.unwrap_or(Path::new(".")));
+    let mut cur = Some(start.as_path());
+    while let Some(d) = cur {
+        let candidate = d.join("Cargo.toml");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        cur = d.parent();
+    }
+    Err(WorkspaceError::NotFound(start.display().to_string()))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Run `cargo metadata` for the workspace of `manifest`, filtered to `target`.
+pub fn cargo_metadata(manifest: &Path, target: &str, offline: bool) -> Result<Metadata, WorkspaceError> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.manifest_path(manifest);
+    let mut opts = vec!["--filter-platform".to_string(), target.to_string()];
+    if offline {
+        opts.push("--offline".into());
+    }
+    cmd.other_options(opts);
+    cmd.exec().map_err(|e| {
+        let text = match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr
+                .lines()
+                .find(|l| l.starts_with("error"))
+                .unwrap_or(stderr.trim())
+                .to_string(),
+            other => other.to_string(),
+        };
+        WorkspaceError::Metadata(text)
+    })
+}
+
+/// The triple this binary was built for.
+pub fn host_target() -> &'static str {
+    env!("MONOSHIP_HOST_TARGET")
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub kinds: Vec<String>,
+    /// Source path relative to the workspace root.
+    pub src_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// Directory relative to the workspace root, `/`-separated, "" for the root package.
+    pub dir: String,
+    pub manifest_path: PathBuf,
+    pub targets: Vec<Target>,
+    /// Index of this package in the graph.
+    pub node: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub package: String,
+    pub binary: String,
+    pub dir: String,
+    pub inputs: Vec<String>,
+    pub config: ServiceConfig,
+}
+
+/// One resolved package (workspace member or dependency).
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub version: String,
+    pub source: Option<String>,
+    /// Normal and build dependencies for the target platform.
+    pub deps: Vec<usize>,
+    /// Reverse of `deps`.
+    pub rdeps: Vec<usize>,
+    pub member: bool,
+}
+
+#[derive(Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub manifest: PathBuf,
+    pub target: String,
+    pub config: WorkspaceConfig,
+    /// Workspace members, sorted by name.
+    pub packages: Vec<Package>,
+    /// Services, sorted by name.
+    pub services: Vec<Service>,
+    pub nodes: Vec<Node>,
+}
+
+impl Workspace {
+    pub fn from_metadata(meta: Metadata, target: &str) -> Result<Workspace, WorkspaceError> {
+        let root: PathBuf = meta.workspace_root.clone().into();
+        let manifest = root.join("Cargo.toml");
+        let config = WorkspaceConfig::from_metadata(&meta.workspace_metadata, &manifest)?;
+
+        let mut index: HashMap<&PackageId, usize> = HashMap::with_capacity(meta.packages.len());
+        let members: std::collections::HashSet<&PackageId> = meta.workspace_members.iter().collect();
+        let mut nodes: Vec<Node> = Vec::with_capacity(meta.packages.len());
+        for (i, p) in meta.packages.iter().enumerate() {
+            index.insert(&p.id, i);
+            nodes.push(Node {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                source: p.source.as_ref().map(|s| s.repr.clone()),
+                deps: Vec::new(),
+                rdeps: Vec::new(),
+                member: members.contains(&p.id),
+            });
+        }
+        if let Some(resolve) = &meta.resolve {
+            for n in &resolve.nodes {
+                let Some(&from) = index.get(&n.id) else { continue };
+                for d in &n.deps {
+                    let runtime = d
+                        .dep_kinds
+                        .iter()
+                        .any(|k| k.kind != DependencyKind::Development);
+                    if !runtime {
+                        continue;
+                    }
+                    if let Some(&to) = index.get(&d.pkg) {
+                        nodes[from].deps.push(to);
+                        nodes[to].rdeps.push(from);
+                    }
+                }
+            }
+        }
+
+        let mut packages = Vec::new();
+        for p in meta.packages.iter().filter(|p| members.contains(&p.id)) {
+            let manifest_path: PathBuf = p.manifest_path.clone().into();
+            let dir = rel(&root, manifest_path.parent().unwrap_or(&root));
+            let targets = p
+                .targets
+                .iter()
+                .map(|t| Target {
+                    name: t.name.clone(),
+                    kinds: t.kind.iter().map(|k| k.to_string()).collect(),
+                    src_path: rel(&root, t.src_path.as_std_path()),
+                })
+                .collect();
+            packages.push(Package {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                dir,
+                manifest_path,
+                targets,
+                node: index[&p.id],
+            });
+        }
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let services = detect_services(&meta, &members, &root, &manifest, &config)?;
+        Ok(Workspace {
+            root,
+            manifest,
+            target: target.to_string(),
+            config,
+            packages,
+            services,
+            nodes,
+        })
+    }
+
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.packages[i])
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// The service globs (or their default); then, if nothing matches, every member with a binary.
+pub fn service_globs(config: &WorkspaceConfig) -> Vec<String> {
+    config
+        .services
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect())
+}
+
+fn detect_services(
+    meta: &Metadata,
+    members: &std::collections::HashSet<&PackageId>,
+    root: &Path,
+    manifest: &Path,
+    config: &WorkspaceConfig,
+) -> Result<Vec<Service>, WorkspaceError> {
+    let globs = service_globs(config);
+    let set = config::compile_globs(globs.iter().map(|s| s.as_str()), manifest, "services")?;
+    let member_pkgs: Vec<_> = meta.packages.iter().filter(|p| members.contains(&p.id)).collect();
+    let dir_of = |p: &cargo_metadata::Package| {
+        rel(root, p.manifest_path.parent().map(|d| d.as_std_path()).unwrap_or(root))
+    };
+    let mut chosen: Vec<_> = member_pkgs
+        .iter()
+        .filter(|p| set.is_match(dir_of(p)))
+        .copied()
+        .collect();
+    if chosen.is_empty() && config.services.is_none() {
+        chosen = member_pkgs
+            .iter()
+            .filter(|p| p.targets.iter().any(|t| t.is_bin()))
+            .copied()
+            .collect();
+    }
+    let mut services = Vec::new();
+    for p in chosen {
+        let bins: Vec<_> = p.targets.iter().filter(|t| t.is_bin()).collect();
+        let binary = bins
+            .iter()
+            .find(|t| t.name == p.name.as_str())
+            .or(bins.first())
+            .map(|t| t.name.clone())
+            .ok_or_else(|| WorkspaceError::NoBinary(p.name.to_string()))?;
+        let svc_config = ServiceConfig::from_metadata(&p.metadata, p.manifest_path.as_std_path())?;
+        // Validate the globs early so a bad one is a config error naming its file.
+        config::compile_globs(
+            svc_config.inputs.iter().map(|s| s.as_str()),
+            p.manifest_path.as_std_path(),
+            "inputs",
+        )?;
+        services.push(Service {
+            name: p.name.to_string(),
+            package: p.name.to_string(),
+            binary,
+            dir: dir_of(p),
+            inputs: svc_config.inputs.clone(),
+            config: svc_config,
+        });
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(services)
+}
+
+/// `path` relative to `root`, `/`-separated ("" for the root itself). Paths outside `root`
+/// keep their absolute form.
+pub fn rel(root: &Path, path: &Path) -> String {
+    match path.strip_prefix(root) {
+        Ok(r) => r
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => path.display().to_string(),
+    }
+}
