@@ -64,7 +64,10 @@ pub struct Diff {
 impl Git {
     pub fn open(dir: &Path) -> Result<Git, ChangesError> {
         let repo = gix::discover(dir).map_err(|_| {
-            ChangesError::Usage(format!("not a git repository (or any parent): {}", dir.display()))
+            ChangesError::Usage(format!(
+                "not a git repository (or any parent): {}",
+                dir.display()
+            ))
         })?;
         let workdir = repo
             .workdir()
@@ -97,18 +100,27 @@ impl Git {
                     let id = ObjectId::from_hex(spec.as_bytes())
                         .map_err(|e| ChangesError::Usage(format!("bad commit id `{spec}`: {e}")))?;
                     return Ok(if self.repo.has_object(id) {
-                        Base::Commit { id, name: spec.to_string() }
+                        Base::Commit {
+                            id,
+                            name: spec.to_string(),
+                        }
                     } else {
                         Base::Missing(spec.to_string())
                     });
                 }
                 let id = self.resolve_commit(spec)?;
-                Ok(Base::Commit { id, name: spec.to_string() })
+                Ok(Base::Commit {
+                    id,
+                    name: spec.to_string(),
+                })
             }
             None => {
                 for name in DEFAULT_BASES {
                     if let Ok(id) = self.resolve_commit(name) {
-                        return Ok(Base::Commit { id, name: name.to_string() });
+                        return Ok(Base::Commit {
+                            id,
+                            name: name.to_string(),
+                        });
                     }
                 }
                 Err(ChangesError::Usage(format!(
@@ -146,7 +158,11 @@ impl Git {
             .map_err(analysis("merge-base"))?
             .map(|id| id.detach())
             .ok_or_else(|| {
-                let mut why = format!("no merge-base between {} and {}", short(base), short(head_commit));
+                let mut why = format!(
+                    "no merge-base between {} and {}",
+                    short(base),
+                    short(head_commit)
+                );
                 if self.is_shallow() {
                     why.push_str(" (shallow clone: fetch more history)");
                 }
@@ -191,10 +207,18 @@ impl Git {
                 C::Addition { .. } => out.push(changed(path, ChangeKind::Added, None)),
                 C::Deletion { .. } => out.push(changed(path, ChangeKind::Deleted, None)),
                 C::Modification { .. } => out.push(changed(path, ChangeKind::Modified, None)),
-                C::Rewrite { source_location, copy, .. } => {
+                C::Rewrite {
+                    source_location,
+                    copy,
+                    ..
+                } => {
                     let source = source_location.to_str_lossy().into_owned();
                     if !*copy {
-                        out.push(changed(source.clone(), ChangeKind::Deleted, Some(path.clone())));
+                        out.push(changed(
+                            source.clone(),
+                            ChangeKind::Deleted,
+                            Some(path.clone()),
+                        ));
                     }
                     out.push(changed(path, ChangeKind::Added, Some(source)));
                 }
@@ -224,21 +248,22 @@ impl Git {
                     match iw.summary() {
                         None => continue,
                         Some(S::Removed) => ChangeKind::Deleted,
-                        Some(S::Added) | Some(S::IntentToAdd) | Some(S::Copied) | Some(S::Renamed) => {
-                            ChangeKind::Added
-                        }
+                        Some(S::Added) | Some(S::IntentToAdd) | Some(S::Copied)
+                        | Some(S::Renamed) => ChangeKind::Added,
                         Some(_) => ChangeKind::Modified,
                     }
                 }
-                Item::TreeIndex(change) => {
-                    match change {
-                        gix::diff::index::Change::Addition { .. } => ChangeKind::Added,
-                        gix::diff::index::Change::Deletion { .. } => ChangeKind::Deleted,
-                        _ => ChangeKind::Modified,
-                    }
-                }
+                Item::TreeIndex(change) => match change {
+                    gix::diff::index::Change::Addition { .. } => ChangeKind::Added,
+                    gix::diff::index::Change::Deletion { .. } => ChangeKind::Deleted,
+                    _ => ChangeKind::Modified,
+                },
             };
-            out.push(changed(item.location().to_str_lossy().into_owned(), kind, None));
+            out.push(changed(
+                item.location().to_str_lossy().into_owned(),
+                kind,
+                None,
+            ));
         }
         Ok(out)
     }
@@ -263,12 +288,23 @@ impl Git {
 
     /// Every `Cargo.toml` at `commit` below `dir` (repository-relative, "" for the top),
     /// skipping `target` directories, at most `depth` levels deep.
-    pub fn manifests_at(&self, commit: ObjectId, dir: &str, depth: usize) -> Result<Vec<String>, ChangesError> {
+    pub fn manifests_at(
+        &self,
+        commit: ObjectId,
+        dir: &str,
+        depth: usize,
+    ) -> Result<Vec<String>, ChangesError> {
         let mut tree = self.tree_of(commit)?;
         if !dir.is_empty() {
-            match tree.peel_to_entry_by_path(dir).map_err(analysis("reading a tree"))? {
+            match tree
+                .peel_to_entry_by_path(dir)
+                .map_err(analysis("reading a tree"))?
+            {
                 Some(e) if e.mode().is_tree() => {
-                    tree = self.repo.find_tree(e.object_id()).map_err(analysis("reading a tree"))?;
+                    tree = self
+                        .repo
+                        .find_tree(e.object_id())
+                        .map_err(analysis("reading a tree"))?;
                 }
                 _ => return Ok(Vec::new()),
             }
@@ -298,12 +334,19 @@ impl Git {
             let name = entry.filename().to_str_lossy();
             if entry.mode().is_blob() && name == "Cargo.toml" {
                 out.push(join(&name));
-            } else if entry.mode().is_tree() && depth > 0 && name != "target" && !name.starts_with('.') {
+            } else if entry.mode().is_tree()
+                && depth > 0
+                && name != "target"
+                && !name.starts_with('.')
+            {
                 subtrees.push((join(&name), entry.object_id()));
             }
         }
         for (path, id) in subtrees {
-            let sub = self.repo.find_tree(id).map_err(analysis("reading a tree"))?;
+            let sub = self
+                .repo
+                .find_tree(id)
+                .map_err(analysis("reading a tree"))?;
             self.walk_manifests(&sub, &path, depth - 1, out)?;
         }
         Ok(())
@@ -311,7 +354,11 @@ impl Git {
 }
 
 fn changed(path: String, kind: ChangeKind, renamed: Option<String>) -> ChangedPath {
-    ChangedPath { path, kind, renamed }
+    ChangedPath {
+        path,
+        kind,
+        renamed,
+    }
 }
 
 pub fn short(id: ObjectId) -> String {

@@ -1,5 +1,6 @@
+pub mod affected;
 pub mod changes;
 pub mod config;
-pub mod workspace;
 pub mod manifest;
 pub mod refs;
+pub mod workspace;

@@ -73,7 +73,10 @@ pub fn root_changes(base: &Table, head: &Table) -> RootChanges {
     let mut out = RootChanges::default();
     let empty = Table::new();
     for section in ["profile", "patch"] {
-        let (a, b) = (sub(base, section).unwrap_or(&empty), sub(head, section).unwrap_or(&empty));
+        let (a, b) = (
+            sub(base, section).unwrap_or(&empty),
+            sub(head, section).unwrap_or(&empty),
+        );
         for k in table_diff(a, b) {
             out.global.push(format!("[{section}.{k}]"));
         }
@@ -81,7 +84,10 @@ pub fn root_changes(base: &Table, head: &Table) -> RootChanges {
     if base.get("replace") != head.get("replace") {
         out.global.push("[replace]".into());
     }
-    let (wa, wb) = (sub(base, "workspace").unwrap_or(&empty), sub(head, "workspace").unwrap_or(&empty));
+    let (wa, wb) = (
+        sub(base, "workspace").unwrap_or(&empty),
+        sub(head, "workspace").unwrap_or(&empty),
+    );
     for k in table_diff(wa, wb) {
         match k.as_str() {
             "dependencies" => {
@@ -180,7 +186,10 @@ pub fn lock_changes(base: &Table, head: &Table) -> Vec<LockChange> {
     for (n, v, _, _) in &a {
         base_versions.entry(n).or_default().insert(v);
     }
-    let head_versions: BTreeSet<(&str, &str)> = b.iter().map(|(n, v, _, _)| (n.as_str(), v.as_str())).collect();
+    let head_versions: BTreeSet<(&str, &str)> = b
+        .iter()
+        .map(|(n, v, _, _)| (n.as_str(), v.as_str()))
+        .collect();
     b.difference(&a)
         .map(|(n, v, s, _)| LockChange {
             name: n.clone(),

@@ -35,7 +35,10 @@ pub fn scan_package(pkg_dir: &Path) -> std::io::Result<Vec<Reference>> {
             let ty = entry.file_type()?;
             if ty.is_dir() {
                 let name = entry.file_name();
-                if name == "target" || name.to_string_lossy().starts_with('.') || path.join("Cargo.toml").exists() {
+                if name == "target"
+                    || name.to_string_lossy().starts_with('.')
+                    || path.join("Cargo.toml").exists()
+                {
                     continue;
                 }
                 stack.push(path);
@@ -58,10 +61,16 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
         while let Some(i) = rest.find(mac) {
             rest = &rest[i + mac.len()..];
             let arg = rest.trim_start();
-            let Some(arg) = arg.strip_prefix('(') else { continue };
+            let Some(arg) = arg.strip_prefix('(') else {
+                continue;
+            };
             let arg = arg.trim_start();
             if let Some((lit, _)) = string_literal(arg) {
-                out.push(Reference { target: normalize(&file_dir.join(lit)), kind: RefKind::Include, from: file.to_path_buf() });
+                out.push(Reference {
+                    target: normalize(&file_dir.join(lit)),
+                    kind: RefKind::Include,
+                    from: file.to_path_buf(),
+                });
             } else if let Some(after) = arg.strip_prefix("concat!") {
                 // concat!(env!("CARGO_MANIFEST_DIR"), "/path")
                 let after = after.trim_start().trim_start_matches('(').trim_start();
@@ -69,10 +78,19 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
                     let after = after.trim_start().trim_start_matches('(').trim_start();
                     if let Some((var, tail)) = string_literal(after) {
                         if var == "CARGO_MANIFEST_DIR" {
-                            let tail = tail.trim_start().trim_start_matches(')').trim_start().trim_start_matches(',').trim_start();
+                            let tail = tail
+                                .trim_start()
+                                .trim_start_matches(')')
+                                .trim_start()
+                                .trim_start_matches(',')
+                                .trim_start();
                             if let Some((lit, _)) = string_literal(tail) {
                                 let lit = lit.trim_start_matches('/');
-                                out.push(Reference { target: normalize(&pkg_dir.join(lit)), kind: RefKind::Include, from: file.to_path_buf() });
+                                out.push(Reference {
+                                    target: normalize(&pkg_dir.join(lit)),
+                                    kind: RefKind::Include,
+                                    from: file.to_path_buf(),
+                                });
                             }
                         }
                     }
@@ -89,7 +107,11 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
             if lit.is_empty() || lit.contains('{') || lit.contains('\\') {
                 continue;
             }
-            out.push(Reference { target: normalize(&pkg_dir.join(lit)), kind: RefKind::BuildInput, from: file.to_path_buf() });
+            out.push(Reference {
+                target: normalize(&pkg_dir.join(lit)),
+                kind: RefKind::BuildInput,
+                from: file.to_path_buf(),
+            });
         }
     }
 }
@@ -151,12 +173,32 @@ mod tests {
             fn main() { println!("cargo:rerun-if-changed=../../schemas/events.json"); println!("cargo::rerun-if-changed={}", x); }
         "##;
         let mut out = Vec::new();
-        scan_source(src, Path::new("/w/apps/gw/src/main.rs"), Path::new("/w/apps/gw"), &mut out);
-        let got: Vec<_> = out.iter().map(|r| (r.target.display().to_string(), r.kind)).collect();
-        assert!(got.contains(&("/w/apps/config/routes.json".into(), RefKind::Include)), "{got:?}");
-        assert!(got.contains(&("/w/apps/gw/src/data/x.bin".into(), RefKind::Include)), "{got:?}");
-        assert!(got.contains(&("/w/apps/gw/sql/init.sql".into(), RefKind::Include)), "{got:?}");
-        assert!(got.contains(&("/w/schemas/events.json".into(), RefKind::BuildInput)), "{got:?}");
+        scan_source(
+            src,
+            Path::new("/w/apps/gw/src/main.rs"),
+            Path::new("/w/apps/gw"),
+            &mut out,
+        );
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.target.display().to_string(), r.kind))
+            .collect();
+        assert!(
+            got.contains(&("/w/apps/config/routes.json".into(), RefKind::Include)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("/w/apps/gw/src/data/x.bin".into(), RefKind::Include)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("/w/apps/gw/sql/init.sql".into(), RefKind::Include)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("/w/schemas/events.json".into(), RefKind::BuildInput)),
+            "{got:?}"
+        );
         assert_eq!(got.len(), 4, "{got:?}");
     }
 }

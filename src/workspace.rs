@@ -20,7 +20,10 @@ pub enum WorkspaceError {
 }
 
 /// Where the workspace is: the manifest the user pointed at, or the nearest one upward.
-pub fn locate_manifest(dir: Option<&Path>, manifest: Option<&Path>) -> Result<PathBuf, WorkspaceError> {
+pub fn locate_manifest(
+    dir: Option<&Path>,
+    manifest: Option<&Path>,
+) -> Result<PathBuf, WorkspaceError> {
     if let Some(m) = manifest {
         let m = absolute(m);
         return if m.is_file() {
@@ -46,7 +49,11 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Run `cargo metadata` for the workspace of `manifest`, filtered to `target`.
-pub fn cargo_metadata(manifest: &Path, target: &str, offline: bool) -> Result<Metadata, WorkspaceError> {
+pub fn cargo_metadata(
+    manifest: &Path,
+    target: &str,
+    offline: bool,
+) -> Result<Metadata, WorkspaceError> {
     let mut cmd = cargo_metadata::MetadataCommand::new();
     cmd.manifest_path(manifest);
     let mut opts = vec!["--filter-platform".to_string(), target.to_string()];
@@ -125,6 +132,8 @@ pub struct Workspace {
     pub packages: Vec<Package>,
     /// Services, sorted by name.
     pub services: Vec<Service>,
+    /// True when no package matched the service globs and every binary package was taken.
+    pub services_by_binary: bool,
     pub nodes: Vec<Node>,
 }
 
@@ -135,7 +144,8 @@ impl Workspace {
         let config = WorkspaceConfig::from_metadata(&meta.workspace_metadata, &manifest)?;
 
         let mut index: HashMap<&PackageId, usize> = HashMap::with_capacity(meta.packages.len());
-        let members: std::collections::HashSet<&PackageId> = meta.workspace_members.iter().collect();
+        let members: std::collections::HashSet<&PackageId> =
+            meta.workspace_members.iter().collect();
         let mut nodes: Vec<Node> = Vec::with_capacity(meta.packages.len());
         for (i, p) in meta.packages.iter().enumerate() {
             index.insert(&p.id, i);
@@ -150,7 +160,9 @@ impl Workspace {
         }
         if let Some(resolve) = &meta.resolve {
             for n in &resolve.nodes {
-                let Some(&from) = index.get(&n.id) else { continue };
+                let Some(&from) = index.get(&n.id) else {
+                    continue;
+                };
                 for d in &n.deps {
                     let runtime = d
                         .dep_kinds
@@ -191,7 +203,8 @@ impl Workspace {
         }
         packages.sort_by(|a, b| a.name.cmp(&b.name));
 
-        let services = detect_services(&meta, &members, &root, &manifest, &config)?;
+        let (services, services_by_binary) =
+            detect_services(&meta, &members, &root, &manifest, &config)?;
         Ok(Workspace {
             root,
             manifest,
@@ -199,6 +212,7 @@ impl Workspace {
             config,
             packages,
             services,
+            services_by_binary,
             nodes,
         })
     }
@@ -210,6 +224,10 @@ impl Workspace {
             .map(|i| &self.packages[i])
     }
 
+    pub fn package_by_dir(&self, dir: &str) -> Option<&Package> {
+        self.packages.iter().find(|p| p.dir == dir)
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
@@ -217,10 +235,12 @@ impl Workspace {
 
 /// The service globs (or their default); then, if nothing matches, every member with a binary.
 pub fn service_globs(config: &WorkspaceConfig) -> Vec<String> {
-    config
-        .services
-        .clone()
-        .unwrap_or_else(|| config::DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect())
+    config.services.clone().unwrap_or_else(|| {
+        config::DEFAULT_SERVICES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    })
 }
 
 fn detect_services(
@@ -229,19 +249,30 @@ fn detect_services(
     root: &Path,
     manifest: &Path,
     config: &WorkspaceConfig,
-) -> Result<Vec<Service>, WorkspaceError> {
+) -> Result<(Vec<Service>, bool), WorkspaceError> {
     let globs = service_globs(config);
     let set = config::compile_globs(globs.iter().map(|s| s.as_str()), manifest, "services")?;
-    let member_pkgs: Vec<_> = meta.packages.iter().filter(|p| members.contains(&p.id)).collect();
+    let member_pkgs: Vec<_> = meta
+        .packages
+        .iter()
+        .filter(|p| members.contains(&p.id))
+        .collect();
     let dir_of = |p: &cargo_metadata::Package| {
-        rel(root, p.manifest_path.parent().map(|d| d.as_std_path()).unwrap_or(root))
+        rel(
+            root,
+            p.manifest_path
+                .parent()
+                .map(|d| d.as_std_path())
+                .unwrap_or(root),
+        )
     };
     let mut chosen: Vec<_> = member_pkgs
         .iter()
         .filter(|p| set.is_match(dir_of(p)))
         .copied()
         .collect();
-    if chosen.is_empty() && config.services.is_none() {
+    let by_binary = chosen.is_empty() && config.services.is_none();
+    if by_binary {
         chosen = member_pkgs
             .iter()
             .filter(|p| p.targets.iter().any(|t| t.is_bin()))
@@ -274,7 +305,7 @@ fn detect_services(
         });
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(services)
+    Ok((services, by_binary))
 }
 
 /// `path` relative to `root`, `/`-separated ("" for the root itself). Paths outside `root`

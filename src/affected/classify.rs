@@ -1,0 +1,627 @@
+//! Classification of changed paths, and the walk from changed packages to services.
+//!
+//! Order of the rules for one path:
+//! 1. `Cargo.lock` and manifests get a semantic diff.
+//! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package
+//!    (this wins over `ignore` and over the tests/benches/examples rule).
+//! 3. `ignore` globs: nothing.
+//! 4. `global-inputs`: every service.
+//! 5. A service's own `inputs`: that service.
+//! 6. Inside a package (longest directory prefix, at head or, for deleted files, at base):
+//!    `tests/`, `benches/`, `examples/` do not count unless a binary or library target lives there;
+//!    otherwise the package changed.
+//! 7. Anything else fails closed: every service, reason `unowned path: X`.
+
+use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
+use crate::changes::{Diff, Git};
+use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
+use crate::manifest;
+use crate::refs::{self, RefKind};
+use crate::workspace::{self, Package, Workspace};
+use globset::GlobSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::Path;
+
+/// Why a package (or an external node) counts as changed.
+#[derive(Debug, Clone)]
+struct Cause {
+    kind: ReasonKind,
+    path: Option<String>,
+    text: String,
+}
+
+pub(super) struct Analyzer<'a> {
+    ws: &'a Workspace,
+    git: &'a Git,
+    diff: &'a Diff,
+    /// The workspace root relative to the repository root, with a trailing `/` (or "").
+    prefix: String,
+    ignore: GlobSet,
+    global: GlobSet,
+    inputs: Vec<(usize, GlobSet)>,
+    dirs: HashMap<&'a str, &'a Package>,
+    /// Referenced files (workspace-relative) → (package, kind).
+    refs: Option<Vec<(String, String, RefKind)>>,
+    /// Packages at base: (workspace-relative dir, name, is a service).
+    base_packages: Option<Vec<(String, String, bool)>>,
+    root_manifest_done: bool,
+    // Results.
+    package_causes: BTreeMap<String, Vec<Cause>>,
+    node_causes: Vec<(usize, Cause)>,
+    service_reasons: BTreeMap<usize, Vec<Reason>>,
+    global_reasons: Vec<Reason>,
+    removed: BTreeSet<String>,
+}
+
+type Outcome<T> = Result<T, String>;
+
+impl<'a> Analyzer<'a> {
+    pub(super) fn new(
+        ws: &'a Workspace,
+        git: &'a Git,
+        diff: &'a Diff,
+    ) -> Result<Self, AffectedError> {
+        let file = ws.manifest.as_path();
+        let root = std::fs::canonicalize(&ws.root).unwrap_or_else(|_| ws.root.clone());
+        let prefix = match root.strip_prefix(git.workdir()) {
+            Ok(p) if p.as_os_str().is_empty() => String::new(),
+            Ok(p) => format!("{}/", workspace::rel(Path::new(""), p)),
+            Err(_) => {
+                return Err(AffectedError::Usage(format!(
+                    "workspace {} is not inside the git working tree {}",
+                    root.display(),
+                    git.workdir().display()
+                )))
+            }
+        };
+        let ignore = config::compile_globs(
+            DEFAULT_IGNORE
+                .iter()
+                .copied()
+                .chain(ws.config.ignore.iter().map(String::as_str)),
+            file,
+            "ignore",
+        )
+        .map_err(workspace::WorkspaceError::from)?;
+        let global = config::compile_globs(
+            DEFAULT_GLOBAL_INPUTS
+                .iter()
+                .copied()
+                .chain(ws.config.global_inputs.iter().map(String::as_str)),
+            file,
+            "global-inputs",
+        )
+        .map_err(workspace::WorkspaceError::from)?;
+        let mut inputs = Vec::new();
+        for (i, s) in ws.services.iter().enumerate() {
+            if !s.inputs.is_empty() {
+                let set =
+                    config::compile_globs(s.inputs.iter().map(String::as_str), file, "inputs")
+                        .map_err(workspace::WorkspaceError::from)?;
+                inputs.push((i, set));
+            }
+        }
+        let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
+        Ok(Analyzer {
+            ws,
+            git,
+            diff,
+            prefix,
+            ignore,
+            global,
+            inputs,
+            dirs,
+            refs: None,
+            base_packages: None,
+            root_manifest_done: false,
+            package_causes: BTreeMap::new(),
+            node_causes: Vec::new(),
+            service_reasons: BTreeMap::new(),
+            global_reasons: Vec::new(),
+            removed: BTreeSet::new(),
+        })
+    }
+
+    pub(super) fn run(mut self) -> Outcome<Report> {
+        let mut unowned = Vec::new();
+        for change in &self.diff.paths {
+            let Some(path) = change.path.strip_prefix(self.prefix.as_str()) else {
+                continue; // outside the workspace
+            };
+            if !self.classify(path)? {
+                unowned.push(path.to_string());
+            }
+        }
+        if let Some(first) = unowned.first() {
+            let more = if unowned.len() > 1 {
+                format!(" (and {} more)", unowned.len() - 1)
+            } else {
+                String::new()
+            };
+            return Err(format!("unowned path: {first}{more}"));
+        }
+        Ok(self.report())
+    }
+
+    /// Classify one workspace-relative path. `Ok(false)`: nothing owns it.
+    fn classify(&mut self, path: &str) -> Outcome<bool> {
+        if path == "Cargo.lock" {
+            self.lockfile()?;
+            return Ok(true);
+        }
+        if path == "Cargo.toml" {
+            self.root_manifest()?;
+            return Ok(true);
+        }
+        let referenced = self.referenced(path)?;
+        let was_referenced = !referenced.is_empty();
+        for (pkg, kind) in referenced {
+            let (k, what) = match kind {
+                RefKind::Include => (ReasonKind::Include, "embedded by"),
+                RefKind::BuildInput => (ReasonKind::BuildInput, "a build script input of"),
+            };
+            self.cause(
+                &pkg,
+                k,
+                Some(path),
+                format!("{path} changed ({what} {pkg})"),
+            );
+        }
+        if was_referenced || self.ignore.is_match(path) {
+            return Ok(true);
+        }
+        if self.global.is_match(path) {
+            self.global_reasons.push(Reason {
+                kind: ReasonKind::Global,
+                path: Some(path.to_string()),
+                via: Vec::new(),
+                text: format!("{path} changed (a global input)"),
+            });
+            return Ok(true);
+        }
+        let mut owned = false;
+        for (i, set) in &self.inputs {
+            if set.is_match(path) {
+                owned = true;
+                let svc = &self.ws.services[*i];
+                self.service_reasons.entry(*i).or_default().push(Reason {
+                    kind: ReasonKind::Input,
+                    path: Some(path.to_string()),
+                    via: vec![svc.package.clone()],
+                    text: format!("{path} changed (an input of {})", svc.name),
+                });
+            }
+        }
+        if let Some(pkg) = self.owner(path) {
+            let inner = if pkg.dir.is_empty() {
+                path
+            } else {
+                &path[pkg.dir.len() + 1..]
+            };
+            if inner == "Cargo.toml" {
+                self.package_manifest(pkg, path)?;
+            } else if !excluded_in_package(pkg, inner) {
+                let name = pkg.name.clone();
+                self.cause(
+                    &name,
+                    ReasonKind::File,
+                    Some(path),
+                    format!("{path} changed in {name}"),
+                );
+            }
+            return Ok(true);
+        }
+        // Not in a package at head: a package at base (a deleted or moved one)?
+        if let Some((dir, name, is_service)) = self.base_owner(path)? {
+            if self.ws.package(&name).is_some() {
+                self.cause(
+                    &name,
+                    ReasonKind::File,
+                    Some(path),
+                    format!("{path} changed in {name} (moved from {dir})"),
+                );
+            } else if is_service {
+                self.removed.insert(name);
+            }
+            return Ok(true);
+        }
+        Ok(owned)
+    }
+
+    fn cause(&mut self, pkg: &str, kind: ReasonKind, path: Option<&str>, text: String) {
+        self.package_causes
+            .entry(pkg.to_string())
+            .or_default()
+            .push(Cause {
+                kind,
+                path: path.map(str::to_string),
+                text,
+            });
+    }
+
+    fn owner(&self, path: &str) -> Option<&'a Package> {
+        let mut cur = path;
+        while let Some(i) = cur.rfind('/') {
+            cur = &cur[..i];
+            if let Some(p) = self.dirs.get(cur) {
+                return Some(p);
+            }
+        }
+        self.dirs.get("").copied()
+    }
+
+    /// A file's content at head (the working tree or the head commit).
+    fn read_head(&self, path: &str) -> Outcome<Option<Vec<u8>>> {
+        match self.diff.head {
+            None => match std::fs::read(self.ws.root.join(path)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("reading {path}: {e}")),
+            },
+            Some(h) => self
+                .git
+                .read_at(h, &format!("{}{path}", self.prefix))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn read_base(&self, path: &str) -> Outcome<Option<Vec<u8>>> {
+        self.git
+            .read_at(self.diff.from, &format!("{}{path}", self.prefix))
+            .map_err(|e| e.to_string())
+    }
+
+    fn both_tables(&self, path: &str) -> Outcome<(Option<toml::Table>, Option<toml::Table>)> {
+        let base = self
+            .read_base(path)?
+            .map(|b| manifest::parse(&b, &format!("{path} at base")))
+            .transpose()?;
+        let head = self
+            .read_head(path)?
+            .map(|b| manifest::parse(&b, &format!("{path} at head")))
+            .transpose()?;
+        Ok((base, head))
+    }
+
+    fn package_manifest(&mut self, pkg: &Package, path: &str) -> Outcome<()> {
+        let (base, head) = self.both_tables(path)?;
+        let changes = match (&base, &head) {
+            (Some(b), Some(h)) => manifest::package_changes(b, h),
+            (None, _) => vec!["new package".to_string()],
+            (Some(_), None) => vec!["manifest deleted".to_string()],
+        };
+        if !changes.is_empty() {
+            let name = pkg.name.clone();
+            let text = format!("{path} changed: {}", changes.join(", "));
+            self.cause(&name, ReasonKind::Manifest, Some(path), text);
+        }
+        Ok(())
+    }
+
+    fn root_manifest(&mut self) -> Outcome<()> {
+        if std::mem::replace(&mut self.root_manifest_done, true) {
+            return Ok(());
+        }
+        let (base, head) = self.both_tables("Cargo.toml")?;
+        let (Some(base), Some(head)) = (base, head) else {
+            return Err("the workspace root Cargo.toml is missing at base or head".into());
+        };
+        let changes = manifest::root_changes(&base, &head);
+        for section in &changes.global {
+            self.global_reasons.push(Reason {
+                kind: ReasonKind::Global,
+                path: Some("Cargo.toml".into()),
+                via: Vec::new(),
+                text: format!("Cargo.toml {section} changed"),
+            });
+        }
+        if !changes.workspace_dependencies.is_empty() || !changes.workspace_package.is_empty() {
+            for pkg in &self.ws.packages {
+                let text = std::fs::read(&pkg.manifest_path)
+                    .map_err(|e| format!("reading {}: {e}", pkg.manifest_path.display()))?;
+                let member = manifest::parse(&text, &pkg.manifest_path.display().to_string())?;
+                for dep in &changes.workspace_dependencies {
+                    if manifest::inherits_dependency(&member, dep) {
+                        let name = pkg.name.clone();
+                        let text =
+                            format!("[workspace.dependencies] {dep} changed (inherited by {name})");
+                        self.cause(
+                            &name,
+                            ReasonKind::WorkspaceDependency,
+                            Some("Cargo.toml"),
+                            text,
+                        );
+                    }
+                }
+                for key in &changes.workspace_package {
+                    if manifest::inherits_package_key(&member, key) {
+                        let name = pkg.name.clone();
+                        let text =
+                            format!("[workspace.package] {key} changed (inherited by {name})");
+                        self.cause(
+                            &name,
+                            ReasonKind::WorkspacePackage,
+                            Some("Cargo.toml"),
+                            text,
+                        );
+                    }
+                }
+            }
+        }
+        if !changes.root_package.is_empty() {
+            if let Some(root) = self.ws.package_by_dir("") {
+                let name = root.name.clone();
+                let text = format!("Cargo.toml changed: {}", changes.root_package.join(", "));
+                self.cause(&name, ReasonKind::Manifest, Some("Cargo.toml"), text);
+            }
+        }
+        Ok(())
+    }
+
+    fn lockfile(&mut self) -> Outcome<()> {
+        let (base, head) = self.both_tables("Cargo.lock")?;
+        let changes = match (base, head) {
+            (Some(b), Some(h)) => manifest::lock_changes(&b, &h),
+            (None, Some(h)) => manifest::lock_changes(&toml::Table::new(), &h),
+            (_, None) => return Ok(()),
+        };
+        for c in changes {
+            let from = if c.previous.is_empty() {
+                "added".to_string()
+            } else {
+                format!("{} → {}", c.previous.join(", "), c.version)
+            };
+            for (i, n) in self.ws.nodes.iter().enumerate() {
+                if n.name == c.name
+                    && n.version == c.version
+                    && n.source.as_deref().is_none_or(|s| s == c.source)
+                {
+                    self.node_causes.push((
+                        i,
+                        Cause {
+                            kind: ReasonKind::Lockfile,
+                            path: Some("Cargo.lock".into()),
+                            text: format!("Cargo.lock: {} {from}", c.name),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Packages that reference `path` (or a directory containing it).
+    fn referenced(&mut self, path: &str) -> Outcome<Vec<(String, RefKind)>> {
+        if self.refs.is_none() {
+            let root = self.ws.root.as_path();
+            let mut all = Vec::new();
+            for pkg in &self.ws.packages {
+                let dir = root.join(&pkg.dir);
+                let found = refs::scan_package(&dir)
+                    .map_err(|e| format!("scanning {}: {e}", dir.display()))?;
+                for r in found {
+                    let target = workspace::rel(root, &r.target);
+                    all.push((target, pkg.name.clone(), r.kind));
+                }
+            }
+            self.refs = Some(all);
+        }
+        let refs = self.refs.as_ref().expect("scanned above");
+        let mut out: Vec<(String, RefKind)> = refs
+            .iter()
+            .filter(|(t, _, _)| {
+                path == t
+                    || path
+                        .strip_prefix(t.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, p, k)| (p.clone(), *k))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup();
+        Ok(out)
+    }
+
+    fn base_owner(&mut self, path: &str) -> Outcome<Option<(String, String, bool)>> {
+        if self.base_packages.is_none() {
+            self.base_packages = Some(self.load_base_packages()?);
+        }
+        let pkgs = self.base_packages.as_ref().expect("loaded above");
+        Ok(pkgs
+            .iter()
+            .filter(|(dir, _, _)| {
+                dir.is_empty()
+                    || path
+                        .strip_prefix(dir.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+            .max_by_key(|(dir, _, _)| dir.len())
+            .cloned())
+    }
+
+    /// Workspace members at base, read from git objects.
+    fn load_base_packages(&self) -> Outcome<Vec<(String, String, bool)>> {
+        let root = match self.read_base("Cargo.toml")? {
+            Some(b) => manifest::parse(&b, "Cargo.toml at base")?,
+            None => return Ok(Vec::new()),
+        };
+        let ws = root.get("workspace").and_then(toml::Value::as_table);
+        let strings = |key: &str| -> Vec<String> {
+            ws.and_then(|w| w.get(key))
+                .and_then(toml::Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let file = Path::new("Cargo.toml at base");
+        let members = config::compile_globs(
+            strings("members").iter().map(String::as_str),
+            file,
+            "members",
+        )
+        .map_err(|e| e.to_string())?;
+        let exclude = strings("exclude");
+        let services = workspace::service_globs(&self.ws.config);
+        let services = config::compile_globs(services.iter().map(String::as_str), file, "services")
+            .map_err(|e| e.to_string())?;
+        let top = self.prefix.trim_end_matches('/');
+        let mut out = Vec::new();
+        for m in self
+            .git
+            .manifests_at(self.diff.from, top, 6)
+            .map_err(|e| e.to_string())?
+        {
+            let rel = m.strip_prefix(self.prefix.as_str()).unwrap_or(&m);
+            let dir = rel.strip_suffix("/Cargo.toml").unwrap_or("");
+            let is_member = dir.is_empty() && root.contains_key("package")
+                || (!dir.is_empty()
+                    && members.is_match(dir)
+                    && !exclude.iter().any(|e| e.trim_end_matches('/') == dir));
+            if !is_member {
+                continue;
+            }
+            let Some(text) = self.read_base(rel)? else {
+                continue;
+            };
+            let table = manifest::parse(&text, &format!("{rel} at base"))?;
+            let Some(name) = table
+                .get("package")
+                .and_then(|p| p.get("name"))
+                .and_then(toml::Value::as_str)
+            else {
+                continue;
+            };
+            let is_service = services.is_match(dir)
+                || (self.ws.services_by_binary
+                    && (table.contains_key("bin")
+                        || self.read_base(&format!("{dir}/src/main.rs"))?.is_some()));
+            out.push((dir.to_string(), name.to_string(), is_service));
+        }
+        Ok(out)
+    }
+
+    fn report(self) -> Report {
+        let ws = self.ws;
+        let by_package: HashMap<&str, usize> = ws
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.package.as_str(), i))
+            .collect();
+        let mut reasons: BTreeMap<usize, Vec<Reason>> = self.service_reasons;
+        let mut start: Vec<(usize, Cause)> = self.node_causes;
+        for (pkg, causes) in self.package_causes {
+            if let Some(p) = ws.package(&pkg) {
+                start.extend(causes.into_iter().map(|c| (p.node, c)));
+            }
+        }
+        // One backwards walk per distinct changed node; shortest chain to each service.
+        let mut walked: HashMap<usize, Vec<(usize, Vec<String>)>> = HashMap::new();
+        for (node, cause) in start {
+            let hits = walked
+                .entry(node)
+                .or_insert_with(|| walk_to_services(ws, node, &by_package));
+            for (svc, via) in hits.iter() {
+                reasons.entry(*svc).or_default().push(Reason {
+                    kind: cause.kind,
+                    path: cause.path.clone(),
+                    via: via.clone(),
+                    text: cause.text.clone(),
+                });
+            }
+        }
+        for r in &self.global_reasons {
+            for i in 0..ws.services.len() {
+                reasons.entry(i).or_default().push(r.clone());
+            }
+        }
+        let mut affected = Vec::new();
+        let mut unaffected = Vec::new();
+        for (i, s) in ws.services.iter().enumerate() {
+            match reasons.remove(&i) {
+                Some(mut rs) => {
+                    rs.sort_by(|a, b| {
+                        a.via
+                            .len()
+                            .cmp(&b.via.len())
+                            .then(a.kind.cmp(&b.kind))
+                            .then(a.path.cmp(&b.path))
+                    });
+                    rs.dedup();
+                    affected.push(AffectedService {
+                        service: s.name.clone(),
+                        package: s.package.clone(),
+                        reasons: rs,
+                    });
+                }
+                None => unaffected.push(s.name.clone()),
+            }
+        }
+        Report {
+            base: String::new(),
+            head: String::new(),
+            affected,
+            unaffected,
+            removed: self.removed.into_iter().collect(),
+            fail_closed: None,
+            changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
+        }
+    }
+}
+
+/// Services whose normal/build closure contains `node`, each with the package chain from the
+/// service down to `node` (breadth first, so the chain is a shortest one).
+fn walk_to_services(
+    ws: &Workspace,
+    node: usize,
+    by_package: &HashMap<&str, usize>,
+) -> Vec<(usize, Vec<String>)> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([node]);
+    parent.insert(node, node);
+    let mut out = Vec::new();
+    while let Some(n) = queue.pop_front() {
+        let info = &ws.nodes[n];
+        if info.member {
+            if let Some(&svc) = by_package.get(info.name.as_str()) {
+                let mut via = vec![info.name.clone()];
+                let mut cur = n;
+                while cur != node {
+                    cur = parent[&cur];
+                    via.push(ws.nodes[cur].name.clone());
+                }
+                out.push((svc, via));
+            }
+        }
+        for &r in &info.rdeps {
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {
+                e.insert(n);
+                queue.push_back(r);
+            }
+        }
+    }
+    out
+}
+
+/// Files inside a package that cannot change its build output.
+fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
+    let first = inner.split('/').next().unwrap_or("");
+    if !matches!(first, "tests" | "benches" | "examples") || !inner.contains('/') {
+        return false;
+    }
+    let dir = if pkg.dir.is_empty() {
+        format!("{first}/")
+    } else {
+        format!("{}/{first}/", pkg.dir)
+    };
+    // Unless a binary, library or build script target lives there.
+    !pkg.targets.iter().any(|t| {
+        t.src_path.starts_with(&dir)
+            && t.kinds
+                .iter()
+                .any(|k| !matches!(k.as_str(), "test" | "bench" | "example"))
+    })
+}

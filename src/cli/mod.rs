@@ -1,0 +1,176 @@
+//! The command line: parse arguments, run a stage, render its result, map errors to exit codes.
+
+mod affected;
+mod output;
+mod services;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (documented in README.md).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The operation ran and failed (or, with `--strict`, the analysis failed closed).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or configuration: unknown flag, revision, service, config key, glob; not a
+    /// git repository; not a Cargo workspace.
+    pub const USAGE: u8 = 2;
+}
+
+/// An error for the user: one line, and the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        CliError {
+            code: exit::FAILED,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<monoship::affected::AffectedError> for CliError {
+    fn from(e: monoship::affected::AffectedError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  monoship affected                      services changed since the merge-base with main
+  monoship affected --base v1.4.0 --format json
+  monoship affected --format github-matrix --github-output
+  monoship affected --explain users      every reason users is (or is not) affected
+  monoship -C examples/fleet services    the services of a workspace";
+
+#[derive(Debug, Parser)]
+#[command(name = "monoship", version, about = "Ship a Cargo-workspace monorepo of services", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Path to the workspace's Cargo.toml (default: the nearest one upward, like cargo).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// When to use colours (NO_COLOR is honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// More diagnostics on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only results, no headers or summaries.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Run cargo without network access.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    GithubMatrix,
+    Names,
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Which services a change touches, and why.
+    #[command(after_help = affected::EXAMPLES)]
+    Affected(affected::Args),
+    /// List the workspace's services.
+    Services(services::Args),
+}
+
+pub fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of stdout goes away.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let color = match cli.color {
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+        Color::Auto => anstream::ColorChoice::Auto,
+    };
+    color.write_global();
+    let result = match &cli.command {
+        Command::Affected(args) => affected::run(&cli, args),
+        Command::Services(args) => services::run(&cli, args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            anstream::eprintln!(
+                "{}error:{} {}",
+                output::ERROR.render(),
+                output::ERROR.render_reset(),
+                e.message
+            );
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MONOSHIP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("monoship={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Reject a `--format` a command does not render.
+pub fn require_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), CliError> {
+    if allowed.contains(&cli.format) {
+        Ok(())
+    } else {
+        let name = cli
+            .format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        Err(CliError::usage(format!(
+            "`{command}` does not support --format {name}"
+        )))
+    }
+}

@@ -1,0 +1,78 @@
+use super::{output, require_format, Cli, CliError, Format};
+use serde::Serialize;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Target triple whose dependency graph is used (default: config, then the host).
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    services: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    name: &'a str,
+    package: &'a str,
+    binary: &'a str,
+    dir: &'a str,
+    inputs: &'a [String],
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(
+        cli,
+        "services",
+        &[Format::Human, Format::Json, Format::Names],
+    )?;
+    let opts = monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        target: args.target.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    };
+    let ws = monoship::affected::load_workspace(&opts)?;
+    let listing = Listing {
+        services: ws
+            .services
+            .iter()
+            .map(|s| Entry {
+                name: &s.name,
+                package: &s.package,
+                binary: &s.binary,
+                dir: &s.dir,
+                inputs: &s.inputs,
+            })
+            .collect(),
+    };
+    match cli.format {
+        Format::Json => output::json(&listing)?,
+        Format::Names => listing.services.iter().for_each(|s| println!("{}", s.name)),
+        _ => {
+            let mut rows = vec![["SERVICE", "PACKAGE", "BINARY", "DIR", "INPUTS"]
+                .map(String::from)
+                .to_vec()];
+            for s in &listing.services {
+                rows.push(vec![
+                    s.name.to_string(),
+                    s.package.to_string(),
+                    s.binary.to_string(),
+                    s.dir.to_string(),
+                    if s.inputs.is_empty() {
+                        "-".into()
+                    } else {
+                        s.inputs.join(", ")
+                    },
+                ]);
+            }
+            for line in output::table(&rows) {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(super::exit::OK)
+}
