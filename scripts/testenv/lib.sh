@@ -1,0 +1,136 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in scripts/testenv (sourced, not executed).
+# Everything here logs to stderr: stdout is reserved for each script's result.
+
+TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export TESTENV_DIR
+
+# Root of the running environment's state (pid files, logs, certificates).
+export TESTENV_STATE=${MONOSHIP_TESTENV_STATE:-${TMPDIR:-/tmp}/monoship-testenv}
+
+log() { printf '[testenv] %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# ensure_cmds CMD[:DEBIAN_PACKAGE]... installs the Debian package of every
+# command that is missing (apt-get update once, then apt-get install -y).
+ensure_cmds() {
+  local spec cmd pkg missing=()
+  for spec in "$@"; do
+    cmd=${spec%%:*}
+    pkg=${spec#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
+  log "installing ${missing[*]} with apt-get"
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  if [[ -z ${TESTENV_APT_UPDATED:-} ]]; then
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
+    TESTENV_APT_UPDATED=1
+  fi
+  # policy-rc.d 101 keeps packages that ship a service (etcd, registries) from
+  # starting it on install; the test environment starts its own instances.
+  local policy=/usr/sbin/policy-rc.d created_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    created_policy=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+  [[ -n $created_policy ]] && "${sudo[@]}" rm -f "$policy"
+  ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+}
+
+# Ports handed out by free_port in this process, so two calls never collide
+# before the first port is bound.
+TESTENV_PORTS_TAKEN=" "
+
+# free_port prints a TCP port on which nothing listens (IPv4 or IPv6).
+free_port() {
+  local listening=" " port i _sl addr _rem st _rest
+  while read -r _sl addr _rem st _rest; do
+    [[ $st == 0A ]] && listening+="$((16#${addr##*:})) "
+  done < <(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  for ((i = 0; i < 200; i++)); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+    [[ $listening == *" $port "* || $TESTENV_PORTS_TAKEN == *" $port "* ]] && continue
+    TESTENV_PORTS_TAKEN+="$port "
+    echo "$port"
+    return 0
+  done
+  die "found no free TCP port"
+}
+
+# start_bg NAME STATE_DIR CMD... runs CMD detached in its own session, output
+# in STATE_DIR/NAME.log, pid in STATE_DIR/NAME.pid.
+start_bg() {
+  local name=$1 dir=$2
+  shift 2
+  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+}
+
+# pid_alive PIDFILE: the process recorded in PIDFILE still runs.
+pid_alive() {
+  local pid
+  [[ -f $1 ]] || return 1
+  pid=$(<"$1")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# stop_pidfile PIDFILE [TIMEOUT_S]: TERM the recorded process, KILL it after
+# the timeout, then remove the pid file.
+stop_pidfile() {
+  local file=$1 timeout=${2:-15} pid i
+  [[ -f $file ]] || return 0
+  pid=$(<"$file")
+  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$(basename "$file" .pid) (pid $pid) did not stop after ${timeout}s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+    fi
+  fi
+  rm -f "$file"
+}
+
+# wait_until TIMEOUT_S DESCRIPTION CMD...: retry CMD (quietly) every 0.25 s.
+wait_until() {
+  local timeout=$1 what=$2 deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.25
+  done
+}
+
+# print_log_tails DIR: the last lines of every log in DIR, to stderr.
+print_log_tails() {
+  local f
+  for f in "$1"/*.log; do
+    [[ -f $f ]] || continue
+    printf '\n----- last 40 lines of %s -----\n' "$f" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+random_secret() {
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
+}
