@@ -98,13 +98,16 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
             }
         }
     }
+    let consts = string_consts(text);
     for key in ["cargo:rerun-if-changed=", "cargo::rerun-if-changed="] {
         let mut rest = text;
         while let Some(i) = rest.find(key) {
             rest = &rest[i + key.len()..];
             let end = rest.find(['"', '\n']).unwrap_or(rest.len());
-            let lit = &rest[..end];
-            if lit.is_empty() || lit.contains('{') || lit.contains('\\') {
+            let Some(lit) = expand_format(&rest[..end], &rest[end..], &consts) else {
+                continue;
+            };
+            if lit.is_empty() {
                 continue;
             }
             out.push(Reference {
@@ -114,6 +117,75 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
             });
         }
     }
+}
+
+/// `const NAME: &str = "...";` (and `static`) items of a file.
+fn string_consts(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line
+            .trim_start()
+            .trim_start_matches("pub ")
+            .trim_start_matches("pub(crate) ");
+        let Some(rest) = line
+            .strip_prefix("const ")
+            .or_else(|| line.strip_prefix("static "))
+        else {
+            continue;
+        };
+        let Some((name, rest)) = rest.split_once(':') else {
+            continue;
+        };
+        let Some((ty, value)) = rest.split_once('=') else {
+            continue;
+        };
+        if ty.trim() != "&str" && ty.trim() != "&'static str" {
+            continue;
+        }
+        if let Some((lit, _)) = string_literal(value.trim_start()) {
+            out.push((name.trim().to_string(), lit));
+        }
+    }
+    out
+}
+
+/// The text of a `println!` format string after `rerun-if-changed=`, with `{NAME}` or `{}`
+/// filled in from string constants of the same file; `None` when a part is not a constant.
+fn expand_format(fmt: &str, after: &str, consts: &[(String, String)]) -> Option<String> {
+    if fmt.contains('\\') {
+        return None;
+    }
+    let lookup = |name: &str| {
+        consts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    // Positional arguments after the closing quote: `", A, B)`.
+    let mut args = after
+        .trim_start_matches('"')
+        .split(')')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    let mut out = String::new();
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}')? + open;
+        let name = &rest[open + 1..close];
+        let value = if name.is_empty() {
+            lookup(args.next()?)?
+        } else {
+            lookup(name)?
+        };
+        out.push_str(&value);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// A plain or raw string literal at the start of `s`: its value and what follows it.
@@ -170,7 +242,9 @@ mod tests {
             const B: &[u8] = include_bytes!(r#"data/x.bin"#);
             const C: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/init.sql"));
             include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+            const SCHEMA: &str = "../../proto/a.proto";
             fn main() { println!("cargo:rerun-if-changed=../../schemas/events.json"); println!("cargo::rerun-if-changed={}", x); }
+            fn more() { println!("cargo:rerun-if-changed={SCHEMA}"); println!("cargo:rerun-if-changed={}", SCHEMA); }
         "##;
         let mut out = Vec::new();
         scan_source(
@@ -199,6 +273,8 @@ mod tests {
             got.contains(&("/w/schemas/events.json".into(), RefKind::BuildInput)),
             "{got:?}"
         );
-        assert_eq!(got.len(), 4, "{got:?}");
+        let proto = ("/w/proto/a.proto".to_string(), RefKind::BuildInput);
+        assert_eq!(got.iter().filter(|g| **g == proto).count(), 2, "{got:?}");
+        assert_eq!(got.len(), 6, "{got:?}");
     }
 }

@@ -67,7 +67,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         github_output(&report)?;
     }
     if let Some(why) = &report.fail_closed {
-        tracing::warn!("analysis failed closed: {why}");
+        if cli.format != Format::Human || args.explain.is_some() {
+            tracing::warn!("analysis failed closed: {why}");
+        }
         if args.strict {
             return Err(CliError::failed(format!(
                 "analysis failed closed (--strict): {why}"
@@ -143,6 +145,13 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
             short(&report.head),
         );
     }
+    if let Some(why) = &report.fail_closed {
+        // Every service is affected for the same reason: say it once.
+        anstream::println!("  {warn}fail closed:{warn:#} {why}");
+        let names: Vec<_> = report.affected.iter().map(|a| a.service.as_str()).collect();
+        anstream::println!("  {name}{}{name:#}", names.join(" "));
+        return;
+    }
     let width = report
         .affected
         .iter()
@@ -165,9 +174,6 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
     }
     for r in &report.removed {
         anstream::println!("  {warn}removed{warn:#} {r}");
-    }
-    if let Some(why) = &report.fail_closed {
-        anstream::println!("  {warn}fail closed:{warn:#} {why}");
     }
 }
 
