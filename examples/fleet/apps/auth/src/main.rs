@@ -1,0 +1,29 @@
+//! Token issuer settings.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+const SERVICE: &str = "auth";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn router(settings: config::Settings) -> Router {
+    let issuer = json!({
+        "issuer": settings.auth_issuer,
+        "production": settings.is_production(),
+    });
+    let public = settings.to_json();
+    Router::new()
+        .route("/issuer", get(move || async move { Json(issuer) }))
+        .route("/config", get(move || async move { Json::<Value>(public) }))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    common::serve(
+        SERVICE,
+        VERSION,
+        router(config::Settings::from_env(SERVICE)),
+    )
+    .await
+}
