@@ -1,6 +1,7 @@
 pub mod affected;
 pub mod changes;
 pub mod config;
+pub mod image;
 pub mod manifest;
 pub mod refs;
 pub mod workspace;

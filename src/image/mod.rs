@@ -1,0 +1,135 @@
+//! Image assembly without Docker: base layers + one layer with the service binary, written as
+//! an OCI image layout.
+
+pub mod base;
+pub mod layer;
+pub mod oci;
+
+use layer::{Entry, Layer};
+use std::collections::BTreeMap;
+
+pub use oci::{Image, ImageSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("building a layer: {0}")]
+    Layer(std::io::Error),
+    #[error("writing the image layout {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What to put in one service's image.
+#[derive(Debug, Clone)]
+pub struct ServiceImage<'a> {
+    pub service: &'a str,
+    pub binary: &'a [u8],
+    pub port: u16,
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Seconds since the epoch for every file time and the `created` field.
+    pub epoch: u64,
+}
+
+/// The built-in base layer (the same for every service, so shared in the registry).
+pub fn base_layer(epoch: u64) -> Result<Layer, ImageError> {
+    layer::build(base::entries(), epoch).map_err(ImageError::Layer)
+}
+
+/// The service's image on the built-in base.
+pub fn assemble(svc: &ServiceImage<'_>, base: &Layer) -> Result<Image, ImageError> {
+    let app = layer::build(
+        vec![
+            Entry::Dir {
+                path: "app".into(),
+                mode: 0o755,
+            },
+            Entry::File {
+                path: format!("app/{}", svc.service),
+                mode: 0o555,
+                data: svc.binary.to_vec(),
+            },
+        ],
+        svc.epoch,
+    )
+    .map_err(ImageError::Layer)?;
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_string(),
+        format!("PORT={}", svc.port),
+    ];
+    env.extend(svc.env.iter().cloned());
+    let spec = ImageSpec {
+        entrypoint: vec![format!("/app/{}", svc.service)],
+        user: format!("{0}:{0}", base::NONROOT),
+        env,
+        working_dir: "/app".into(),
+        exposed_ports: vec![svc.port],
+        labels: svc.labels.clone(),
+        created: rfc3339(svc.epoch),
+    };
+    Ok(Image::assemble(&spec, vec![base.clone(), app]))
+}
+
+/// `1970-01-01T00:00:00Z` style UTC time.
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn same_binary_same_image_digest() {
+        let base = base_layer(10).unwrap();
+        let svc = |bin: &'static [u8]| ServiceImage {
+            service: "users",
+            binary: bin,
+            port: 9100,
+            env: vec![],
+            labels: BTreeMap::from([("org.opencontainers.image.title".into(), "users".into())]),
+            epoch: 10,
+        };
+        let a = assemble(&svc(b"\x7fELF one"), &base).unwrap();
+        let b = assemble(&svc(b"\x7fELF one"), &base_layer(10).unwrap()).unwrap();
+        assert_eq!(a.digest, b.digest);
+        let c = assemble(&svc(b"\x7fELF two"), &base).unwrap();
+        assert_ne!(a.digest, c.digest);
+        assert_eq!(
+            a.layers[0].digest, c.layers[0].digest,
+            "the base layer is shared"
+        );
+    }
+}
