@@ -81,6 +81,17 @@ impl Git {
         &self.workdir
     }
 
+    /// The HEAD commit id and its committer time (seconds since the epoch).
+    pub fn head_info(&self) -> Result<(ObjectId, u64), ChangesError> {
+        let id = self.head_commit()?;
+        let commit = self
+            .repo
+            .find_commit(id)
+            .map_err(analysis("reading HEAD"))?;
+        let time = commit.time().map_err(analysis("reading HEAD's time"))?;
+        Ok((id, time.seconds.max(0) as u64))
+    }
+
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow().unwrap_or(false)
     }

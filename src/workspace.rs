@@ -135,6 +135,8 @@ pub struct Workspace {
     /// True when no package matched the service globs and every binary package was taken.
     pub services_by_binary: bool,
     pub nodes: Vec<Node>,
+    /// Cargo's target directory.
+    pub target_dir: PathBuf,
 }
 
 impl Workspace {
@@ -214,6 +216,7 @@ impl Workspace {
             services,
             services_by_binary,
             nodes,
+            target_dir: meta.target_directory.clone().into(),
         })
     }
 

@@ -400,6 +400,16 @@ impl<'a> Analyzer<'a> {
                 let found = refs::scan_package(&dir)
                     .map_err(|e| format!("scanning {}: {e}", dir.display()))?;
                 for r in found {
+                    // A reference from a test, bench or example cannot change the build output.
+                    let from = workspace::rel(root, &r.from);
+                    let inner = if pkg.dir.is_empty() {
+                        from.as_str()
+                    } else {
+                        from.strip_prefix(&format!("{}/", pkg.dir)).unwrap_or(&from)
+                    };
+                    if excluded_in_package(pkg, inner) {
+                        continue;
+                    }
                     let target = workspace::rel(root, &r.target);
                     all.push((target, pkg.name.clone(), r.kind));
                 }

@@ -1,6 +1,7 @@
 //! The command line: parse arguments, run a stage, render its result, map errors to exit codes.
 
 mod affected;
+mod build;
 mod output;
 mod services;
 
@@ -107,6 +108,8 @@ pub enum Command {
     Affected(affected::Args),
     /// List the workspace's services.
     Services(services::Args),
+    /// Compile services (one cargo build per feature-compatible group) and assemble OCI images.
+    Build(build::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Affected(args) => affected::run(&cli, args),
         Command::Services(args) => services::run(&cli, args),
+        Command::Build(args) => build::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,361 @@
+//! `monoship build`: compile the selected services in as few cargo invocations as feature
+//! unification allows, then assemble one reproducible OCI image per service.
+
+pub mod plan;
+
+use crate::image::{self, oci};
+use crate::workspace::Workspace;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Bad input (exit code 2).
+    #[error("unknown service `{0}` (see `monoship services`)")]
+    UnknownService(String),
+    #[error("{0}")]
+    Plan(String),
+    #[error("compilation failed ({services}): {summary}")]
+    Compile { services: String, summary: String },
+    #[error("cargo produced no binary for service `{0}`")]
+    MissingBinary(String),
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Services to build (already validated names); empty means every service.
+    pub services: Vec<String>,
+    pub profile: String,
+    pub target: String,
+    /// Link statically (`+crt-static`), for the built-in scratch-like base.
+    pub static_link: bool,
+    pub offline: bool,
+    /// The git revision the build is of, and its commit time (SOURCE_DATE_EPOCH default).
+    pub revision: String,
+    pub epoch: u64,
+    /// Where the OCI layout and build record go (default `<target-dir>/monoship`).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// What the stage reports while it runs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Planned {
+        groups: Vec<Vec<String>>,
+    },
+    GroupStarted {
+        index: usize,
+        total: usize,
+        services: Vec<String>,
+    },
+    /// A compilation unit finished (`fresh`: it was up to date).
+    Unit {
+        name: String,
+        fresh: bool,
+    },
+    /// A compiler warning or error, rendered by rustc, with the crate it belongs to.
+    Diagnostic {
+        package: String,
+        level: String,
+        rendered: String,
+    },
+    ImageAssembled {
+        service: String,
+        digest: String,
+        size: u64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub service: String,
+    pub binary_sha256: String,
+    pub binary_size: u64,
+    pub image_digest: String,
+    pub image_size: u64,
+    pub base: String,
+    /// The image digest differs from the previous build record's (or there was none).
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildRecord {
+    pub revision: String,
+    pub services: Vec<ServiceRecord>,
+}
+
+/// The name of the built-in base in build records.
+pub const BUILTIN_BASE: &str = "monoship:static";
+
+pub struct Output {
+    pub record: BuildRecord,
+    pub layout: PathBuf,
+    pub record_path: PathBuf,
+}
+
+pub fn run(
+    ws: &Workspace,
+    opts: &Options,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Output, BuildError> {
+    let services: Vec<&crate::workspace::Service> = if opts.services.is_empty() {
+        ws.services.iter().collect()
+    } else {
+        opts.services
+            .iter()
+            .map(|n| {
+                ws.service(n)
+                    .ok_or_else(|| BuildError::UnknownService(n.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut features = Vec::new();
+    for s in &services {
+        let f = plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
+            .map_err(BuildError::Plan)?;
+        features.push((s.name.as_str(), f));
+    }
+    let groups = plan::group(&features);
+    emit(Event::Planned {
+        groups: groups
+            .iter()
+            .map(|g| g.iter().map(|s| s.to_string()).collect())
+            .collect(),
+    });
+
+    let mut binaries: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (i, group) in groups.iter().enumerate() {
+        let names: Vec<String> = group.iter().map(|s| s.to_string()).collect();
+        emit(Event::GroupStarted {
+            index: i + 1,
+            total: groups.len(),
+            services: names.clone(),
+        });
+        let members: Vec<_> = services
+            .iter()
+            .filter(|s| group.contains(&s.name.as_str()))
+            .copied()
+            .collect();
+        binaries.extend(compile(ws, opts, &members, emit)?);
+    }
+
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| ws.target_dir.join("monoship"));
+    let layout = out_dir.join("oci");
+    let record_path = out_dir.join("build.json");
+    let previous: Option<BuildRecord> = std::fs::read(&record_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let base = image::base_layer(opts.epoch)?;
+    let mut images = Vec::new();
+    let mut records = Vec::new();
+    for s in &services {
+        let path = binaries
+            .get(&s.name)
+            .ok_or_else(|| BuildError::MissingBinary(s.name.clone()))?;
+        let binary = std::fs::read(path).map_err(io(path))?;
+        let version = ws
+            .package(&s.package)
+            .map(|p| p.version.clone())
+            .unwrap_or_default();
+        let labels = BTreeMap::from([
+            ("org.opencontainers.image.title".to_string(), s.name.clone()),
+            ("org.opencontainers.image.version".to_string(), version),
+            (
+                "org.opencontainers.image.revision".to_string(),
+                opts.revision.clone(),
+            ),
+            (
+                "org.opencontainers.image.created".to_string(),
+                image::rfc3339(opts.epoch),
+            ),
+            ("org.opencontainers.image.source".to_string(), s.dir.clone()),
+        ]);
+        let img = image::assemble(
+            &image::ServiceImage {
+                service: &s.binary,
+                binary: &binary,
+                port: 9100,
+                env: Vec::new(),
+                labels,
+                epoch: opts.epoch,
+            },
+            &base,
+        )?;
+        emit(Event::ImageAssembled {
+            service: s.name.clone(),
+            digest: img.digest.clone(),
+            size: img.size(),
+        });
+        let changed = previous
+            .as_ref()
+            .and_then(|p| p.services.iter().find(|r| r.service == s.name))
+            .is_none_or(|r| r.image_digest != img.digest);
+        records.push(ServiceRecord {
+            service: s.name.clone(),
+            binary_sha256: image::layer::sha256(&binary)
+                .trim_start_matches("sha256:")
+                .to_string(),
+            binary_size: binary.len() as u64,
+            image_digest: img.digest.clone(),
+            image_size: img.size(),
+            base: BUILTIN_BASE.into(),
+            changed,
+        });
+        images.push((s.name.clone(), img));
+    }
+    let refs: Vec<(String, &oci::Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
+    oci::write_layout(&layout, &refs).map_err(io(&layout))?;
+    let record = BuildRecord {
+        revision: opts.revision.clone(),
+        services: records,
+    };
+    let json = serde_json::to_vec_pretty(&record).expect("json");
+    std::fs::write(&record_path, json).map_err(io(&record_path))?;
+    Ok(Output {
+        record,
+        layout,
+        record_path,
+    })
+}
+
+/// One cargo invocation for `group`; returns service → executable.
+fn compile(
+    ws: &Workspace,
+    opts: &Options,
+    group: &[&crate::workspace::Service],
+    emit: &mut dyn FnMut(Event),
+) -> Result<BTreeMap<String, PathBuf>, BuildError> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    if opts.static_link {
+        rustflags.push_str(" -C target-feature=+crt-static");
+    }
+    rustflags.push_str(&format!(
+        " --remap-path-prefix={}=/build --remap-path-prefix={}=/cargo",
+        ws.root.display(),
+        cargo_home.display()
+    ));
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--locked",
+        "--message-format",
+        "json-render-diagnostics",
+        "--manifest-path",
+    ])
+    .arg(&ws.manifest)
+    .args(["--profile", &opts.profile, "--target", &opts.target]);
+    for s in group {
+        cmd.args(["-p", &s.package, "--bin", &s.binary]);
+    }
+    if opts.offline {
+        cmd.arg("--offline");
+    }
+    cmd.env("RUSTFLAGS", rustflags.trim())
+        .env("SOURCE_DATE_EPOCH", opts.epoch.to_string())
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let names = group
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut child = cmd.spawn().map_err(|e| BuildError::Compile {
+        services: names.clone(),
+        summary: format!("cannot run cargo: {e}"),
+    })?;
+    let stderr = child.stderr.take().expect("piped");
+    let stderr_tail = std::thread::spawn(move || {
+        let mut tail: Vec<String> = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            tail.push(line);
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+        tail
+    });
+    let mut out = BTreeMap::new();
+    let mut errors: Vec<String> = Vec::new();
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    for msg in cargo_metadata::Message::parse_stream(stdout) {
+        let Ok(msg) = msg else { continue };
+        match msg {
+            cargo_metadata::Message::CompilerArtifact(a) => {
+                emit(Event::Unit {
+                    name: a.target.name.clone(),
+                    fresh: a.fresh,
+                });
+                if let Some(exe) = a.executable {
+                    if let Some(s) = group.iter().find(|s| {
+                        s.binary == a.target.name
+                            && ws
+                                .package(&s.package)
+                                .is_some_and(|p| p.manifest_path == a.manifest_path.as_std_path())
+                    }) {
+                        out.insert(s.name.clone(), exe.into_std_path_buf());
+                    }
+                }
+            }
+            cargo_metadata::Message::CompilerMessage(m) => {
+                let level = format!("{:?}", m.message.level).to_lowercase();
+                let package = m.target.name.clone();
+                if level.starts_with("error") {
+                    errors.push(format!("{package}: {}", m.message.message));
+                }
+                emit(Event::Diagnostic {
+                    package,
+                    level,
+                    rendered: m.message.rendered.unwrap_or(m.message.message),
+                });
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(|e| BuildError::Compile {
+        services: names.clone(),
+        summary: e.to_string(),
+    })?;
+    let tail = stderr_tail.join().unwrap_or_default();
+    if !status.success() {
+        let summary = if errors.is_empty() {
+            tail.iter()
+                .rev()
+                .find(|l| l.starts_with("error"))
+                .cloned()
+                .unwrap_or_else(|| format!("cargo exited with {status}"))
+        } else {
+            format!("{} error(s); first: {}", errors.len(), errors[0])
+        };
+        return Err(BuildError::Compile {
+            services: names,
+            summary,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,158 @@
+use super::{exit, output, require_format, Cli, CliError, Format};
+use monoship::build::{self, BuildError, Event};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship build                         every service
+  monoship build users orders
+  monoship build --affected --base origin/main
+  monoship --format json build           the build record on stdout")]
+pub struct Args {
+    /// Services to build (default: all, or the affected ones with --affected).
+    pub services: Vec<String>,
+    /// Build the services `monoship affected` reports.
+    #[arg(long)]
+    pub affected: bool,
+    /// Base revision for --affected.
+    #[arg(long, value_name = "REV", requires = "affected")]
+    pub base: Option<String>,
+    /// Cargo profile.
+    #[arg(long, default_value = "release")]
+    pub profile: String,
+    /// Target triple of the binaries.
+    #[arg(long, default_value = "x86_64-unknown-linux-gnu")]
+    pub target: String,
+    /// Link dynamically (the built-in base has no C library: use with care).
+    #[arg(long)]
+    pub no_static: bool,
+    /// Where the OCI layout and build.json go (default: <target-dir>/monoship).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "build", &[Format::Human, Format::Json])?;
+    let base_opts = monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        base: args.base.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    };
+    let (ws, services) = if args.affected {
+        let (ws, report) = monoship::affected::analyze(&base_opts)?;
+        let names: Vec<String> = report.affected.iter().map(|a| a.service.clone()).collect();
+        (ws, names)
+    } else {
+        (
+            monoship::affected::load_workspace(&base_opts)?,
+            args.services.clone(),
+        )
+    };
+    if let Some(unknown) = services.iter().find(|s| ws.service(s).is_none()) {
+        return Err(CliError::usage(
+            BuildError::UnknownService(unknown.clone()).to_string(),
+        ));
+    }
+    if args.affected && services.is_empty() {
+        if cli.format == Format::Json {
+            output::json(&serde_json::json!({"revision": null, "services": []}))?;
+        } else if !cli.quiet {
+            println!("no service is affected: nothing to build");
+        }
+        return Ok(exit::OK);
+    }
+    let git = monoship::changes::Git::open(&ws.root).map_err(|e| CliError::usage(e.to_string()))?;
+    let (revision, commit_time) = git
+        .head_info()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH is not a number: `{v}`")))?,
+        Err(_) => commit_time,
+    };
+    let opts = build::Options {
+        services,
+        profile: args.profile.clone(),
+        target: args.target.clone(),
+        static_link: !args.no_static,
+        offline: cli.offline,
+        revision: revision.to_string(),
+        epoch,
+        out_dir: args.out_dir.clone(),
+    };
+    let quiet = cli.quiet;
+    let verbose = cli.verbose > 0;
+    let mut units = 0usize;
+    let mut emit = |e: Event| match e {
+        Event::Planned { groups } if !quiet => {
+            eprintln!(
+                "planned {} cargo invocation(s): {}",
+                groups.len(),
+                groups
+                    .iter()
+                    .map(|g| g.join(" "))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+        Event::GroupStarted {
+            index,
+            total,
+            services,
+        } if !quiet => {
+            eprintln!("compiling {index}/{total}: {}", services.join(", "));
+        }
+        Event::Unit { .. } => units += 1,
+        Event::Diagnostic {
+            package,
+            level,
+            rendered,
+        } if level.starts_with("error") || verbose => {
+            eprintln!("{level} in {package}:\n{}", rendered.trim_end());
+        }
+        Event::ImageAssembled {
+            service, digest, ..
+        } if !quiet && verbose => {
+            eprintln!("assembled {service} {digest}");
+        }
+        _ => {}
+    };
+    let out = build::run(&ws, &opts, &mut emit).map_err(|e| match e {
+        BuildError::UnknownService(_) => CliError::usage(e.to_string()),
+        other => CliError::failed(other.to_string()),
+    })?;
+    if cli.format == Format::Json {
+        output::json(&out.record)?;
+        return Ok(exit::OK);
+    }
+    let mut rows = vec![["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
+        .map(String::from)
+        .to_vec()];
+    for s in &out.record.services {
+        rows.push(vec![
+            s.service.clone(),
+            human_size(s.binary_size),
+            s.image_digest[..19].to_string(),
+            human_size(s.image_size),
+            if s.changed { "yes".into() } else { "no".into() },
+        ]);
+    }
+    for line in output::table(&rows) {
+        println!("{line}");
+    }
+    if !quiet {
+        println!("images: {} (OCI layout)", out.layout.display());
+        println!("record: {}", out.record_path.display());
+    }
+    Ok(exit::OK)
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
