@@ -28,8 +28,14 @@ ensure_cmds() {
   log "installing ${missing[*]} with apt-get"
   local sudo=()
   [[ $(id -u) == 0 ]] || sudo=(sudo)
+  local aptlog
+  aptlog=$(mktemp)
   if [[ -z ${TESTENV_APT_UPDATED:-} ]]; then
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
+    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update >"$aptlog" 2>&1; then
+      tail -n 20 "$aptlog" >&2
+      rm -f "$aptlog"
+      die "apt-get update failed"
+    fi
     TESTENV_APT_UPDATED=1
   fi
   # policy-rc.d 101 keeps packages that ship a service (etcd, registries) from
@@ -41,9 +47,15 @@ ensure_cmds() {
     created_policy=1
   fi
   local rc=0
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
-  [[ -n $created_policy ]] && "${sudo[@]}" rm -f "$policy"
-  ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" \
+    >"$aptlog" 2>&1 || rc=$?
+  [[ -z $created_policy ]] || "${sudo[@]}" rm -f "$policy"
+  if ((rc != 0)); then
+    tail -n 30 "$aptlog" >&2
+    rm -f "$aptlog"
+    die "apt-get install ${missing[*]} failed"
+  fi
+  rm -f "$aptlog"
 }
 
 # Ports handed out by free_port in this process, so two calls never collide
