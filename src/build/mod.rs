@@ -64,6 +64,8 @@ pub enum Event {
         index: usize,
         total: usize,
         services: Vec<String>,
+        /// An estimate of the compilation units (packages in the group's closure).
+        units: usize,
     },
     /// A compilation unit finished (`fresh`: it was up to date).
     Unit {
@@ -143,16 +145,17 @@ pub fn run(
     let mut binaries: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (i, group) in groups.iter().enumerate() {
         let names: Vec<String> = group.iter().map(|s| s.to_string()).collect();
-        emit(Event::GroupStarted {
-            index: i + 1,
-            total: groups.len(),
-            services: names.clone(),
-        });
         let members: Vec<_> = services
             .iter()
             .filter(|s| group.contains(&s.name.as_str()))
             .copied()
             .collect();
+        emit(Event::GroupStarted {
+            index: i + 1,
+            total: groups.len(),
+            services: names.clone(),
+            units: closure_size(ws, &members),
+        });
         binaries.extend(compile(ws, opts, &members, emit)?);
     }
 
@@ -236,6 +239,21 @@ pub fn run(
         layout,
         record_path,
     })
+}
+
+/// Packages in the normal/build closure of `group`.
+fn closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<usize> = group
+        .iter()
+        .filter_map(|s| ws.package(&s.package).map(|p| p.node))
+        .collect();
+    while let Some(n) = stack.pop() {
+        if seen.insert(n) {
+            stack.extend(ws.nodes[n].deps.iter().copied());
+        }
+    }
+    seen.len()
 }
 
 /// One cargo invocation for `group`; returns service → executable.

@@ -82,47 +82,13 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         epoch,
         out_dir: args.out_dir.clone(),
     };
-    let quiet = cli.quiet;
-    let verbose = cli.verbose > 0;
-    let mut units = 0usize;
-    let mut emit = |e: Event| match e {
-        Event::Planned { groups } if !quiet => {
-            eprintln!(
-                "planned {} cargo invocation(s): {}",
-                groups.len(),
-                groups
-                    .iter()
-                    .map(|g| g.join(" "))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-        }
-        Event::GroupStarted {
-            index,
-            total,
-            services,
-        } if !quiet => {
-            eprintln!("compiling {index}/{total}: {}", services.join(", "));
-        }
-        Event::Unit { .. } => units += 1,
-        Event::Diagnostic {
-            package,
-            level,
-            rendered,
-        } if level.starts_with("error") || verbose => {
-            eprintln!("{level} in {package}:\n{}", rendered.trim_end());
-        }
-        Event::ImageAssembled {
-            service, digest, ..
-        } if !quiet && verbose => {
-            eprintln!("assembled {service} {digest}");
-        }
-        _ => {}
-    };
+    let mut reporter = super::progress::BuildReporter::new(cli);
+    let mut emit = |e: Event| reporter.on(e);
     let out = build::run(&ws, &opts, &mut emit).map_err(|e| match e {
         BuildError::UnknownService(_) => CliError::usage(e.to_string()),
         other => CliError::failed(other.to_string()),
     })?;
+    reporter.finish();
     if cli.format == Format::Json {
         output::json(&out.record)?;
         return Ok(exit::OK);
@@ -142,7 +108,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     for line in output::table(&rows) {
         println!("{line}");
     }
-    if !quiet {
+    if !cli.quiet {
         println!("images: {} (OCI layout)", out.layout.display());
         println!("record: {}", out.record_path.display());
     }

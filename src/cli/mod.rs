@@ -3,6 +3,7 @@
 mod affected;
 mod build;
 mod output;
+mod progress;
 mod services;
 
 use clap::{Parser, Subcommand, ValueEnum};
