@@ -61,6 +61,16 @@ pub struct WorkspaceConfig {
     pub ignore: Vec<String>,
     /// Target triple whose dependency graph is analysed (default: the host's).
     pub target: Option<String>,
+    /// Registry images are published to, `HOST[/PREFIX]` (default for `--registry`).
+    pub registry: Option<String>,
+    /// Image name template; placeholders `{registry}`, `{prefix}`, `{service}`
+    /// (default `{registry}/{service}`).
+    pub image: Option<String>,
+    /// The `{prefix}` of the image template (default empty).
+    pub prefix: Option<String>,
+    /// Tags for published images besides the revision's short sha.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `[package.metadata.monoship]`.

@@ -4,5 +4,7 @@ pub mod changes;
 pub mod config;
 pub mod image;
 pub mod manifest;
+pub mod publish;
 pub mod refs;
+pub mod registry;
 pub mod workspace;

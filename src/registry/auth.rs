@@ -1,0 +1,163 @@
+//! Registry credentials: `MONOSHIP_REGISTRY_USER`/`MONOSHIP_REGISTRY_PASSWORD`, else docker's
+//! `config.json` (`auths`, `credHelpers`, `credsStore`), else anonymous.
+//!
+//! Secrets are kept in [`Credentials`], whose `Debug` never shows them, and no error or log line
+//! built here contains them.
+
+use super::RegistryError;
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+use oci_client::secrets::RegistryAuth;
+use std::path::PathBuf;
+
+pub const USER_ENV: &str = "MONOSHIP_REGISTRY_USER";
+pub const PASSWORD_ENV: &str = "MONOSHIP_REGISTRY_PASSWORD";
+
+/// Where the credentials came from (for diagnostics; never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Env,
+    DockerConfig(PathBuf),
+    Anonymous,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Env => write!(f, "{USER_ENV}/{PASSWORD_ENV}"),
+            Source::DockerConfig(p) => write!(f, "{}", p.display()),
+            Source::Anonymous => write!(f, "no credentials"),
+        }
+    }
+}
+
+/// Credentials for one registry.
+#[derive(Clone)]
+pub struct Credentials {
+    pub(crate) auth: RegistryAuth,
+    pub source: Source,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // RegistryAuth's Debug redacts the secret.
+        f.debug_struct("Credentials")
+            .field("auth", &self.auth)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Credentials {
+    pub fn anonymous() -> Credentials {
+        Credentials {
+            auth: RegistryAuth::Anonymous,
+            source: Source::Anonymous,
+        }
+    }
+
+    pub fn basic(user: &str, password: &str, source: Source) -> Credentials {
+        Credentials {
+            auth: RegistryAuth::Basic(user.to_string(), password.to_string()),
+            source,
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.auth, RegistryAuth::Anonymous)
+    }
+
+    /// The credentials for `host` (`name[:port]`): the environment wins over docker's config.
+    pub fn resolve(host: &str) -> Result<Credentials, RegistryError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match (var(USER_ENV), var(PASSWORD_ENV)) {
+            (Some(user), Some(password)) => {
+                return Ok(Credentials::basic(&user, &password, Source::Env));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(RegistryError::Credentials {
+                    registry: host.to_string(),
+                    detail: format!("set both {USER_ENV} and {PASSWORD_ENV}, or neither"),
+                });
+            }
+            (None, None) => {}
+        }
+        let Some(path) = docker_config_path() else {
+            return Ok(Credentials::anonymous());
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Credentials::anonymous())
+            }
+            Err(e) => {
+                return Err(RegistryError::Credentials {
+                    registry: host.to_string(),
+                    detail: format!("cannot read {}: {e}", path.display()),
+                })
+            }
+        };
+        let err = |detail: String| RegistryError::Credentials {
+            registry: host.to_string(),
+            detail,
+        };
+        match docker_credential::get_credential_from_reader(bytes.as_slice(), host) {
+            Ok(DockerCredential::UsernamePassword(user, password)) => Ok(Credentials::basic(
+                &user,
+                &password,
+                Source::DockerConfig(path),
+            )),
+            Ok(DockerCredential::IdentityToken(token)) => Ok(Credentials {
+                auth: RegistryAuth::Bearer(token),
+                source: Source::DockerConfig(path),
+            }),
+            Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::anonymous()),
+            // Helpers answer "credentials not found" with a failure exit code.
+            Err(CredentialRetrievalError::HelperFailure {
+                helper,
+                stdout,
+                stderr,
+            }) => {
+                let text = format!("{stdout}{stderr}").to_lowercase();
+                if text.contains("not found") {
+                    Ok(Credentials::anonymous())
+                } else {
+                    // The helper's output is not repeated: it is not ours to print.
+                    Err(err(format!(
+                        "credential helper `{helper}` failed (configured in {})",
+                        path.display()
+                    )))
+                }
+            }
+            Err(CredentialRetrievalError::HelperCommunicationError) => Err(err(format!(
+                "cannot run the credential helper configured in {}",
+                path.display()
+            ))),
+            Err(CredentialRetrievalError::ConfigReadError) => {
+                Err(err(format!("{} is not valid JSON", path.display())))
+            }
+            Err(other) => Err(err(format!("{}: {other}", path.display()))),
+        }
+    }
+}
+
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn docker_config_path() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let c = Credentials::basic("me", "s3cr3t-value", Source::Env);
+        let text = format!("{c:?}");
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("me"), "{text}");
+    }
+}
