@@ -25,6 +25,8 @@ pub struct Args {
     /// Link dynamically (the built-in base has no C library: use with care).
     #[arg(long)]
     pub no_static: bool,
+    #[command(flatten)]
+    pub push: super::publish::PushArgs,
     /// Where the OCI layout and build.json go (default: <target-dir>/monoship).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<std::path::PathBuf>,
@@ -54,6 +56,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             BuildError::UnknownService(unknown.clone()).to_string(),
         ));
     }
+    let push = super::publish::prepare_push(&args.push, &ws)?;
     if args.affected && services.is_empty() {
         if cli.format == Format::Json {
             output::json(&serde_json::json!({"revision": null, "services": []}))?;
@@ -89,8 +92,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         other => CliError::failed(other.to_string()),
     })?;
     reporter.finish();
+    let published = match &push {
+        Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),
+        None => None,
+    };
     if cli.format == Format::Json {
-        output::json(&out.record)?;
+        match &published {
+            Some(p) => output::json(&serde_json::json!({"build": &out.record, "publish": p}))?,
+            None => output::json(&out.record)?,
+        }
         return Ok(exit::OK);
     }
     let mut rows = vec![["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
@@ -111,6 +121,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     if !cli.quiet {
         println!("images: {} (OCI layout)", out.layout.display());
         println!("record: {}", out.record_path.display());
+    }
+    if let Some(p) = &published {
+        super::publish::print_table(cli, p);
     }
     Ok(exit::OK)
 }

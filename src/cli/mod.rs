@@ -4,6 +4,7 @@ mod affected;
 mod build;
 mod output;
 mod progress;
+mod publish;
 mod services;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -111,6 +112,8 @@ pub enum Command {
     Services(services::Args),
     /// Compile services (one cargo build per feature-compatible group) and assemble OCI images.
     Build(build::Args),
+    /// Push the built images to a registry: only missing blobs, the manifest last.
+    Publish(publish::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -131,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Affected(args) => affected::run(&cli, args),
         Command::Services(args) => services::run(&cli, args),
         Command::Build(args) => build::run(&cli, args),
+        Command::Publish(args) => publish::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

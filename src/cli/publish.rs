@@ -1,0 +1,272 @@
+//! `monoship publish` and the `--push` flags of `monoship build`.
+
+use super::{exit, output, require_format, Cli, CliError, Format};
+use monoship::config::WorkspaceConfig;
+use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishError, PublishRecord};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship publish --registry ghcr.io/acme     every service in the build record
+  monoship publish users orders --tag latest
+  monoship publish --registry 127.0.0.1:5000 --insecure   a local registry over plain HTTP
+  monoship --format json publish               the result on stdout (schema: docs/publish.md)")]
+pub struct Args {
+    /// Services to publish (default: every service in the build record).
+    pub services: Vec<String>,
+    /// Registry to push to, HOST[/PREFIX] (default: `registry` in [workspace.metadata.monoship]).
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub registry: Option<String>,
+    /// A tag besides the revision's short sha (repeatable; adds to the configured `tags`).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Plain HTTP, allowed only for a registry on this machine (127.0.0.1, localhost, [::1]).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Directory holding build.json and the OCI layout (default: <target-dir>/monoship).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+}
+
+/// The flags `monoship build` takes to publish what it built.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// Publish the images after building them (as `monoship publish` does).
+    #[arg(long)]
+    pub push: bool,
+    /// Registry for --push, HOST[/PREFIX] (default: `registry` in [workspace.metadata.monoship]).
+    #[arg(long, value_name = "HOST[/PREFIX]", requires = "push")]
+    pub registry: Option<String>,
+    /// A tag for --push besides the revision's short sha (repeatable).
+    #[arg(long = "tag", value_name = "TAG", requires = "push")]
+    pub tags: Vec<String>,
+    /// Plain HTTP for --push, only for a registry on this machine.
+    #[arg(long, requires = "push")]
+    pub insecure: bool,
+}
+
+fn options(
+    config: &WorkspaceConfig,
+    registry: Option<&String>,
+    tags: &[String],
+    insecure: bool,
+    services: Vec<String>,
+    from: PathBuf,
+) -> publish::Options {
+    let mut all_tags = config.tags.clone();
+    all_tags.extend(tags.iter().cloned());
+    publish::Options {
+        from,
+        registry: registry.cloned().or_else(|| config.registry.clone()),
+        image: config
+            .image
+            .clone()
+            .unwrap_or_else(|| naming::DEFAULT_TEMPLATE.to_string()),
+        prefix: config.prefix.clone().unwrap_or_default(),
+        tags: all_tags,
+        services,
+        insecure,
+    }
+}
+
+/// Check names, tags and `--insecure` without a build record (before a build starts).
+fn validate(opts: &publish::Options) -> Result<(), CliError> {
+    let registry = opts
+        .registry
+        .as_deref()
+        .map(naming::normalize_registry)
+        .transpose()
+        .map_err(CliError::usage)?;
+    let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, "service")
+        .map_err(CliError::usage)?;
+    monoship::registry::check_insecure(&name.host, opts.insecure)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    naming::tags("0123456789ab", &opts.tags).map_err(CliError::usage)?;
+    Ok(())
+}
+
+fn cli_error(e: PublishError) -> CliError {
+    if e.is_usage() {
+        CliError::usage(e.to_string())
+    } else {
+        CliError::failed(e.to_string())
+    }
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "publish", &[Format::Human, Format::Json])?;
+    if let Some(r) = &args.registry {
+        naming::normalize_registry(r).map_err(CliError::usage)?;
+    }
+    let located =
+        monoship::workspace::locate_manifest(cli.dir.as_deref(), cli.manifest_path.as_deref());
+    // With --from, a workspace is optional (publishing a build made elsewhere).
+    let ws = match (&args.from, located) {
+        (Some(_), Err(_)) => None,
+        _ => Some(monoship::affected::load_workspace(
+            &monoship::affected::Options {
+                dir: cli.dir.clone(),
+                manifest_path: cli.manifest_path.clone(),
+                offline: cli.offline,
+                ..Default::default()
+            },
+        )?),
+    };
+    if let Some(ws) = &ws {
+        if let Some(unknown) = args.services.iter().find(|s| ws.service(s).is_none()) {
+            return Err(CliError::usage(format!(
+                "unknown service `{unknown}` (see `monoship services`)"
+            )));
+        }
+    }
+    let from = match (&args.from, &ws) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(ws)) => ws.target_dir.join("monoship"),
+        (None, None) => unreachable!("a workspace is loaded unless --from is given"),
+    };
+    let config = ws.as_ref().map(|w| w.config.clone()).unwrap_or_default();
+    let opts = options(
+        &config,
+        args.registry.as_ref(),
+        &args.tags,
+        args.insecure,
+        args.services.clone(),
+        from,
+    );
+    validate(&opts)?;
+    let out = publish::run(&opts, &mut reporter(cli)).map_err(cli_error)?;
+    render(cli, &out.record, &out.record_path)?;
+    Ok(exit::OK)
+}
+
+/// For `build --push`: the publish options, checked before anything is built.
+pub fn prepare_push(
+    args: &PushArgs,
+    ws: &monoship::workspace::Workspace,
+) -> Result<Option<publish::Options>, CliError> {
+    if !args.push {
+        return Ok(None);
+    }
+    let opts = options(
+        &ws.config,
+        args.registry.as_ref(),
+        &args.tags,
+        args.insecure,
+        Vec::new(),
+        PathBuf::new(),
+    );
+    validate(&opts)?;
+    Ok(Some(opts))
+}
+
+/// For `build --push`: publish every image of the build record at `record_path`.
+pub fn push_built(
+    cli: &Cli,
+    opts: &publish::Options,
+    record_path: &Path,
+) -> Result<PublishRecord, CliError> {
+    let opts = publish::Options {
+        from: record_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        ..opts.clone()
+    };
+    let out = publish::run(&opts, &mut reporter(cli)).map_err(cli_error)?;
+    Ok(out.record)
+}
+
+/// Progress lines on stderr (blob details with -v).
+fn reporter(cli: &Cli) -> impl FnMut(Event) {
+    let quiet = cli.quiet;
+    let verbose = cli.verbose > 0;
+    move |e: Event| match e {
+        Event::Started {
+            service,
+            image,
+            tags,
+        } if !quiet => {
+            eprintln!("publishing {service} → {image} (tags: {})", tags.join(", "));
+        }
+        Event::Blob {
+            service,
+            digest,
+            size,
+            action,
+            from,
+        } if verbose && !quiet => {
+            let what = match action {
+                BlobAction::Present => "already present".to_string(),
+                BlobAction::Uploaded => "uploaded".to_string(),
+                BlobAction::Mounted => format!("mounted from {}", from.unwrap_or_default()),
+            };
+            eprintln!("  {service}: {digest} ({}) {what}", human_size(size));
+        }
+        _ => {}
+    }
+}
+
+/// The result: JSON, or a table.
+pub fn render(cli: &Cli, record: &PublishRecord, record_path: &Path) -> Result<(), CliError> {
+    if cli.format == Format::Json {
+        return output::json(record);
+    }
+    print_table(cli, record);
+    if !cli.quiet {
+        println!("record: {}", record_path.display());
+    }
+    Ok(())
+}
+
+/// The human table of a publish result (also after `build --push`).
+pub fn print_table(cli: &Cli, record: &PublishRecord) {
+    let mut rows = vec![["SERVICE", "RESULT", "UPLOADED", "BLOBS", "REFERENCE"]
+        .map(String::from)
+        .to_vec()];
+    for s in &record.services {
+        let result = match s.result {
+            Outcome::Pushed => "pushed",
+            Outcome::Unchanged => "unchanged",
+        };
+        rows.push(vec![
+            s.service.clone(),
+            result.to_string(),
+            human_size(s.uploaded_bytes),
+            format!(
+                "{} uploaded, {} mounted, {} present",
+                s.blobs.uploaded, s.blobs.mounted, s.blobs.present
+            ),
+            s.reference.clone(),
+        ]);
+    }
+    for line in output::table(&rows) {
+        println!("{line}");
+    }
+    if !cli.quiet {
+        let tags = record
+            .services
+            .first()
+            .map(|s| s.tags.join(", "))
+            .unwrap_or_default();
+        let pushed = record
+            .services
+            .iter()
+            .filter(|s| s.result == Outcome::Pushed)
+            .count();
+        println!(
+            "{pushed} of {} image(s) pushed to {}, tags: {tags}",
+            record.services.len(),
+            record.registry
+        );
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

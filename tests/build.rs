@@ -1,0 +1,271 @@
+//! `monoship build` on copies of `examples/fleet`: real cargo builds, real OCI layouts, and the
+//! images run under podman (runc).
+
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::Fleet;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The fleet with `gateway search reports` built once (release, static), shared by the tests.
+fn built() -> &'static (Fleet, Value, String) {
+    static BUILT: OnceLock<(Fleet, Value, String)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let f = Fleet::new();
+        let run = f.run(&["--format", "json", "build", "gateway", "search", "reports"]);
+        assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+        let record = run.json();
+        (f, record, run.stderr)
+    })
+}
+
+fn digest(record: &Value, service: &str) -> String {
+    record["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == service)
+        .unwrap_or_else(|| panic!("{service} not in {record:#}"))["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn record_and_layout_describe_every_image() {
+    let (f, record, stderr) = built();
+    // reports enables a feature of a shared crate that gateway and search do not: two invocations.
+    assert!(
+        stderr.contains("planned 2 cargo invocation(s): gateway search | reports"),
+        "{stderr}"
+    );
+    let head = f.git(&["rev-parse", "HEAD"]);
+    assert_eq!(record["revision"], head.as_str());
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(f.path().join("target/monoship/build.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&on_disk, record);
+    let layout = f.path().join("target/monoship/oci");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    for s in record["services"].as_array().unwrap() {
+        let name = s["service"].as_str().unwrap();
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in index.json"));
+        assert_eq!(entry["digest"], s["image_digest"]);
+        let blob = |d: &str| {
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"))
+        };
+        let manifest: Value = serde_json::from_slice(
+            &std::fs::read(blob(s["image_digest"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let config: Value = serde_json::from_slice(
+            &std::fs::read(blob(manifest["config"]["digest"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config["config"]["User"], "65532:65532");
+        assert_eq!(config["config"]["Entrypoint"][0], format!("/app/{name}"));
+        assert_eq!(
+            config["config"]["Labels"]["org.opencontainers.image.revision"],
+            head.as_str()
+        );
+        // Image = binary + a small base: within a megabyte of the binary.
+        let (bin, img) = (
+            s["binary_size"].as_u64().unwrap(),
+            s["image_size"].as_u64().unwrap(),
+        );
+        assert!(
+            img <= bin + (1 << 20),
+            "{name}: image {img} vs binary {bin}"
+        );
+        assert_eq!(s["changed"], true);
+    }
+}
+
+#[test]
+fn same_commit_elsewhere_alone_gives_identical_images() {
+    let (a, record, _) = built();
+    // Another checkout path, a clean target directory, each service built on its own.
+    let tmp = tempfile::TempDir::new().unwrap();
+    let other = tmp.path().join("elsewhere");
+    let status = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(a.path())
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for service in ["gateway", "reports"] {
+        let run = monoship(&other, &["--format", "json", "build", service]);
+        assert_eq!(run.0, 0, "{}", run.2);
+        let alone: Value = serde_json::from_str(&run.1).unwrap();
+        assert_eq!(
+            digest(&alone, service),
+            digest(record, service),
+            "{service}: built alone in another checkout differs from the group build"
+        );
+    }
+}
+
+#[test]
+fn rebuild_without_changes_reports_unchanged() {
+    let (f, record, _) = built();
+    // A record of its own, so the shared one stays as the first build wrote it.
+    let out = tempfile::TempDir::new().unwrap();
+    let out = out.path().to_str().unwrap();
+    let mut changed = Vec::new();
+    for _ in 0..2 {
+        let run = f.run(&["--format", "json", "build", "search", "--out-dir", out]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let again = run.json();
+        assert_eq!(digest(&again, "search"), digest(record, "search"));
+        changed.push(again["services"][0]["changed"].clone());
+    }
+    assert_eq!(changed, [Value::Bool(true), Value::Bool(false)]);
+}
+
+#[test]
+fn images_run_under_podman() {
+    let (f, record, _) = built();
+    require("podman");
+    require("skopeo");
+    let layout = f.path().join("target/monoship/oci");
+    for service in ["gateway", "search"] {
+        let tag = format!("localhost/monoship-test/{service}:{}", std::process::id());
+        let src = format!("oci:{}:{service}", layout.display());
+        let dst = format!("containers-storage:{tag}");
+        run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
+        let port = free_port();
+        let id = run_ok(Command::new("podman").args([
+            "--runtime",
+            "runc",
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "-e",
+            &format!("PORT={port}"),
+            &tag,
+        ]));
+        let id = id.trim().to_string();
+        let body = health(port);
+        let user =
+            run_ok(Command::new("podman").args(["inspect", "--format", "{{.Config.User}}", &id]));
+        run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &id]));
+        let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
+        let body = body.unwrap_or_else(|e| panic!("{service}: {e}"));
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["service"], service);
+        assert_eq!(user.trim(), "65532:65532");
+        assert!(digest(record, service).starts_with("sha256:"));
+    }
+}
+
+#[test]
+fn unknown_service_is_a_usage_error() {
+    let f = Fleet::new();
+    let line = f.run(&["build", "nosuch"]).usage_error().to_string();
+    assert!(line.contains("nosuch"), "{line}");
+}
+
+#[test]
+fn compile_error_fails_with_the_crate_named() {
+    let f = Fleet::new();
+    f.append("apps/search/src/main.rs", "\nfn broken( {}\n");
+    f.commit("break search");
+    let run = f.run(&["build", "--profile", "dev", "search"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: compilation failed (search)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!f.path().join("target/monoship/build.json").exists());
+}
+
+fn monoship(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_monoship"))
+        .arg("--offline")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{tool} is not installed: run `scripts/testenv/up` (or scripts/testenv/podman-setup)"
+    );
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /health` on 127.0.0.1:port, retried for up to 20 s while the container starts.
+fn health(port: u16) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })();
+        match attempt {
+            Ok(text) if text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200") => {
+                return Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+            }
+            Ok(text) if Instant::now() > deadline => {
+                return Err(format!("unexpected reply: {text}"))
+            }
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("no reply on port {port}: {e}"))
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
