@@ -2,6 +2,7 @@ pub mod affected;
 pub mod build;
 pub mod changes;
 pub mod config;
+pub mod generate;
 pub mod image;
 pub mod manifest;
 pub mod publish;

@@ -22,14 +22,18 @@ pub struct Args {
     /// Target triple of the binaries.
     #[arg(long, default_value = "x86_64-unknown-linux-gnu")]
     pub target: String,
-    /// Link dynamically (the built-in base has no C library: use with care).
-    #[arg(long)]
-    pub no_static: bool,
     #[command(flatten)]
     pub push: super::publish::PushArgs,
     /// Where the OCI layout and build.json go (default: <target-dir>/monoship).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<std::path::PathBuf>,
+    /// monoship's own builder, or `docker`/`podman` with Dockerfile.monoship (see
+    /// `monoship generate dockerfile`).
+    #[arg(long, value_enum, default_value_t = super::generate::Builder::Monoship)]
+    pub builder: super::generate::Builder,
+    /// Image builds at a time with --builder docker|podman.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
@@ -69,6 +73,17 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let (revision, commit_time) = git
         .head_info()
         .map_err(|e| CliError::usage(e.to_string()))?;
+    if args.builder != super::generate::Builder::Monoship {
+        let rev = revision.to_string();
+        return super::generate::container_build(
+            cli,
+            args.builder,
+            &ws,
+            &services,
+            &rev,
+            args.jobs as usize,
+        );
+    }
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .parse()
@@ -79,7 +94,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         services,
         profile: args.profile.clone(),
         target: args.target.clone(),
-        static_link: !args.no_static,
+        static_link: None,
         offline: cli.offline,
         revision: revision.to_string(),
         epoch,
@@ -88,7 +103,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
     let out = build::run(&ws, &opts, &mut emit).map_err(|e| match e {
-        BuildError::UnknownService(_) => CliError::usage(e.to_string()),
+        BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
         other => CliError::failed(other.to_string()),
     })?;
     reporter.finish();

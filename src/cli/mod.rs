@@ -2,6 +2,7 @@
 
 mod affected;
 mod build;
+mod generate;
 mod output;
 mod progress;
 mod publish;
@@ -112,6 +113,9 @@ pub enum Command {
     Services(services::Args),
     /// Compile services (one cargo build per feature-compatible group) and assemble OCI images.
     Build(build::Args),
+    /// Write generated files (Dockerfile.monoship, …), or check that they are up to date.
+    #[command(after_help = generate::EXAMPLES)]
+    Generate(generate::Args),
     /// Push the built images to a registry: only missing blobs, the manifest last.
     Publish(publish::Args),
 }
@@ -134,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Affected(args) => affected::run(&cli, args),
         Command::Services(args) => services::run(&cli, args),
         Command::Build(args) => build::run(&cli, args),
+        Command::Generate(args) => generate::run(&cli, args),
         Command::Publish(args) => publish::run(&cli, args),
     };
     match result {

@@ -1,0 +1,263 @@
+//! `monoship generate …`: write generated files, or `--check` them; and `monoship build
+//! --builder docker|podman`, which builds with the generated Dockerfile.
+
+use super::{exit, output, require_format, Cli, CliError, Format};
+use monoship::generate::docker_builder::{self, DockerBuildError, Engine, Event};
+use monoship::generate::{self, CheckStatus, Context, GenerateError, Generator, WriteStatus};
+use monoship::workspace::Workspace;
+use std::path::{Path, PathBuf};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  monoship generate dockerfile            write Dockerfile.monoship and .dockerignore
+  monoship generate dockerfile --check    exit 1 and print a diff when they are out of date
+  monoship generate dockerfile --out /tmp/gen";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Dockerfile.monoship (cargo-chef, BuildKit cache mounts, distroless non-root runtime) and
+    /// .dockerignore, for building images with Docker or Podman.
+    #[command(after_help = EXAMPLES)]
+    Dockerfile(FileArgs),
+}
+
+impl What {
+    fn parts(&self) -> (Generator, &FileArgs) {
+        match self {
+            What::Dockerfile(a) => (Generator::Dockerfile, a),
+        }
+    }
+}
+
+/// Flags every generator takes.
+#[derive(Debug, clap::Args)]
+pub struct FileArgs {
+    /// Directory to write into (default: the workspace root).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write nothing: compare with the files on disk, print a unified diff and exit 1 when they
+    /// differ (for CI).
+    #[arg(long)]
+    pub check: bool,
+    /// Overwrite existing files that monoship did not generate.
+    #[arg(long, conflicts_with = "check")]
+    pub force: bool,
+}
+
+fn generate_error(e: GenerateError) -> CliError {
+    match e {
+        GenerateError::Input { .. } => CliError::usage(e.to_string()),
+        other => CliError::failed(other.to_string()),
+    }
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "generate", &[Format::Human, Format::Json])?;
+    let (generator, flags) = args.what.parts();
+    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    })?;
+    let ctx = Context::from_workspace(&ws).map_err(generate_error)?;
+    let files = generator.render(&ctx).map_err(generate_error)?;
+    let out = match &flags.out {
+        // Relative to -C, like every other path.
+        Some(dir) => cli.dir.as_deref().unwrap_or(Path::new(".")).join(dir),
+        None => ws.root.clone(),
+    };
+    let names = || {
+        files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if flags.check {
+        let checked = generate::check(&files, &out).map_err(generate_error)?;
+        let stale: Vec<&str> = checked
+            .iter()
+            .filter(|c| c.status != CheckStatus::UpToDate)
+            .map(|c| c.path.as_str())
+            .collect();
+        if cli.format == Format::Json {
+            output::json(&serde_json::json!({
+                "generator": generator.name(),
+                "out": out,
+                "up_to_date": stale.is_empty(),
+                "files": checked,
+            }))?;
+        } else {
+            for c in &checked {
+                print!("{}", c.diff);
+            }
+            if stale.is_empty() && !cli.quiet {
+                println!("up to date: {}", names());
+            }
+        }
+        if stale.is_empty() {
+            return Ok(exit::OK);
+        }
+        return Err(CliError::failed(format!(
+            "out of date: {} (run `monoship generate {}{}`)",
+            stale.join(", "),
+            generator.name(),
+            flags
+                .out
+                .as_ref()
+                .map(|d| format!(" --out {}", d.display()))
+                .unwrap_or_default()
+        )));
+    }
+    if generator == Generator::Dockerfile {
+        warn_binary_names(&ws);
+    }
+    let written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
+    if cli.format == Format::Json {
+        output::json(&serde_json::json!({
+            "generator": generator.name(),
+            "out": out,
+            "files": written,
+        }))?;
+    } else if !cli.quiet {
+        for w in &written {
+            let status = match w.status {
+                WriteStatus::Created => "created",
+                WriteStatus::Updated => "updated",
+                WriteStatus::Unchanged => "unchanged",
+            };
+            println!("{status:<9}  {}", out.join(&w.path).display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn warn_binary_names(ws: &Workspace) {
+    for s in generate::dockerfile::binary_mismatches(&ws.services) {
+        anstream::eprintln!(
+            "{}warning:{} service `{}` has binary `{}`: {} builds the binary named like the \
+             service, so it cannot build this one",
+            output::WARN.render(),
+            output::WARN.render_reset(),
+            s.name,
+            s.binary,
+            generate::dockerfile::DOCKERFILE
+        );
+    }
+}
+
+/// `monoship build --builder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builder {
+    /// monoship's own: cargo, then reproducible OCI images without Docker.
+    Monoship,
+    /// `docker buildx build` with Dockerfile.monoship.
+    Docker,
+    /// `podman build` with Dockerfile.monoship.
+    Podman,
+}
+
+/// Build `services` (empty: all) of `ws` at `revision` with Docker or Podman, `jobs` at a time.
+pub fn container_build(
+    cli: &Cli,
+    builder: Builder,
+    ws: &Workspace,
+    services: &[String],
+    revision: &str,
+    jobs: usize,
+) -> Result<u8, CliError> {
+    let engine = match builder {
+        Builder::Docker => Engine::Docker,
+        Builder::Podman => Engine::Podman,
+        Builder::Monoship => return Err(CliError::usage("not a container builder: monoship")),
+    };
+    let docker_error = |e: DockerBuildError| {
+        if e.is_usage() {
+            CliError::usage(e.to_string())
+        } else {
+            CliError::failed(e.to_string())
+        }
+    };
+    let opts = docker_builder::Options {
+        engine,
+        services: services.to_vec(),
+        revision: revision.to_string(),
+    };
+    let planned = docker_builder::plan(ws, &opts).map_err(docker_error)?;
+    let program = docker_builder::preflight(engine).map_err(docker_error)?;
+    let quiet = cli.quiet;
+    let outcomes = docker_builder::run(&program, &planned, jobs, &mut |e| match e {
+        Event::Started {
+            service,
+            index,
+            total,
+            log,
+        } if !quiet => eprintln!(
+            "building {service} ({index}/{total}) with {}, log: {}",
+            engine.program(),
+            log.display()
+        ),
+        Event::Finished(o) if !quiet => {
+            if o.ok {
+                eprintln!("built {} in {:.1}s", o.tag, o.seconds);
+            } else {
+                eprintln!("{} failed after {:.1}s", o.service, o.seconds);
+            }
+        }
+        _ => {}
+    });
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).collect();
+    for o in &failed {
+        eprintln!("--- last lines of {}", o.log.display());
+        for line in docker_builder::log_tail(&o.log, 20) {
+            eprintln!("{}| {line}", o.service);
+        }
+    }
+    if cli.format == Format::Json {
+        output::json(&serde_json::json!({
+            "builder": engine.program(),
+            "revision": revision,
+            "services": outcomes,
+        }))?;
+    } else {
+        let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
+            .map(String::from)
+            .to_vec()];
+        for o in &outcomes {
+            rows.push(vec![
+                o.service.clone(),
+                o.tag.clone(),
+                if o.ok { "built" } else { "failed" }.to_string(),
+                format!("{:.1}s", o.seconds),
+            ]);
+        }
+        for line in output::table(&rows) {
+            println!("{line}");
+        }
+    }
+    if failed.is_empty() {
+        Ok(exit::OK)
+    } else {
+        Err(CliError::failed(format!(
+            "{} build failed for {} (logs in {})",
+            engine.program(),
+            failed
+                .iter()
+                .map(|o| o.service.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            failed[0]
+                .log
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )))
+    }
+}
