@@ -71,6 +71,38 @@ pub struct WorkspaceConfig {
     /// Tags for published images besides the revision's short sha.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Image settings for every service (a service's own table overrides them).
+    #[serde(flatten)]
+    pub image_settings: ImageSettings,
+}
+
+/// Image settings, in the workspace table (defaults) or a service's table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImageSettings {
+    /// The port the service listens on (`PORT` and the exposed port; default 9100).
+    pub port: Option<u16>,
+    /// Extra environment variables of the image.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Extra files copied into the image.
+    #[serde(default)]
+    pub files: Vec<ExtraFile>,
+    /// Link statically (default true; the built-in base has no C library).
+    #[serde(rename = "static")]
+    pub static_link: Option<bool>,
+}
+
+/// A file copied into an image.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    /// Path relative to the workspace root.
+    pub src: String,
+    /// Absolute path in the image.
+    pub dst: String,
+    /// File mode (default 0o444).
+    pub mode: Option<u32>,
 }
 
 /// `[package.metadata.monoship]`.
@@ -80,6 +112,8 @@ pub struct ServiceConfig {
     /// Extra globs, relative to the workspace root, whose change affects this service.
     #[serde(default)]
     pub inputs: Vec<String>,
+    #[serde(flatten)]
+    pub image_settings: ImageSettings,
 }
 
 impl WorkspaceConfig {
@@ -170,6 +204,26 @@ mod tests {
         .to_string();
         assert!(err.contains("unknown field `service`"), "{err}");
         assert!(err.starts_with("Cargo.toml:"), "{err}");
+    }
+
+    #[test]
+    fn image_settings_parse_and_unknown_keys_still_fail() {
+        let c = ServiceConfig::from_metadata(
+            &json!({"monoship": {"port": 8080, "static": false, "env": {"A": "1"},
+                    "files": [{"src": "x.txt", "dst": "/etc/x.txt"}]}}),
+            Path::new("apps/a/Cargo.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.image_settings.port, Some(8080));
+        assert_eq!(c.image_settings.static_link, Some(false));
+        assert_eq!(c.image_settings.files[0].dst, "/etc/x.txt");
+        let err = ServiceConfig::from_metadata(
+            &json!({"monoship": {"prot": 8080}}),
+            Path::new("apps/a/Cargo.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("prot") && err.contains("apps/a/Cargo.toml"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum BuildError {
     UnknownService(String),
     #[error("{0}")]
     Plan(String),
+    /// Configuration that cannot be built (exit code 2).
+    #[error("{0}")]
+    Config(String),
     #[error("compilation failed ({services}): {summary}")]
     Compile { services: String, summary: String },
     #[error("cargo produced no binary for service `{0}`")]
@@ -44,8 +47,8 @@ pub struct Options {
     pub services: Vec<String>,
     pub profile: String,
     pub target: String,
-    /// Link statically (`+crt-static`), for the built-in scratch-like base.
-    pub static_link: bool,
+    /// Link statically (`+crt-static`); `None`: as configured (default true).
+    pub static_link: Option<bool>,
     pub offline: bool,
     /// The git revision the build is of, and its commit time (SOURCE_DATE_EPOCH default).
     pub revision: String,
@@ -128,10 +131,16 @@ pub fn run(
             })
             .collect::<Result<_, _>>()?
     };
+    let settings: BTreeMap<&str, Settings> = services
+        .iter()
+        .map(|s| Ok((s.name.as_str(), Settings::resolve(ws, s, opts)?)))
+        .collect::<Result<_, BuildError>>()?;
     let mut features = Vec::new();
     for s in &services {
-        let f = plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
+        let mut f = plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
             .map_err(BuildError::Plan)?;
+        // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
+        f.insert("<static>".into(), settings[s.name.as_str()].static_link.to_string());
         features.push((s.name.as_str(), f));
     }
     let groups = plan::group(&features);
@@ -156,7 +165,8 @@ pub fn run(
             services: names.clone(),
             units: closure_size(ws, &members),
         });
-        binaries.extend(compile(ws, opts, &members, emit)?);
+        let static_link = settings[members[0].name.as_str()].static_link;
+        binaries.extend(compile(ws, opts, &members, static_link, emit)?);
     }
 
     let out_dir = opts
@@ -197,8 +207,9 @@ pub fn run(
             &image::ServiceImage {
                 service: &s.binary,
                 binary: &binary,
-                port: 9100,
-                env: Vec::new(),
+                port: settings[s.name.as_str()].port,
+                env: settings[s.name.as_str()].env.clone(),
+                files: settings[s.name.as_str()].files.clone(),
                 labels,
                 epoch: opts.epoch,
             },
@@ -241,6 +252,44 @@ pub fn run(
     })
 }
 
+/// A service's image settings: its own table, else the workspace's, else the defaults.
+struct Settings {
+    port: u16,
+    env: Vec<String>,
+    files: Vec<(String, u32, Vec<u8>)>,
+    static_link: bool,
+}
+
+impl Settings {
+    fn resolve(ws: &Workspace, s: &crate::workspace::Service, opts: &Options) -> Result<Settings, BuildError> {
+        let (own, all) = (&s.config.image_settings, &ws.config.image_settings);
+        let static_link = opts.static_link.or(own.static_link).or(all.static_link).unwrap_or(true);
+        if !static_link {
+            return Err(BuildError::Config(format!(
+                "service `{}`: static = false needs a base image with a C library, and the built-in base has none",
+                s.name
+            )));
+        }
+        let mut env: BTreeMap<&String, &String> = all.env.iter().collect();
+        env.extend(own.env.iter());
+        let mut files = Vec::new();
+        for f in all.files.iter().chain(own.files.iter()) {
+            let Some(dst) = f.dst.strip_prefix('/') else {
+                return Err(BuildError::Config(format!("service `{}`: file destination `{}` must be absolute", s.name, f.dst)));
+            };
+            let src = ws.root.join(&f.src);
+            let data = std::fs::read(&src).map_err(|e| BuildError::Config(format!("service `{}`: file `{}`: {e}", s.name, f.src)))?;
+            files.push((dst.to_string(), f.mode.unwrap_or(0o444), data));
+        }
+        Ok(Settings {
+            port: own.port.or(all.port).unwrap_or(9100),
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            files,
+            static_link,
+        })
+    }
+}
+
 /// Packages in the normal/build closure of `group`.
 fn closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> usize {
     let mut seen = std::collections::HashSet::new();
@@ -261,6 +310,7 @@ fn compile(
     ws: &Workspace,
     opts: &Options,
     group: &[&crate::workspace::Service],
+    static_link: bool,
     emit: &mut dyn FnMut(Event),
 ) -> Result<BTreeMap<String, PathBuf>, BuildError> {
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -268,7 +318,7 @@ fn compile(
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if opts.static_link {
+    if static_link {
         rustflags.push_str(" -C target-feature=+crt-static");
     }
     rustflags.push_str(&format!(

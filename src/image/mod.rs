@@ -33,6 +33,8 @@ pub struct ServiceImage<'a> {
     pub binary: &'a [u8],
     pub port: u16,
     pub env: Vec<String>,
+    /// Extra files: path in the image (relative to `/`), mode, contents.
+    pub files: Vec<(String, u32, Vec<u8>)>,
     pub labels: BTreeMap<String, String>,
     /// Seconds since the epoch for every file time and the `created` field.
     pub epoch: u64,
@@ -45,20 +47,27 @@ pub fn base_layer(epoch: u64) -> Result<Layer, ImageError> {
 
 /// The service's image on the built-in base.
 pub fn assemble(svc: &ServiceImage<'_>, base: &Layer) -> Result<Image, ImageError> {
-    let app = layer::build(
-        vec![
-            Entry::Dir {
-                path: "app".into(),
-                mode: 0o755,
-            },
-            Entry::File {
-                path: format!("app/{}", svc.service),
-                mode: 0o555,
-                data: svc.binary.to_vec(),
-            },
-        ],
-        svc.epoch,
-    )
+    let mut entries = vec![
+        Entry::Dir {
+            path: "app".into(),
+            mode: 0o755,
+        },
+        Entry::File {
+            path: format!("app/{}", svc.service),
+            mode: 0o555,
+            data: svc.binary.to_vec(),
+        },
+    ];
+    for (path, mode, data) in &svc.files {
+        // Parent directories of extra files, so every path in the layer has its directory.
+        let mut parent = std::path::Path::new(path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            entries.push(Entry::Dir { path: p.to_string_lossy().into_owned(), mode: 0o755 });
+            parent = p.parent();
+        }
+        entries.push(Entry::File { path: path.clone(), mode: *mode, data: data.clone() });
+    }
+    let app = layer::build(entries, svc.epoch)
     .map_err(ImageError::Layer)?;
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
@@ -119,6 +128,7 @@ mod tests {
             binary: bin,
             port: 9100,
             env: vec![],
+            files: vec![],
             labels: BTreeMap::from([("org.opencontainers.image.title".into(), "users".into())]),
             epoch: 10,
         };
