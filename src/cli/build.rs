@@ -61,6 +61,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         ));
     }
     let push = super::publish::prepare_push(&args.push, &ws)?;
+    if push.is_some() && args.builder != super::generate::Builder::Monoship {
+        return Err(CliError::usage(
+            "--push publishes monoship's OCI layout: it needs --builder monoship",
+        ));
+    }
     if args.affected && services.is_empty() {
         if cli.format == Format::Json {
             output::json(&serde_json::json!({"revision": null, "services": []}))?;
