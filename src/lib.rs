@@ -9,3 +9,4 @@ pub mod publish;
 pub mod refs;
 pub mod registry;
 pub mod workspace;
+pub mod cluster;
