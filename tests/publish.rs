@@ -337,6 +337,42 @@ fn auth_registry_accepts_credentials_from_a_docker_config() {
 }
 
 #[test]
+fn auth_registry_accepts_credentials_from_a_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (host, user, password) = auth_registry();
+    let out = build().output_copy();
+    let target = format!("{host}/{}", unique_prefix("cred-helper"));
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("docker-credential-monoship-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n\
+             [ \"$server\" = '{host}' ] || {{ echo 'credentials not found'; exit 1; }}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::json!({"credHelpers": {host.as_str(): "monoship-test"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let config = dir.path().to_str().unwrap();
+    let env = [("DOCKER_CONFIG", config), ("PATH", path.as_str())];
+    let run = publish(out.path(), &target, &["gateway"], &env);
+    run.ok();
+    assert_eq!(result(&run.json(), "gateway")["result"], "pushed");
+    assert!(!run.all_output().contains(&password));
+}
+
+#[test]
 fn a_wrong_password_fails_without_showing_it_and_tags_nothing() {
     use base64::Engine as _;
     let (host, user, password) = auth_registry();

@@ -8,7 +8,7 @@ pub mod auth;
 pub mod pull;
 
 pub use auth::{Credentials, Source};
-pub use pull::{pull, pull_image, PulledImage};
+pub use pull::{cache_dir, pull, pull_image, PulledImage};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};

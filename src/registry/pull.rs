@@ -70,6 +70,11 @@ impl PulledImage {
     }
 }
 
+/// The blob cache of a workspace: `<target-dir>/monoship/cache`.
+pub fn cache_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("monoship/cache")
+}
+
 /// Pull `reference` (`host/repo:tag` or `host/repo@sha256:…`; Docker Hub names as docker
 /// spells them) for linux/amd64 into `cache`. `insecure`: plain HTTP, only for local registries.
 /// Credentials come from the environment or docker's config.
