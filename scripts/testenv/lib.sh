@@ -87,32 +87,44 @@ start_bg() {
   echo $! >"$dir/$name.pid"
 }
 
+# proc_ours PID DIR: PID is a live (not zombie) process whose command line
+# mentions DIR, i.e. one that a script here started for that state dir (and
+# not an unrelated process that reused the pid).
+proc_ours() {
+  local pid=$1 dir=$2 stat cmdline
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$dir"* ]]
+}
+
 # pid_alive PIDFILE: the process recorded in PIDFILE still runs.
 pid_alive() {
-  local pid
   [[ -f $1 ]] || return 1
-  pid=$(<"$1")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+  proc_ours "$(<"$1")" "$(dirname "$1")"
 }
 
 # stop_pidfile PIDFILE [TIMEOUT_S]: TERM the recorded process, KILL it after
 # the timeout, then remove the pid file.
 stop_pidfile() {
-  local file=$1 timeout=${2:-15} pid i
+  local file=$1 timeout=${2:-15} dir pid i
   [[ -f $file ]] || return 0
   pid=$(<"$file")
-  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+  dir=$(dirname "$file")
+  if proc_ours "$pid" "$dir"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < timeout * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
+    for ((i = 0; i < timeout * 20; i++)); do
+      proc_ours "$pid" "$dir" || break
+      sleep 0.05
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if proc_ours "$pid" "$dir"; then
       log "$(basename "$file" .pid) (pid $pid) did not stop after ${timeout}s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+      for ((i = 0; i < 100; i++)); do
+        proc_ours "$pid" "$dir" || break
+        sleep 0.05
       done
     fi
   fi
