@@ -1,7 +1,9 @@
 pub mod affected;
 pub mod build;
 pub mod changes;
+pub mod cluster;
 pub mod config;
+pub mod deploy;
 pub mod generate;
 pub mod image;
 pub mod manifest;
@@ -9,4 +11,3 @@ pub mod publish;
 pub mod refs;
 pub mod registry;
 pub mod workspace;
-pub mod cluster;

@@ -1,0 +1,131 @@
+//! Errors of the deploy stage, and how Kubernetes API errors become one readable line.
+
+/// What can stop `deploy`, `rollback` (and the commands reading rollouts) before or while they
+/// talk to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// Bad input: flags, references, configuration (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot reach the Kubernetes API server{}: {message}", at(server))]
+    Unreachable {
+        server: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    Connect(String),
+    #[error("namespace `{0}` does not exist")]
+    NamespaceNotFound(String),
+    #[error(
+        "deployment `{name}` not found in namespace `{namespace}`: create it first \
+         (`monoship generate k8s` writes manifests to apply) or deploy full manifests with \
+         `--manifests DIR`"
+    )]
+    DeploymentNotFound { namespace: String, name: String },
+    /// RBAC said no; the message is the API server's, from "forbidden:" on.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The object changed between reading and patching it (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Api(String),
+}
+
+fn at(server: &Option<String>) -> String {
+    server
+        .as_deref()
+        .map(|s| format!(" at {s}"))
+        .unwrap_or_default()
+}
+
+impl DeployError {
+    /// A usage or configuration error (exit code 2) rather than a failure (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, DeployError::Usage(_))
+    }
+
+    /// From a Kubernetes client error, `what` saying what was being done ("patching
+    /// deployment users"). Forbidden, not-found and transport errors get their own variants.
+    pub fn from_kube(e: kube::Error, what: &str) -> DeployError {
+        match e {
+            kube::Error::Api(status) => {
+                let message = status.message.clone();
+                match status.code {
+                    403 => DeployError::Forbidden(forbidden_line(&message)),
+                    409 => DeployError::Conflict(format!("{what}: {message}")),
+                    _ if message.is_empty() => {
+                        DeployError::Api(format!("{what}: HTTP {} {}", status.code, status.reason))
+                    }
+                    _ => DeployError::Api(format!("{what}: {message}")),
+                }
+            }
+            e if is_transport(&e) => DeployError::Unreachable {
+                server: None,
+                message: one_line(&e.to_string()),
+            },
+            e => DeployError::Api(format!("{what}: {}", one_line(&e.to_string()))),
+        }
+    }
+}
+
+/// A transport error (connection refused, TLS, timeout) rather than an answer of the server.
+pub fn is_transport(e: &kube::Error) -> bool {
+    matches!(
+        e,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)
+    )
+}
+
+/// The HTTP status code of an API error, if the server answered.
+pub fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// `deployments.apps "users" is forbidden: User "x" cannot patch resource …` →
+/// `forbidden: User "x" cannot patch resource …`.
+pub fn forbidden_line(message: &str) -> String {
+    match message.find("forbidden: ") {
+        Some(i) => one_line(&message[i..]),
+        None if message.is_empty() => "forbidden".to_string(),
+        None => format!("forbidden: {}", one_line(message)),
+    }
+}
+
+/// Errors of the client carry their source chain on several lines; keep one.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_message_starts_at_forbidden() {
+        let m = "deployments.apps \"users\" is forbidden: User \"system:serviceaccount:a:b\" \
+                 cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"a\"";
+        let line = forbidden_line(m);
+        assert!(line.starts_with("forbidden: User"), "{line}");
+        assert!(
+            line.contains("cannot patch resource \"deployments\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn missing_deployment_names_the_ways_out() {
+        let e = DeployError::DeploymentNotFound {
+            namespace: "shop".into(),
+            name: "users".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("--manifests") && e.contains("monoship generate k8s"),
+            "{e}"
+        );
+    }
+}
