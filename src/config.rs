@@ -71,6 +71,14 @@ pub struct WorkspaceConfig {
     /// Tags for published images besides the revision's short sha.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Namespace of the services' Deployments (default: the kubeconfig context's, else
+    /// `default`).
+    pub namespace: Option<String>,
+    /// Deployment name template; placeholders `{service}`, `{prefix}` (default `{service}`).
+    pub deployment: Option<String>,
+    /// The container whose image `deploy` sets (default: the one named like the service, else
+    /// the only one).
+    pub container: Option<String>,
     /// Image settings for every service (a service's own table overrides them).
     #[serde(flatten)]
     pub image_settings: ImageSettings,
@@ -112,6 +120,13 @@ pub struct ServiceConfig {
     /// Extra globs, relative to the workspace root, whose change affects this service.
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Overrides of the workspace's `namespace`, `deployment` and `container` for this service.
+    pub namespace: Option<String>,
+    pub deployment: Option<String>,
+    pub container: Option<String>,
+    /// Services deployed before this one (`deploy` goes in waves; a failed one skips this).
+    #[serde(default)]
+    pub depends_on: Vec<String>,
     #[serde(flatten)]
     pub image_settings: ImageSettings,
 }
