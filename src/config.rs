@@ -99,6 +99,8 @@ pub struct ImageSettings {
     /// Link statically (default true; the built-in base has no C library).
     #[serde(rename = "static")]
     pub static_link: Option<bool>,
+    /// `builtin` (default: monoship's own scratch-like base) or an image reference to build on.
+    pub base: Option<String>,
 }
 
 /// A file copied into an image.
@@ -238,7 +240,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("prot") && err.contains("apps/a/Cargo.toml"), "{err}");
+        assert!(
+            err.contains("prot") && err.contains("apps/a/Cargo.toml"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,15 +3,14 @@
 
 #[path = "support/fleet.rs"]
 mod fleet;
+#[path = "support/http.rs"]
+mod http;
 
 use fleet::Fleet;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// The fleet with `gateway search reports` built once (release, static), shared by the tests.
 fn built() -> &'static (Fleet, Value, String) {
@@ -149,7 +148,7 @@ fn images_run_under_podman() {
         let src = format!("oci:{}:{service}", layout.display());
         let dst = format!("containers-storage:{tag}");
         run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
-        let port = free_port();
+        let port = http::free_port();
         let id = run_ok(Command::new("podman").args([
             "--runtime",
             "runc",
@@ -163,7 +162,7 @@ fn images_run_under_podman() {
             &tag,
         ]));
         let id = id.trim().to_string();
-        let body = health(port);
+        let body = http::health(port);
         let user =
             run_ok(Command::new("podman").args(["inspect", "--format", "{{.Config.User}}", &id]));
         run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &id]));
@@ -233,39 +232,4 @@ fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /health` on 127.0.0.1:port, retried for up to 20 s while the container starts.
-fn health(port: u16) -> Result<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut text = String::new();
-            s.read_to_string(&mut text)?;
-            Ok(text)
-        })();
-        match attempt {
-            Ok(text) if text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200") => {
-                return Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
-            }
-            Ok(text) if Instant::now() > deadline => {
-                return Err(format!("unexpected reply: {text}"))
-            }
-            Err(e) if Instant::now() > deadline => {
-                return Err(format!("no reply on port {port}: {e}"))
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
 }

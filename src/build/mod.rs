@@ -21,6 +21,8 @@ pub enum BuildError {
     /// Configuration that cannot be built (exit code 2).
     #[error("{0}")]
     Config(String),
+    #[error("base image {reference}: {message}")]
+    Base { reference: String, message: String },
     #[error("compilation failed ({services}): {summary}")]
     Compile { services: String, summary: String },
     #[error("cargo produced no binary for service `{0}`")]
@@ -106,8 +108,7 @@ pub struct BuildRecord {
     pub services: Vec<ServiceRecord>,
 }
 
-/// The name of the built-in base in build records.
-pub const BUILTIN_BASE: &str = "monoship:static";
+pub use image::BUILTIN_BASE;
 
 pub struct Output {
     pub record: BuildRecord,
@@ -140,8 +141,23 @@ pub fn run(
         let mut f = plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
             .map_err(BuildError::Plan)?;
         // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
-        f.insert("<static>".into(), settings[s.name.as_str()].static_link.to_string());
+        f.insert(
+            "<static>".into(),
+            settings[s.name.as_str()].static_link.to_string(),
+        );
         features.push((s.name.as_str(), f));
+    }
+    // Base images first: a missing one fails before anything compiles.
+    let mut bases: BTreeMap<String, image::Base> = BTreeMap::new();
+    for set in settings.values() {
+        if !bases.contains_key(&set.base) {
+            let base = if set.base == "builtin" {
+                image::builtin_base(opts.epoch)?
+            } else {
+                pull_base(&set.base, &ws.target_dir)?
+            };
+            bases.insert(set.base.clone(), base);
+        }
     }
     let groups = plan::group(&features);
     emit(Event::Planned {
@@ -178,7 +194,6 @@ pub fn run(
     let previous: Option<BuildRecord> = std::fs::read(&record_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let base = image::base_layer(opts.epoch)?;
     let mut images = Vec::new();
     let mut records = Vec::new();
     for s in &services {
@@ -213,7 +228,7 @@ pub fn run(
                 labels,
                 epoch: opts.epoch,
             },
-            &base,
+            &bases[&settings[s.name.as_str()].base],
         )?;
         emit(Event::ImageAssembled {
             service: s.name.clone(),
@@ -232,7 +247,7 @@ pub fn run(
             binary_size: binary.len() as u64,
             image_digest: img.digest.clone(),
             image_size: img.size(),
-            base: BUILTIN_BASE.into(),
+            base: bases[&settings[s.name.as_str()].base].name.clone(),
             changed,
         });
         images.push((s.name.clone(), img));
@@ -254,6 +269,8 @@ pub fn run(
 
 /// A service's image settings: its own table, else the workspace's, else the defaults.
 struct Settings {
+    /// `builtin` or an image reference.
+    base: String,
     port: u16,
     env: Vec<String>,
     files: Vec<(String, u32, Vec<u8>)>,
@@ -261,12 +278,25 @@ struct Settings {
 }
 
 impl Settings {
-    fn resolve(ws: &Workspace, s: &crate::workspace::Service, opts: &Options) -> Result<Settings, BuildError> {
+    fn resolve(
+        ws: &Workspace,
+        s: &crate::workspace::Service,
+        opts: &Options,
+    ) -> Result<Settings, BuildError> {
         let (own, all) = (&s.config.image_settings, &ws.config.image_settings);
-        let static_link = opts.static_link.or(own.static_link).or(all.static_link).unwrap_or(true);
-        if !static_link {
+        let static_link = opts
+            .static_link
+            .or(own.static_link)
+            .or(all.static_link)
+            .unwrap_or(true);
+        let base = own
+            .base
+            .clone()
+            .or_else(|| all.base.clone())
+            .unwrap_or_else(|| "builtin".into());
+        if !static_link && base == "builtin" {
             return Err(BuildError::Config(format!(
-                "service `{}`: static = false needs a base image with a C library, and the built-in base has none",
+                "service `{}`: static = false needs a `base` image with a C library; the built-in base has none",
                 s.name
             )));
         }
@@ -275,19 +305,78 @@ impl Settings {
         let mut files = Vec::new();
         for f in all.files.iter().chain(own.files.iter()) {
             let Some(dst) = f.dst.strip_prefix('/') else {
-                return Err(BuildError::Config(format!("service `{}`: file destination `{}` must be absolute", s.name, f.dst)));
+                return Err(BuildError::Config(format!(
+                    "service `{}`: file destination `{}` must be absolute",
+                    s.name, f.dst
+                )));
             };
             let src = ws.root.join(&f.src);
-            let data = std::fs::read(&src).map_err(|e| BuildError::Config(format!("service `{}`: file `{}`: {e}", s.name, f.src)))?;
+            let data = std::fs::read(&src).map_err(|e| {
+                BuildError::Config(format!("service `{}`: file `{}`: {e}", s.name, f.src))
+            })?;
             files.push((dst.to_string(), f.mode.unwrap_or(0o444), data));
         }
         Ok(Settings {
+            base,
             port: own.port.or(all.port).unwrap_or(9100),
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             files,
             static_link,
         })
     }
+}
+
+/// Pull a base image (once; its blobs are cached by digest under the target directory) and
+/// take its layers as they are. Plain HTTP only for registries on this machine.
+fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Base, BuildError> {
+    let err = |message: String| BuildError::Base {
+        reference: reference.to_string(),
+        message,
+    };
+    let host = reference.split('/').next().unwrap_or("");
+    let insecure = crate::registry::is_local(host);
+    let cache = crate::registry::pull::cache_dir(target_dir);
+    let pulled =
+        crate::registry::pull::pull(reference, &cache, insecure).map_err(|e| err(e.to_string()))?;
+    let config: serde_json::Value = std::fs::read(pulled.blob_path(&pulled.config.digest))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| err("unreadable image config".into()))?;
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if diff_ids.len() != pulled.layers.len() {
+        return Err(err("the config's diff_ids do not match the layers".into()));
+    }
+    let mut layers = Vec::new();
+    for (blob, diff_id) in pulled.layers.iter().zip(diff_ids) {
+        let path = pulled.blob_path(&blob.digest);
+        let data = std::fs::read(&path).map_err(io(&path))?;
+        layers.push(image::layer::Layer {
+            blob: data,
+            digest: blob.digest.clone(),
+            diff_id,
+            media_type: blob.media_type.clone(),
+        });
+    }
+    let env = config["config"]["Env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(image::Base {
+        name: format!("{}@{}", pulled.repository, pulled.digest),
+        layers,
+        env,
+    })
 }
 
 /// Packages in the normal/build closure of `group`.

@@ -56,5 +56,9 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(|e| ConnectError::Client(e.to_string()))?;
-    Ok(Connection { client, namespace, server })
+    Ok(Connection {
+        client,
+        namespace,
+        server,
+    })
 }

@@ -33,6 +33,8 @@ pub struct Layer {
     pub digest: String,
     /// `sha256:` of the uncompressed tar (the image config's `diff_ids`).
     pub diff_id: String,
+    /// The layer's media type in the manifest.
+    pub media_type: String,
 }
 
 pub fn sha256(data: &[u8]) -> String {
@@ -78,6 +80,7 @@ pub fn build(mut entries: Vec<Entry>, mtime: u64) -> std::io::Result<Layer> {
         digest: sha256(&blob),
         diff_id,
         blob,
+        media_type: super::oci::LAYER_GZIP.to_string(),
     })
 }
 

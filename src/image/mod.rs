@@ -40,13 +40,30 @@ pub struct ServiceImage<'a> {
     pub epoch: u64,
 }
 
-/// The built-in base layer (the same for every service, so shared in the registry).
-pub fn base_layer(epoch: u64) -> Result<Layer, ImageError> {
-    layer::build(base::entries(), epoch).map_err(ImageError::Layer)
+/// What a service image is built on.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// `monoship:static` for the built-in base, else the pulled reference pinned by digest.
+    pub name: String,
+    pub layers: Vec<Layer>,
+    /// The base image's environment (`PATH`, …), overridden by the service's.
+    pub env: Vec<String>,
 }
 
-/// The service's image on the built-in base.
-pub fn assemble(svc: &ServiceImage<'_>, base: &Layer) -> Result<Image, ImageError> {
+/// The built-in base (the same for every service, so a registry stores it once).
+pub fn builtin_base(epoch: u64) -> Result<Base, ImageError> {
+    Ok(Base {
+        name: BUILTIN_BASE.into(),
+        layers: vec![layer::build(base::entries(), epoch).map_err(ImageError::Layer)?],
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+    })
+}
+
+/// The name of the built-in base in build records.
+pub const BUILTIN_BASE: &str = "monoship:static";
+
+/// The service's image: the base's layers as they are, then one layer with the binary.
+pub fn assemble(svc: &ServiceImage<'_>, base: &Base) -> Result<Image, ImageError> {
     let mut entries = vec![
         Entry::Dir {
             path: "app".into(),
@@ -62,19 +79,32 @@ pub fn assemble(svc: &ServiceImage<'_>, base: &Layer) -> Result<Image, ImageErro
         // Parent directories of extra files, so every path in the layer has its directory.
         let mut parent = std::path::Path::new(path).parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            entries.push(Entry::Dir { path: p.to_string_lossy().into_owned(), mode: 0o755 });
+            entries.push(Entry::Dir {
+                path: p.to_string_lossy().into_owned(),
+                mode: 0o755,
+            });
             parent = p.parent();
         }
-        entries.push(Entry::File { path: path.clone(), mode: *mode, data: data.clone() });
+        entries.push(Entry::File {
+            path: path.clone(),
+            mode: *mode,
+            data: data.clone(),
+        });
     }
-    let app = layer::build(entries, svc.epoch)
-    .map_err(ImageError::Layer)?;
-    let mut env = vec![
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_string(),
-        format!("PORT={}", svc.port),
-    ];
-    env.extend(svc.env.iter().cloned());
+    let app = layer::build(entries, svc.epoch).map_err(ImageError::Layer)?;
+    let mut ours = vec![format!("PORT={}", svc.port)];
+    if base.name == BUILTIN_BASE {
+        ours.push("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_string());
+    }
+    ours.extend(svc.env.iter().cloned());
+    let key = |e: &String| e.split('=').next().unwrap_or("").to_string();
+    let mut env: Vec<String> = base
+        .env
+        .iter()
+        .filter(|b| !ours.iter().any(|o| key(o) == key(b)))
+        .cloned()
+        .collect();
+    env.extend(ours);
     let spec = ImageSpec {
         entrypoint: vec![format!("/app/{}", svc.service)],
         user: format!("{0}:{0}", base::NONROOT),
@@ -84,7 +114,9 @@ pub fn assemble(svc: &ServiceImage<'_>, base: &Layer) -> Result<Image, ImageErro
         labels: svc.labels.clone(),
         created: rfc3339(svc.epoch),
     };
-    Ok(Image::assemble(&spec, vec![base.clone(), app]))
+    let mut layers = base.layers.clone();
+    layers.push(app);
+    Ok(Image::assemble(&spec, layers))
 }
 
 /// `1970-01-01T00:00:00Z` style UTC time.
@@ -122,7 +154,7 @@ mod tests {
 
     #[test]
     fn same_binary_same_image_digest() {
-        let base = base_layer(10).unwrap();
+        let base = builtin_base(10).unwrap();
         let svc = |bin: &'static [u8]| ServiceImage {
             service: "users",
             binary: bin,
@@ -133,7 +165,7 @@ mod tests {
             epoch: 10,
         };
         let a = assemble(&svc(b"\x7fELF one"), &base).unwrap();
-        let b = assemble(&svc(b"\x7fELF one"), &base_layer(10).unwrap()).unwrap();
+        let b = assemble(&svc(b"\x7fELF one"), &builtin_base(10).unwrap()).unwrap();
         assert_eq!(a.digest, b.digest);
         let c = assemble(&svc(b"\x7fELF two"), &base).unwrap();
         assert_ne!(a.digest, c.digest);

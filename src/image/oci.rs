@@ -86,7 +86,7 @@ impl Image {
             "mediaType": MANIFEST,
             "config": Descriptor::of(CONFIG, &config),
             "layers": layers.iter().map(|l| Descriptor {
-                media_type: LAYER_GZIP.into(),
+                media_type: l.media_type.clone(),
                 digest: l.digest.clone(),
                 size: l.blob.len() as u64,
                 annotations: BTreeMap::new(),
