@@ -5,6 +5,8 @@
 mod fleet;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/testenv.rs"]
+mod testenv;
 
 use fleet::Fleet;
 use serde_json::Value;
@@ -147,9 +149,9 @@ fn images_run_under_podman() {
         let tag = format!("localhost/monoship-test/{service}:{}", std::process::id());
         let src = format!("oci:{}:{service}", layout.display());
         let dst = format!("containers-storage:{tag}");
-        run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
+        testenv::run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
         let port = http::free_port();
-        let id = run_ok(Command::new("podman").args([
+        let id = testenv::run_ok(Command::new("podman").args([
             "--runtime",
             "runc",
             "run",
@@ -163,9 +165,13 @@ fn images_run_under_podman() {
         ]));
         let id = id.trim().to_string();
         let body = http::health(port);
-        let user =
-            run_ok(Command::new("podman").args(["inspect", "--format", "{{.Config.User}}", &id]));
-        run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &id]));
+        let user = testenv::run_ok(Command::new("podman").args([
+            "inspect",
+            "--format",
+            "{{.Config.User}}",
+            &id,
+        ]));
+        testenv::run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &id]));
         let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
         let body = body.unwrap_or_else(|e| panic!("{service}: {e}"));
         let json: Value = serde_json::from_str(&body).unwrap();
@@ -222,14 +228,4 @@ fn require(tool: &str) {
         ok,
         "{tool} is not installed: run `scripts/testenv/up` (or scripts/testenv/podman-setup)"
     );
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

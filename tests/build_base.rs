@@ -119,14 +119,14 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
         "oci:{}:search",
         f.path().join("target/monoship/oci").display()
     );
-    run_ok(Command::new("skopeo").args([
+    testenv::run_ok(Command::new("skopeo").args([
         "copy",
         "--quiet",
         &src,
         &format!("containers-storage:{tag}"),
     ]));
     let port = http::free_port();
-    let id = run_ok(Command::new("podman").args([
+    let id = testenv::run_ok(Command::new("podman").args([
         "--runtime",
         "runc",
         "run",
@@ -139,7 +139,14 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
         &tag,
     ]));
     let body = http::health(port);
-    run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", id.trim()]));
+    testenv::run_ok(Command::new("podman").args([
+        "--runtime",
+        "runc",
+        "stop",
+        "-t",
+        "5",
+        id.trim(),
+    ]));
     let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
     let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
     assert_eq!(body["service"], "search");
@@ -178,16 +185,4 @@ fn a_missing_base_image_fails_clearly() {
         run.stderr
     );
     assert!(!f.path().join("target/monoship/build.json").exists());
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (run scripts/testenv/up)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
