@@ -12,6 +12,7 @@
 //!    otherwise the package changed.
 //! 7. Anything else fails closed: every service, reason `unowned path: X`.
 
+use super::base::{excluded_in_package, walk_to_services};
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
 use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
@@ -19,7 +20,7 @@ use crate::manifest;
 use crate::refs::{self, RefKind};
 use crate::workspace::{self, Package, Workspace};
 use globset::GlobSet;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// Why a package (or an external node) counts as changed.
@@ -434,7 +435,12 @@ impl<'a> Analyzer<'a> {
 
     fn base_owner(&mut self, path: &str) -> Outcome<Option<(String, String, bool)>> {
         if self.base_packages.is_none() {
-            self.base_packages = Some(self.load_base_packages()?);
+            self.base_packages = Some(super::base::base_packages(
+                self.ws,
+                self.git,
+                self.diff.from,
+                &self.prefix,
+            )?);
         }
         let pkgs = self.base_packages.as_ref().expect("loaded above");
         Ok(pkgs
@@ -447,70 +453,6 @@ impl<'a> Analyzer<'a> {
             })
             .max_by_key(|(dir, _, _)| dir.len())
             .cloned())
-    }
-
-    /// Workspace members at base, read from git objects.
-    fn load_base_packages(&self) -> Outcome<Vec<(String, String, bool)>> {
-        let root = match self.read_base("Cargo.toml")? {
-            Some(b) => manifest::parse(&b, "Cargo.toml at base")?,
-            None => return Ok(Vec::new()),
-        };
-        let ws = root.get("workspace").and_then(toml::Value::as_table);
-        let strings = |key: &str| -> Vec<String> {
-            ws.and_then(|w| w.get(key))
-                .and_then(toml::Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let file = Path::new("Cargo.toml at base");
-        let members = config::compile_globs(
-            strings("members").iter().map(String::as_str),
-            file,
-            "members",
-        )
-        .map_err(|e| e.to_string())?;
-        let exclude = strings("exclude");
-        let services = workspace::service_globs(&self.ws.config);
-        let services = config::compile_globs(services.iter().map(String::as_str), file, "services")
-            .map_err(|e| e.to_string())?;
-        let top = self.prefix.trim_end_matches('/');
-        let mut out = Vec::new();
-        for m in self
-            .git
-            .manifests_at(self.diff.from, top, 6)
-            .map_err(|e| e.to_string())?
-        {
-            let rel = m.strip_prefix(self.prefix.as_str()).unwrap_or(&m);
-            let dir = rel.strip_suffix("/Cargo.toml").unwrap_or("");
-            let is_member = dir.is_empty() && root.contains_key("package")
-                || (!dir.is_empty()
-                    && members.is_match(dir)
-                    && !exclude.iter().any(|e| e.trim_end_matches('/') == dir));
-            if !is_member {
-                continue;
-            }
-            let Some(text) = self.read_base(rel)? else {
-                continue;
-            };
-            let table = manifest::parse(&text, &format!("{rel} at base"))?;
-            let Some(name) = table
-                .get("package")
-                .and_then(|p| p.get("name"))
-                .and_then(toml::Value::as_str)
-            else {
-                continue;
-            };
-            let is_service = services.is_match(dir)
-                || (self.ws.services_by_binary
-                    && (table.contains_key("bin")
-                        || self.read_base(&format!("{dir}/src/main.rs"))?.is_some()));
-            out.push((dir.to_string(), name.to_string(), is_service));
-        }
-        Ok(out)
     }
 
     fn report(self) -> Report {
@@ -580,58 +522,4 @@ impl<'a> Analyzer<'a> {
             changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
         }
     }
-}
-
-/// Services whose normal/build closure contains `node`, each with the package chain from the
-/// service down to `node` (breadth first, so the chain is a shortest one).
-fn walk_to_services(
-    ws: &Workspace,
-    node: usize,
-    by_package: &HashMap<&str, usize>,
-) -> Vec<(usize, Vec<String>)> {
-    let mut parent: HashMap<usize, usize> = HashMap::new();
-    let mut queue = VecDeque::from([node]);
-    parent.insert(node, node);
-    let mut out = Vec::new();
-    while let Some(n) = queue.pop_front() {
-        let info = &ws.nodes[n];
-        if info.member {
-            if let Some(&svc) = by_package.get(info.name.as_str()) {
-                let mut via = vec![info.name.clone()];
-                let mut cur = n;
-                while cur != node {
-                    cur = parent[&cur];
-                    via.push(ws.nodes[cur].name.clone());
-                }
-                out.push((svc, via));
-            }
-        }
-        for &r in &info.rdeps {
-            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {
-                e.insert(n);
-                queue.push_back(r);
-            }
-        }
-    }
-    out
-}
-
-/// Files inside a package that cannot change its build output.
-fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
-    let first = inner.split('/').next().unwrap_or("");
-    if !matches!(first, "tests" | "benches" | "examples") || !inner.contains('/') {
-        return false;
-    }
-    let dir = if pkg.dir.is_empty() {
-        format!("{first}/")
-    } else {
-        format!("{}/{first}/", pkg.dir)
-    };
-    // Unless a binary, library or build script target lives there.
-    !pkg.targets.iter().any(|t| {
-        t.src_path.starts_with(&dir)
-            && t.kinds
-                .iter()
-                .any(|k| !matches!(k.as_str(), "test" | "bench" | "example"))
-    })
 }

@@ -4,6 +4,7 @@
 //! changed path (see [`classify`]), and walks the normal and build dependency graph backwards from
 //! each changed package to the services that contain it.
 
+mod base;
 mod classify;
 
 use crate::changes::{self, Base, ChangesError, Git};

@@ -1,0 +1,133 @@
+//! The workspace at base, read from git objects (no checkout), and walks over the head graph.
+
+use crate::changes::Git;
+use crate::config;
+use crate::manifest;
+use crate::workspace::{self, Package, Workspace};
+use gix::ObjectId;
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+/// Workspace members at base, read from git objects: (directory, name, is a service).
+pub(super) fn base_packages(
+    ws: &Workspace,
+    git: &Git,
+    from: ObjectId,
+    prefix: &str,
+) -> Result<Vec<(String, String, bool)>, String> {
+    let read_base = |path: &str| {
+        git.read_at(from, &format!("{prefix}{path}"))
+            .map_err(|e| e.to_string())
+    };
+    let root = match read_base("Cargo.toml")? {
+        Some(b) => manifest::parse(&b, "Cargo.toml at base")?,
+        None => return Ok(Vec::new()),
+    };
+    let table = root.get("workspace").and_then(toml::Value::as_table);
+    let strings = |key: &str| -> Vec<String> {
+        table
+            .and_then(|w| w.get(key))
+            .and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let file = Path::new("Cargo.toml at base");
+    let members = config::compile_globs(
+        strings("members").iter().map(String::as_str),
+        file,
+        "members",
+    )
+    .map_err(|e| e.to_string())?;
+    let exclude = strings("exclude");
+    let services = workspace::service_globs(&ws.config);
+    let services = config::compile_globs(services.iter().map(String::as_str), file, "services")
+        .map_err(|e| e.to_string())?;
+    let top = prefix.trim_end_matches('/');
+    let mut out = Vec::new();
+    for m in git.manifests_at(from, top, 6).map_err(|e| e.to_string())? {
+        let rel = m.strip_prefix(prefix).unwrap_or(&m);
+        let dir = rel.strip_suffix("/Cargo.toml").unwrap_or("");
+        let is_member = dir.is_empty() && root.contains_key("package")
+            || (!dir.is_empty()
+                && members.is_match(dir)
+                && !exclude.iter().any(|e| e.trim_end_matches('/') == dir));
+        if !is_member {
+            continue;
+        }
+        let Some(text) = read_base(rel)? else {
+            continue;
+        };
+        let table = manifest::parse(&text, &format!("{rel} at base"))?;
+        let Some(name) = table
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(toml::Value::as_str)
+        else {
+            continue;
+        };
+        let is_service = services.is_match(dir)
+            || (ws.services_by_binary
+                && (table.contains_key("bin")
+                    || read_base(&format!("{dir}/src/main.rs"))?.is_some()));
+        out.push((dir.to_string(), name.to_string(), is_service));
+    }
+    Ok(out)
+}
+
+/// Services whose normal/build closure contains `node`, each with the package chain from the
+/// service down to `node` (breadth first, so the chain is a shortest one).
+pub(super) fn walk_to_services(
+    ws: &Workspace,
+    node: usize,
+    by_package: &HashMap<&str, usize>,
+) -> Vec<(usize, Vec<String>)> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([node]);
+    parent.insert(node, node);
+    let mut out = Vec::new();
+    while let Some(n) = queue.pop_front() {
+        let info = &ws.nodes[n];
+        if info.member {
+            if let Some(&svc) = by_package.get(info.name.as_str()) {
+                let mut via = vec![info.name.clone()];
+                let mut cur = n;
+                while cur != node {
+                    cur = parent[&cur];
+                    via.push(ws.nodes[cur].name.clone());
+                }
+                out.push((svc, via));
+            }
+        }
+        for &r in &info.rdeps {
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {
+                e.insert(n);
+                queue.push_back(r);
+            }
+        }
+    }
+    out
+}
+
+/// Files inside a package that cannot change its build output.
+pub(super) fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
+    let first = inner.split('/').next().unwrap_or("");
+    if !matches!(first, "tests" | "benches" | "examples") || !inner.contains('/') {
+        return false;
+    }
+    let dir = if pkg.dir.is_empty() {
+        format!("{first}/")
+    } else {
+        format!("{}/{first}/", pkg.dir)
+    };
+    // Unless a binary, library or build script target lives there.
+    !pkg.targets.iter().any(|t| {
+        t.src_path.starts_with(&dir)
+            && t.kinds
+                .iter()
+                .any(|k| !matches!(k.as_str(), "test" | "bench" | "example"))
+    })
+}
