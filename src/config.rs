@@ -79,6 +79,10 @@ pub struct WorkspaceConfig {
     /// The container whose image `deploy` sets (default: the one named like the service, else
     /// the only one).
     pub container: Option<String>,
+    /// Pods per Deployment in `monoship generate k8s` (default 2; a service's own value wins).
+    pub replicas: Option<u32>,
+    /// Container resources in `monoship generate k8s`, per quantity over the defaults.
+    pub resources: Option<Resources>,
     /// Image settings for every service (a service's own table overrides them).
     #[serde(flatten)]
     pub image_settings: ImageSettings,
@@ -129,8 +133,32 @@ pub struct ServiceConfig {
     /// Services deployed before this one (`deploy` goes in waves; a failed one skips this).
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Overrides of the workspace's `replicas` and `resources` for this service.
+    pub replicas: Option<u32>,
+    pub resources: Option<Resources>,
     #[serde(flatten)]
     pub image_settings: ImageSettings,
+}
+
+/// `resources = { requests = { cpu = "50m", memory = "64Mi" }, limits = { memory = "128Mi" } }`:
+/// Kubernetes quantities of the generated Deployment's container. Each quantity set here replaces
+/// the one below it (defaults < workspace < service); `""` removes it.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub requests: ResourceList,
+    #[serde(default)]
+    pub limits: ResourceList,
+}
+
+/// The quantities of `requests` or `limits`.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ResourceList {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub ephemeral_storage: Option<String>,
 }
 
 impl WorkspaceConfig {
