@@ -55,6 +55,9 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
     };
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
+    // The registry client and kube link rustls with different crypto backends between them,
+    // so rustls cannot pick one by itself: use ring, which kube is built with.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube::Client::try_from(config).map_err(|e| ConnectError::Client(e.to_string()))?;
     Ok(Connection {
         client,
