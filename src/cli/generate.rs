@@ -11,7 +11,9 @@ pub const EXAMPLES: &str = "\
 Examples:
   monoship generate dockerfile            write Dockerfile.monoship and .dockerignore
   monoship generate dockerfile --check    exit 1 and print a diff when they are out of date
-  monoship generate dockerfile --out /tmp/gen";
+  monoship generate dockerfile --out /tmp/gen
+  monoship generate k8s                   deploy/k8s/<service>.yaml: Deployment and Service
+  monoship generate workflow              .github/workflows/deploy-changed.yml";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,12 +27,23 @@ pub enum What {
     /// .dockerignore, for building images with Docker or Podman.
     #[command(after_help = EXAMPLES)]
     Dockerfile(FileArgs),
+    /// A Deployment and a Service per service (rolling updates that never drop below the desired
+    /// pods, startup/readiness/liveness probes, non-root, resources), one file each; default
+    /// directory deploy/k8s.
+    #[command(after_help = EXAMPLES)]
+    K8s(FileArgs),
+    /// A GitHub Actions workflow that builds and deploys the services a push to main affected,
+    /// one deploy job per service; default directory .github/workflows of the repository.
+    #[command(after_help = EXAMPLES)]
+    Workflow(FileArgs),
 }
 
 impl What {
     fn parts(&self) -> (Generator, &FileArgs) {
         match self {
             What::Dockerfile(a) => (Generator::Dockerfile, a),
+            What::K8s(a) => (Generator::K8s, a),
+            What::Workflow(a) => (Generator::Workflow, a),
         }
     }
 }
@@ -38,7 +51,8 @@ impl What {
 /// Flags every generator takes.
 #[derive(Debug, clap::Args)]
 pub struct FileArgs {
-    /// Directory to write into (default: the workspace root).
+    /// Directory to write into (default: the workspace root for dockerfile, deploy/k8s in it
+    /// for k8s, .github/workflows of the git repository for workflow).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Write nothing: compare with the files on disk, print a unified diff and exit 1 when they
@@ -71,7 +85,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let out = match &flags.out {
         // Relative to -C, like every other path.
         Some(dir) => cli.dir.as_deref().unwrap_or(Path::new(".")).join(dir),
-        None => ws.root.clone(),
+        None => generator.default_out(&ctx),
     };
     let names = || {
         files
@@ -116,8 +130,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 .unwrap_or_default()
         )));
     }
-    if generator == Generator::Dockerfile {
-        warn_binary_names(&ws);
+    match generator {
+        Generator::Dockerfile => warn_binary_names(&ws),
+        Generator::Workflow => warn_workflow(&ctx),
+        Generator::K8s => {}
     }
     let written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
     if cli.format == Format::Json {
@@ -149,6 +165,31 @@ fn warn_binary_names(ws: &Workspace) {
             s.name,
             s.binary,
             generate::dockerfile::DOCKERFILE
+        );
+    }
+}
+
+fn warn(message: &str) {
+    anstream::eprintln!(
+        "{}warning:{} {message}",
+        output::WARN.render(),
+        output::WARN.render_reset(),
+    );
+}
+
+fn warn_workflow(ctx: &Context) {
+    let ordered = generate::workflow::ordered_services(ctx);
+    if !ordered.is_empty() {
+        warn(&format!(
+            "{} set `depends-on`, but the workflow deploys every service in its own job, in \
+             parallel: their order is not kept",
+            ordered.join(", ")
+        ));
+    }
+    if ctx.config.registry.is_none() {
+        warn(
+            "no `registry` in [workspace.metadata.monoship]: the workflow pushes to the \
+             repository variable MONOSHIP_REGISTRY",
         );
     }
 }

@@ -63,6 +63,11 @@ mod tests {
                 version: version.into(),
                 source: "rust-toolchain.toml (channel)".into(),
             },
+            config: Default::default(),
+            root: "/w".into(),
+            repo_root: "/w".into(),
+            workspace_dir: String::new(),
+            monoship_package: None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Generated files: a `Dockerfile.monoship` (and its `.dockerignore`) today; Kubernetes manifests
-//! and CI workflows are further [`Generator`] kinds.
+//! Generated files: `Dockerfile.monoship` and its `.dockerignore` ([`dockerfile`]), a Deployment
+//! and Service per service ([`k8s`]), and a GitHub Actions workflow ([`workflow`]), one
+//! [`Generator`] kind each.
 //!
 //! Three separate steps, none of which prints:
 //!
@@ -17,9 +18,12 @@
 
 pub mod docker_builder;
 pub mod dockerfile;
+pub mod k8s;
 pub mod template;
 pub mod toolchain;
+pub mod workflow;
 
+use crate::config::WorkspaceConfig;
 use crate::workspace::{Service, Workspace};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -61,13 +65,46 @@ pub struct Context {
     pub services: Vec<Service>,
     /// The Rust version build files use.
     pub rust: RustVersion,
+    /// `[workspace.metadata.monoship]`.
+    pub config: WorkspaceConfig,
+    /// The workspace root (the directory of its `Cargo.toml`).
+    pub root: PathBuf,
+    /// The root of the git repository holding the workspace (the workspace root if none).
+    pub repo_root: PathBuf,
+    /// The workspace root relative to `repo_root`, `/`-separated; "" when they are the same.
+    pub workspace_dir: String,
+    /// The directory (relative to the workspace root) of a member package named `monoship`.
+    pub monoship_package: Option<String>,
 }
 
 impl Context {
     pub fn from_workspace(ws: &Workspace) -> Result<Context, GenerateError> {
+        let repo_root = ws
+            .root
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&ws.root)
+            .to_path_buf();
+        let workspace_dir = ws
+            .root
+            .strip_prefix(&repo_root)
+            .unwrap_or(Path::new(""))
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
         Ok(Context {
             services: ws.services.clone(),
             rust: toolchain::detect(&ws.root)?,
+            config: ws.config.clone(),
+            root: ws.root.clone(),
+            repo_root,
+            workspace_dir,
+            monoship_package: ws
+                .packages
+                .iter()
+                .find(|p| p.name == "monoship")
+                .map(|p| p.dir.clone()),
         })
     }
 }
@@ -85,21 +122,40 @@ pub struct GeneratedFile {
 pub enum Generator {
     /// `Dockerfile.monoship` and `.dockerignore` (see [`dockerfile`]).
     Dockerfile,
+    /// `<service>.yaml` per service: Deployment and Service (see [`k8s`]).
+    K8s,
+    /// `deploy-changed.yml`, a GitHub Actions workflow (see [`workflow`]).
+    Workflow,
 }
 
 impl Generator {
-    pub const ALL: &'static [Generator] = &[Generator::Dockerfile];
+    pub const ALL: &'static [Generator] =
+        &[Generator::Dockerfile, Generator::K8s, Generator::Workflow];
 
     /// The name of its `monoship generate` subcommand.
     pub fn name(self) -> &'static str {
         match self {
             Generator::Dockerfile => "dockerfile",
+            Generator::K8s => "k8s",
+            Generator::Workflow => "workflow",
         }
     }
 
     pub fn render(self, ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         match self {
             Generator::Dockerfile => dockerfile::render(ctx),
+            Generator::K8s => k8s::render(ctx),
+            Generator::Workflow => workflow::render(ctx),
+        }
+    }
+
+    /// The directory its files go to without `--out`: the workspace root for the Dockerfile,
+    /// `deploy/k8s` in it for manifests, `.github/workflows` of the repository for the workflow.
+    pub fn default_out(self, ctx: &Context) -> PathBuf {
+        match self {
+            Generator::Dockerfile => ctx.root.clone(),
+            Generator::K8s => ctx.root.join(k8s::DEFAULT_DIR),
+            Generator::Workflow => ctx.repo_root.join(workflow::DEFAULT_DIR),
         }
     }
 }

@@ -1,0 +1,567 @@
+//! `deploy/k8s/<service>.yaml`: one Deployment and one Service per service, with the rollout
+//! settings of the deployment guide this replaces (surge one pod, never fewer than desired;
+//! startup, readiness and liveness probes on `/health`), a restricted security context and the
+//! resources and replicas of the configuration.
+//!
+//! The container's image is a placeholder ([`placeholder_image`]) that no registry serves:
+//! `monoship deploy` sets the real one, pinned by digest, on the container named here.
+
+use super::template::{self, Vars};
+use super::{Context, GenerateError, GeneratedFile};
+use crate::config::{ResourceList, Resources, WorkspaceConfig};
+use crate::workspace::Service;
+use std::collections::BTreeMap;
+
+/// Where the manifests go by default, relative to the workspace root.
+pub const DEFAULT_DIR: &str = "deploy/k8s";
+/// `replicas` when neither the workspace nor the service sets it.
+pub const DEFAULT_REPLICAS: u32 = 2;
+/// `port` when neither the workspace nor the service sets it (as in monoship's images).
+pub const DEFAULT_PORT: u16 = 9100;
+/// The default `deployment` name template (as `monoship deploy` reads it).
+pub const DEFAULT_DEPLOYMENT: &str = "{service}";
+/// The path of the three probes.
+pub const HEALTH_PATH: &str = "/health";
+/// User and group of the pod: distroless' `nonroot`, like monoship's images.
+pub const USER: u32 = 65532;
+/// Default requests and limits, `(resource, quantity)`.
+pub const DEFAULT_REQUESTS: &[(&str, &str)] = &[("cpu", "50m"), ("memory", "64Mi")];
+pub const DEFAULT_LIMITS: &[(&str, &str)] = &[("memory", "128Mi")];
+
+const TEMPLATE: &str = include_str!("templates/k8s.yaml");
+
+/// The image of a freshly generated Deployment; `.invalid` is a reserved top-level domain, so
+/// it is never pulled by mistake.
+pub fn placeholder_image(service: &str) -> String {
+    format!(
+        "monoship.invalid/{}:placeholder",
+        service.to_ascii_lowercase()
+    )
+}
+
+/// Everything one service's manifest says, resolved from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub service: String,
+    /// The Deployment's (and the Service's) name.
+    pub name: String,
+    /// `None`: no `metadata.namespace`, so `kubectl` and `monoship deploy` use the context's.
+    pub namespace: Option<String>,
+    /// The `app` label, also the selector.
+    pub app: String,
+    pub container: String,
+    pub port: u16,
+    pub replicas: u32,
+    pub requests: Vec<(String, String)>,
+    pub limits: Vec<(String, String)>,
+}
+
+/// One manifest per service, `<service>.yaml`.
+pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
+    let mut files = Vec::with_capacity(ctx.services.len());
+    for s in &ctx.services {
+        let m = manifest(s, &ctx.config)?;
+        let name = format!("{}.yaml", s.name);
+        files.push(GeneratedFile {
+            contents: template::render(&name, TEMPLATE, &vars(&m))?,
+            path: name,
+        });
+    }
+    Ok(files)
+}
+
+fn vars(m: &Manifest) -> Vars {
+    let item = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let quantities = |list: &[(String, String)]| {
+        list.iter()
+            .map(|(n, v)| item(&[("name", n), ("value", v)]))
+            .collect::<Vec<_>>()
+    };
+    let present = |yes: bool| if yes { vec![item(&[])] } else { Vec::new() };
+    let mut vars = Vars::new();
+    vars.set("service", &m.service)
+        .set("name", &m.name)
+        .set("app", &m.app)
+        .set("container", &m.container)
+        .set("image", placeholder_image(&m.service))
+        .set("port", m.port.to_string())
+        .set("replicas", m.replicas.to_string())
+        .set("user", USER.to_string())
+        .set("health_path", HEALTH_PATH)
+        .list(
+            "namespace",
+            m.namespace
+                .iter()
+                .map(|n| item(&[("namespace", n)]))
+                .collect(),
+        )
+        .list(
+            "resources",
+            present(!m.requests.is_empty() || !m.limits.is_empty()),
+        )
+        .list("requests_block", present(!m.requests.is_empty()))
+        .list("requests", quantities(&m.requests))
+        .list("limits_block", present(!m.limits.is_empty()))
+        .list("limits", quantities(&m.limits));
+    vars
+}
+
+/// Resolve and check one service's settings: the service's table, then the workspace's, then
+/// the defaults. A bad value is an [`GenerateError::Input`] naming the file it came from.
+pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateError> {
+    let own = &s.config;
+    let own_file = if s.dir.is_empty() {
+        "Cargo.toml".to_string()
+    } else {
+        format!("{}/Cargo.toml", s.dir)
+    };
+    let file = |from_service: bool| {
+        if from_service {
+            own_file.clone()
+        } else {
+            "Cargo.toml".to_string()
+        }
+    };
+    let err = |from_service: bool, message: String| GenerateError::Input {
+        path: file(from_service),
+        message: format!("service `{}`: {message}", s.name),
+    };
+    let prefix = ws.prefix.as_deref().unwrap_or("");
+
+    let template = own
+        .deployment
+        .as_deref()
+        .or(ws.deployment.as_deref())
+        .unwrap_or(DEFAULT_DEPLOYMENT);
+    let name = expand_deployment(template, &s.name, prefix)
+        .map_err(|m| err(own.deployment.is_some(), m))?;
+    check_dns_label("deployment", &name, true).map_err(|m| {
+        err(
+            own.deployment.is_some(),
+            format!("{m}; it also names the Service, which needs this form"),
+        )
+    })?;
+
+    let namespace = own.namespace.clone().or_else(|| ws.namespace.clone());
+    if let Some(ns) = &namespace {
+        check_dns_label("namespace", ns, false).map_err(|m| err(own.namespace.is_some(), m))?;
+    }
+
+    let container = own
+        .container
+        .clone()
+        .or_else(|| ws.container.clone())
+        .unwrap_or_else(|| s.name.clone());
+    check_dns_label("container", &container, false).map_err(|m| {
+        err(
+            own.container.is_some() || ws.container.is_none(),
+            if own.container.is_none() && ws.container.is_none() {
+                format!("{m} (the container is named like the service: set `container`)")
+            } else {
+                m
+            },
+        )
+    })?;
+
+    let app = app_label(prefix, &s.name);
+    check_label_value("app", &app).map_err(|m| err(false, m))?;
+    check_label_value("app.kubernetes.io/name", &s.name).map_err(|m| err(true, m))?;
+
+    let replicas = own.replicas.or(ws.replicas).unwrap_or(DEFAULT_REPLICAS);
+    if replicas > i32::MAX as u32 {
+        return Err(err(
+            own.replicas.is_some(),
+            format!("`replicas` = {replicas} is too large"),
+        ));
+    }
+
+    let port = own
+        .image_settings
+        .port
+        .or(ws.image_settings.port)
+        .unwrap_or(DEFAULT_PORT);
+    if port == 0 {
+        return Err(err(
+            own.image_settings.port.is_some(),
+            "`port` must be between 1 and 65535".into(),
+        ));
+    }
+
+    let (requests, limits) = resources(ws.resources.as_ref(), own.resources.as_ref())
+        .map_err(|(from_service, m)| err(from_service, m))?;
+
+    Ok(Manifest {
+        service: s.name.clone(),
+        name,
+        namespace,
+        app,
+        container,
+        port,
+        replicas,
+        requests,
+        limits,
+    })
+}
+
+/// `app`: `<prefix>-<service>`, or `<prefix><service>` when the prefix already ends with `-`,
+/// or `<service>` without a prefix.
+pub fn app_label(prefix: &str, service: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('-') {
+        format!("{prefix}{service}")
+    } else {
+        format!("{prefix}-{service}")
+    }
+}
+
+/// Expand `{service}` and `{prefix}` in a `deployment` name template.
+pub fn expand_deployment(template: &str, service: &str, prefix: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`deployment` template `{template}`: unclosed `{{`"))?;
+        match &after[..end] {
+            "service" => out.push_str(service),
+            "prefix" => out.push_str(prefix),
+            other => {
+                return Err(format!(
+                    "`deployment` template `{template}`: unknown placeholder `{{{other}}}` \
+                     (known: {{service}}, {{prefix}})"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A DNS label (RFC 1123; with `letter_first`, RFC 1035 as Services need): at most 63
+/// lowercase letters, digits and `-`, starting and ending with a letter or digit.
+fn check_dns_label(what: &str, name: &str, letter_first: bool) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && (if letter_first {
+            b[0].is_ascii_lowercase()
+        } else {
+            b[0].is_ascii_alphanumeric()
+        })
+        && b[b.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} `{name}` is not a valid Kubernetes name (at most 63 lowercase letters, \
+             digits and `-`, starting with a {} and ending with a letter or digit)",
+            if letter_first {
+                "letter"
+            } else {
+                "letter or digit"
+            }
+        ))
+    }
+}
+
+/// A label value: at most 63 of `[A-Za-z0-9_.-]`, starting and ending alphanumeric.
+fn check_label_value(label: &str, value: &str) -> Result<(), String> {
+    let b = value.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "label {label}=`{value}` is not a valid label value (at most 63 letters, digits, \
+             `-`, `_`, `.`, starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+type Quantities = Vec<(String, String)>;
+
+/// Defaults, then the workspace's quantities, then the service's; `""` removes one. Errors say
+/// whether the service's table was involved.
+fn resources(
+    ws: Option<&Resources>,
+    own: Option<&Resources>,
+) -> Result<(Quantities, Quantities), (bool, String)> {
+    let pick = |defaults: &[(&str, &str)], get: fn(&Resources) -> &ResourceList, kind: &str| {
+        let mut out = Vec::new();
+        for name in ["cpu", "memory", "ephemeral-storage"] {
+            let own_value = own.and_then(|r| field(get(r), name));
+            let ws_value = ws.and_then(|r| field(get(r), name));
+            let (value, from_service) = match (own_value, ws_value) {
+                (Some(v), _) => (Some(v.to_string()), true),
+                (None, Some(v)) => (Some(v.to_string()), false),
+                (None, None) => (
+                    defaults
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.to_string()),
+                    false,
+                ),
+            };
+            match value {
+                Some(v) if v.is_empty() => {}
+                Some(v) => {
+                    if quantity(&v).is_none() {
+                        return Err((
+                            from_service,
+                            format!(
+                                "`resources.{kind}.{name}` = \"{v}\" is not a Kubernetes \
+                                 quantity (like \"50m\", \"0.5\", \"64Mi\", \"1G\")"
+                            ),
+                        ));
+                    }
+                    out.push((name.to_string(), v, from_service));
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    };
+    let requests = pick(DEFAULT_REQUESTS, |r| &r.requests, "requests")?;
+    let limits = pick(DEFAULT_LIMITS, |r| &r.limits, "limits")?;
+    for (name, request, own_request) in &requests {
+        let Some((_, limit, own_limit)) = limits.iter().find(|(n, _, _)| n == name) else {
+            continue;
+        };
+        if quantity(request) > quantity(limit) {
+            return Err((
+                *own_request || *own_limit,
+                format!(
+                    "`resources.requests.{name}` = \"{request}\" is more than \
+                     `resources.limits.{name}` = \"{limit}\": raise the limit too \
+                     (or set it to \"\" for none)"
+                ),
+            ));
+        }
+    }
+    let strip = |l: Vec<(String, String, bool)>| l.into_iter().map(|(n, v, _)| (n, v)).collect();
+    Ok((strip(requests), strip(limits)))
+}
+
+fn field<'a>(list: &'a ResourceList, name: &str) -> Option<&'a str> {
+    match name {
+        "cpu" => list.cpu.as_deref(),
+        "memory" => list.memory.as_deref(),
+        _ => list.ephemeral_storage.as_deref(),
+    }
+}
+
+/// The value of a Kubernetes quantity (`50m`, `0.5`, `64Mi`, `1e3`), or `None` if it is not one.
+pub fn quantity(s: &str) -> Option<f64> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let number = number.strip_prefix('+').unwrap_or(number);
+    let digits_ok = !number.is_empty()
+        && number != "."
+        && number.matches('.').count() <= 1
+        && number.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if !digits_ok {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp => {
+            let e = exp.strip_prefix(['e', 'E'])?;
+            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            10f64.powi(e.parse().ok()?)
+        }
+    };
+    Some(value * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceConfig;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn service(name: &str, config: serde_json::Value) -> Service {
+        Service {
+            name: name.into(),
+            package: name.into(),
+            binary: name.into(),
+            dir: format!("apps/{name}"),
+            inputs: Vec::new(),
+            config: ServiceConfig::from_metadata(
+                &json!({ "monoship": config }),
+                Path::new("apps/x/Cargo.toml"),
+            )
+            .unwrap(),
+        }
+    }
+
+    fn workspace(config: serde_json::Value) -> WorkspaceConfig {
+        WorkspaceConfig::from_metadata(&json!({ "monoship": config }), Path::new("Cargo.toml"))
+            .unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let m = manifest(&service("users", json!({})), &workspace(json!({}))).unwrap();
+        assert_eq!(
+            m,
+            Manifest {
+                service: "users".into(),
+                name: "users".into(),
+                namespace: None,
+                app: "users".into(),
+                container: "users".into(),
+                port: 9100,
+                replicas: 2,
+                requests: pairs(DEFAULT_REQUESTS),
+                limits: pairs(DEFAULT_LIMITS),
+            }
+        );
+    }
+
+    #[test]
+    fn service_over_workspace_over_defaults() {
+        let ws = workspace(json!({
+            "prefix": "nxtgauge-rust", "deployment": "{prefix}-{service}", "namespace": "nxtgauge",
+            "replicas": 3, "port": 8080,
+            "resources": {"requests": {"cpu": "100m"}, "limits": {"memory": "256Mi", "cpu": "1"}}
+        }));
+        let svc = service(
+            "users",
+            json!({"replicas": 1, "container": "app", "namespace": "edge",
+                   "resources": {"requests": {"memory": "128Mi"}, "limits": {"cpu": ""}}}),
+        );
+        let m = manifest(&svc, &ws).unwrap();
+        assert_eq!(m.name, "nxtgauge-rust-users");
+        assert_eq!(m.app, "nxtgauge-rust-users");
+        assert_eq!(m.namespace.as_deref(), Some("edge"));
+        assert_eq!((m.container.as_str(), m.port, m.replicas), ("app", 8080, 1));
+        assert_eq!(m.requests, pairs(&[("cpu", "100m"), ("memory", "128Mi")]));
+        assert_eq!(m.limits, pairs(&[("memory", "256Mi")]));
+        assert_eq!(app_label("shop-", "users"), "shop-users");
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_the_key() {
+        let ws = workspace(json!({}));
+        let e = manifest(
+            &service(
+                "users",
+                json!({"resources": {"requests": {"memory": "lots"}}}),
+            ),
+            &ws,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("apps/users/Cargo.toml: service `users`: `resources.requests.memory`"),
+            "{e}"
+        );
+        let e = manifest(
+            &service(
+                "users",
+                json!({"resources": {"requests": {"memory": "512Mi"}}}),
+            ),
+            &ws,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("raise the limit"), "{e}");
+        let e = manifest(&service("Users", json!({})), &ws)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deployment `Users`"), "{e}");
+        let e = manifest(
+            &service("users", json!({})),
+            &workspace(json!({"deployment": "{svc}"})),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("Cargo.toml:") && e.contains("unknown placeholder `{svc}`"),
+            "{e}"
+        );
+        let e = manifest(
+            &service("users", json!({})),
+            &workspace(json!({"deployment": "1-{service}"})),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("also names the Service"), "{e}");
+        let bad: Result<WorkspaceConfig, _> = WorkspaceConfig::from_metadata(
+            &json!({"monoship": {"resources": {"requests": {"gpu": "1"}}}}),
+            Path::new("Cargo.toml"),
+        );
+        assert!(bad.unwrap_err().to_string().contains("gpu"));
+    }
+
+    #[test]
+    fn quantities() {
+        for (q, v) in [
+            ("50m", 0.05),
+            ("1", 1.0),
+            ("0.5", 0.5),
+            ("64Mi", 67_108_864.0),
+            ("1G", 1e9),
+            ("1e3", 1000.0),
+            ("+2k", 2000.0),
+        ] {
+            assert_eq!(quantity(q), Some(v), "{q}");
+        }
+        for q in ["", "m", "1.2.3", "64MB", "-1", "1e", "lots", "."] {
+            assert_eq!(quantity(q), None, "{q}");
+        }
+    }
+
+    #[test]
+    fn renders_without_leftovers_and_omits_empty_resources() {
+        let ctx_ws = workspace(json!({"resources": {"requests": {"cpu": "", "memory": ""},
+                                                    "limits": {"memory": ""}}}));
+        let m = manifest(&service("users", json!({})), &ctx_ws).unwrap();
+        let out = template::render("t", TEMPLATE, &vars(&m)).unwrap();
+        assert!(!out.contains("resources:"), "{out}");
+        assert!(!out.contains("namespace:"), "{out}");
+        assert!(!out.contains("{{") && !out.contains("}}"), "{out}");
+        assert!(out.contains(super::super::MARKER));
+        assert!(out.contains("image: monoship.invalid/users:placeholder\n"));
+    }
+}

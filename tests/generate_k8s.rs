@@ -1,0 +1,318 @@
+//! `monoship generate k8s` on a copy of examples/fleet: snapshots, `--check`, configuration, and
+//! the manifests of all 17 services applied with a server-side dry run to the real
+//! kube-apiserver of the test environment (scripts/testenv/up), in a namespace that enforces the
+//! `restricted` Pod Security Standard.
+
+#[path = "support/fleet.rs"]
+mod fleet;
+#[path = "support/testenv.rs"]
+mod testenv;
+
+use fleet::{Fleet, Run};
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ok(run: &Run) {
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+}
+
+fn generate(f: &Fleet, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["generate", "k8s", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    f.run(&args)
+}
+
+/// `kubectl` of the test environment, with its kubeconfig.
+fn kubectl(args: &[&str]) -> Command {
+    let mut cmd = Command::new(testenv::env("MONOSHIP_TEST_KUBECTL"));
+    cmd.arg("--kubeconfig")
+        .arg(testenv::env("MONOSHIP_TEST_KUBECONFIG"))
+        .args(args);
+    cmd
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A namespace for one test, deleted when dropped. It enforces (and warns about) the
+/// `restricted` Pod Security Standard, so a Deployment whose pods would break it is reported.
+struct Namespace(String);
+
+impl Namespace {
+    fn new(what: &str) -> Namespace {
+        let name = format!("gen-{what}-{}", testenv::unique());
+        testenv::run_ok(&mut kubectl(&["create", "namespace", &name]));
+        let ns = Namespace(name);
+        testenv::run_ok(&mut kubectl(&[
+            "label",
+            "namespace",
+            &ns.0,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        ]));
+        ns
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]).output();
+    }
+}
+
+/// `kubectl apply --dry-run=server` of `path` (a file or directory) into `ns`: must succeed
+/// without a single warning; returns stdout.
+fn dry_run(ns: &Namespace, path: &Path) -> String {
+    let out = testenv::run(&mut kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-n",
+        &ns.0,
+        "-f",
+        path.to_str().unwrap(),
+    ]));
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "server-side dry run of {} failed or warned:\nstdout: {stdout}\nstderr: {stderr}",
+        path.display()
+    );
+    stdout
+}
+
+#[test]
+fn snapshots_of_three_services() {
+    let f = Fleet::files();
+    let out = tempfile::tempdir().unwrap();
+    let run = generate(&f, out.path(), &[]);
+    ok(&run);
+    assert_eq!(run.stdout.lines().count(), 17, "{}", run.stdout);
+    assert!(run
+        .stdout
+        .lines()
+        .all(|l| l.starts_with("created") && l.ends_with(".yaml")));
+    for service in ["users", "gateway", "payments"] {
+        insta::assert_snapshot!(
+            format!("k8s_{service}"),
+            fs::read_to_string(out.path().join(format!("{service}.yaml"))).unwrap()
+        );
+    }
+}
+
+#[test]
+fn all_17_services_pass_a_server_side_dry_run_under_restricted_pod_security() {
+    let f = Fleet::files();
+    let out = tempfile::tempdir().unwrap();
+    ok(&generate(&f, out.path(), &[]));
+    let ns = Namespace::new("fleet");
+    let stdout = dry_run(&ns, out.path());
+    for service in fleet::ALL {
+        for kind in ["deployment.apps", "service"] {
+            let line = format!("{kind}/{service} created (server dry run)");
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "no `{line}` in:\n{stdout}"
+            );
+        }
+    }
+    assert_eq!(stdout.lines().count(), 34, "{stdout}");
+}
+
+#[test]
+fn configured_settings_reach_the_manifests_and_still_apply() {
+    let f = Fleet::files();
+    let ns = Namespace::new("config");
+    f.append(
+        "Cargo.toml",
+        &format!(
+            "\n[workspace.metadata.monoship]\nprefix = \"nxtgauge-rust\"\n\
+             deployment = \"{{prefix}}-{{service}}\"\nnamespace = \"{}\"\nreplicas = 3\n\
+             port = 8080\nresources = {{ requests = {{ cpu = \"100m\" }}, \
+             limits = {{ memory = \"256Mi\", cpu = \"1\" }} }}\n",
+            ns.0
+        ),
+    );
+    f.append(
+        "apps/users/Cargo.toml",
+        "\n[package.metadata.monoship]\nreplicas = 1\nport = 9200\ncontainer = \"app\"\n\
+         resources = { requests = { memory = \"128Mi\" }, limits = { cpu = \"\" } }\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    ok(&generate(&f, out.path(), &[]));
+    let users = fs::read_to_string(out.path().join("users.yaml")).unwrap();
+    for piece in [
+        "  name: nxtgauge-rust-users\n",
+        &format!("  namespace: {}\n", ns.0),
+        "    app: nxtgauge-rust-users\n",
+        "    app.kubernetes.io/name: users\n",
+        "  replicas: 1\n",
+        "        - name: app\n",
+        "          image: monoship.invalid/users:placeholder\n",
+        "              containerPort: 9200\n",
+        "              port: 9200\n",
+        "            requests:\n              cpu: \"100m\"\n              memory: \"128Mi\"\n",
+        "            limits:\n              memory: \"256Mi\"\n          securityContext:",
+    ] {
+        assert!(users.contains(piece), "missing `{piece}` in:\n{users}");
+    }
+    let orders = fs::read_to_string(out.path().join("orders.yaml")).unwrap();
+    for piece in [
+        "  replicas: 3\n",
+        "        - name: orders\n",
+        "              containerPort: 8080\n",
+        "              cpu: \"1\"\n              memory: \"256Mi\"\n",
+    ] {
+        assert!(orders.contains(piece), "missing `{piece}` in:\n{orders}");
+    }
+    let stdout = dry_run(&ns, out.path());
+    assert!(
+        stdout.contains("deployment.apps/nxtgauge-rust-users created (server dry run)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn after_a_deploy_a_server_side_apply_conflicts_on_the_image_instead_of_resetting_it() {
+    // What docs/generate.md says about applying the manifests again after `monoship deploy`.
+    let f = Fleet::files();
+    let out = tempfile::tempdir().unwrap();
+    ok(&generate(&f, out.path(), &[]));
+    let ns = Namespace::new("ssa");
+    let file = out.path().join("users.yaml");
+    let file = file.to_str().unwrap();
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", "--server-side", "-n", &ns.0];
+        args.extend_from_slice(extra);
+        testenv::run(&mut kubectl(&args))
+    };
+    let first = apply(&["-f", file]);
+    assert!(first.status.success(), "{:?}", text(&first));
+    // The image change `monoship deploy` makes: a strategic merge patch, field manager monoship.
+    let image = format!("example.test/users@sha256:{}", "ab".repeat(32));
+    let patch = format!(
+        r#"{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"users","image":"{image}"}}]}}}}}}}}"#
+    );
+    testenv::run_ok(&mut kubectl(&[
+        "patch",
+        "deployment",
+        "users",
+        "-n",
+        &ns.0,
+        "--type",
+        "strategic",
+        "--field-manager",
+        "monoship",
+        "-p",
+        &patch,
+    ]));
+    let again = apply(&["-f", file]);
+    let (_, stderr) = text(&again);
+    assert!(!again.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"conflict with "monoship""#)
+            && stderr.contains(r#".spec.template.spec.containers[name="users"].image"#),
+        "{stderr}"
+    );
+    // The documented way: apply with the running image in place of the placeholder.
+    let current = testenv::run_ok(&mut kubectl(&[
+        "get",
+        "deployment",
+        "users",
+        "-n",
+        &ns.0,
+        "-o",
+        r#"jsonpath={.spec.template.spec.containers[?(@.name=="users")].image}"#,
+    ]));
+    assert_eq!(current, image);
+    let edited = out.path().join("users-current.yaml");
+    fs::write(
+        &edited,
+        fs::read_to_string(file)
+            .unwrap()
+            .replace("monoship.invalid/users:placeholder", &current),
+    )
+    .unwrap();
+    let fixed = apply(&["-f", edited.to_str().unwrap()]);
+    assert!(fixed.status.success(), "{:?}", text(&fixed));
+}
+
+#[test]
+fn default_directory_check_and_a_diff() {
+    let f = Fleet::files();
+    let run = f.run(&["generate", "k8s"]);
+    ok(&run);
+    assert!(
+        run.stdout
+            .contains(&format!("{}/deploy/k8s/users.yaml", f.path().display())),
+        "{}",
+        run.stdout
+    );
+    let run = f.run(&["generate", "k8s", "--check"]);
+    ok(&run);
+    assert!(run
+        .stdout
+        .starts_with("up to date: analytics.yaml, audit.yaml"));
+
+    f.replace(
+        "deploy/k8s/users.yaml",
+        "  replicas: 2\n",
+        "  replicas: 5\n",
+    );
+    f.remove("deploy/k8s/audit.yaml");
+    let run = f.run(&["generate", "k8s", "--check"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("--- users.yaml (on disk)\n+++ users.yaml (generated)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("-  replicas: 5\n+  replicas: 2\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("--- /dev/null\n+++ audit.yaml (generated)\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: out of date: audit.yaml, users.yaml (run `monoship generate k8s`)"
+    );
+    ok(&f.run(&["generate", "k8s"]));
+    ok(&f.run(&["generate", "k8s", "--check"]));
+}
+
+#[test]
+fn bad_settings_are_configuration_errors() {
+    let f = Fleet::files();
+    f.append(
+        "apps/users/Cargo.toml",
+        "\n[package.metadata.monoship]\nresources = { requests = { memory = \"512Mi\" } }\n",
+    );
+    let run = f.run(&["generate", "k8s", "--check"]);
+    let err = run.usage_error();
+    assert!(
+        err.contains("apps/users/Cargo.toml: service `users`: `resources.requests.memory` = \"512Mi\" is more than `resources.limits.memory` = \"128Mi\""),
+        "{err}"
+    );
+    f.restore("apps/users/Cargo.toml");
+    f.append(
+        "Cargo.toml",
+        "\n[workspace.metadata.monoship]\nresources = { requests = { gpu = \"1\" } }\n",
+    );
+    let err = f.run(&["generate", "k8s"]).usage_error().to_string();
+    assert!(err.contains("unknown field `gpu`"), "{err}");
+}
