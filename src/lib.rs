@@ -6,6 +6,7 @@ pub mod config;
 pub mod deploy;
 pub mod generate;
 pub mod image;
+pub mod init;
 pub mod manifest;
 pub mod publish;
 pub mod refs;
