@@ -158,6 +158,7 @@ fn configured_settings_reach_the_manifests_and_still_apply() {
         "        - name: app\n",
         "          image: monoship.invalid/users:placeholder\n",
         "              containerPort: 9200\n",
+        "              value: \"9200\"\n",
         "              port: 9200\n",
         "            requests:\n              cpu: \"100m\"\n              memory: \"128Mi\"\n",
         "            limits:\n              memory: \"256Mi\"\n          securityContext:",
@@ -243,6 +244,18 @@ fn after_a_deploy_a_server_side_apply_conflicts_on_the_image_instead_of_resettin
     .unwrap();
     let fixed = apply(&["-f", edited.to_str().unwrap()]);
     assert!(fixed.status.success(), "{:?}", text(&fixed));
+    // What the documentation warns about: a client-side apply puts the placeholder back.
+    testenv::run_ok(&mut kubectl(&["apply", "-n", &ns.0, "-f", file]));
+    let after = testenv::run_ok(&mut kubectl(&[
+        "get",
+        "deployment",
+        "users",
+        "-n",
+        &ns.0,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]));
+    assert_eq!(after, "monoship.invalid/users:placeholder");
 }
 
 #[test]
