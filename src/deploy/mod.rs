@@ -2,6 +2,9 @@
 //! that one rollout to a verdict, and roll back what fails.
 
 pub mod error;
+pub mod history;
+pub mod logs;
 pub mod revisions;
+pub mod status;
 
 pub use error::DeployError;

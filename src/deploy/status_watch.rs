@@ -1,0 +1,228 @@
+//! `monoship status --watch`: the report again whenever the Deployments, ReplicaSets or pods
+//! of the services' namespaces change, from watches that reconnect on their own.
+
+use super::{report, snapshot, Snapshot, Snapshots, StatusReport, Target};
+use crate::deploy::error::{one_line, DeployError};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::WatchStreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What [`watch`] reports.
+#[derive(Debug)]
+pub enum WatchEvent<'a> {
+    /// The first report, and every one that differs from the last in more than ages.
+    Report(&'a StatusReport),
+    /// A watch broke; it is retried with back-off.
+    Disconnected(String),
+    /// Every watch is back.
+    Reconnected,
+}
+
+/// Objects of one kind and namespace as a watch keeps them.
+struct Objects<K> {
+    items: BTreeMap<String, K>,
+    relist: Option<BTreeMap<String, K>>,
+    ready: bool,
+}
+
+impl<K: kube::Resource> Objects<K> {
+    fn new() -> Self {
+        Objects {
+            items: BTreeMap::new(),
+            relist: None,
+            ready: false,
+        }
+    }
+
+    fn apply(&mut self, event: watcher::Event<K>) {
+        let key = |o: &K| o.meta().name.clone().unwrap_or_default();
+        match event {
+            watcher::Event::Apply(o) => {
+                self.items.insert(key(&o), o);
+            }
+            watcher::Event::Delete(o) => {
+                self.items.remove(&key(&o));
+            }
+            watcher::Event::Init => self.relist = Some(BTreeMap::new()),
+            watcher::Event::InitApply(o) => {
+                self.relist
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key(&o), o);
+            }
+            watcher::Event::InitDone => {
+                self.items = self.relist.take().unwrap_or_default();
+                self.ready = true;
+            }
+        }
+    }
+}
+
+struct Namespace {
+    deployments: Objects<Deployment>,
+    replica_sets: Objects<ReplicaSet>,
+    pods: Objects<Pod>,
+}
+
+enum Update {
+    Deployment(watcher::Event<Deployment>),
+    ReplicaSet(watcher::Event<ReplicaSet>),
+    Pod(watcher::Event<Pod>),
+}
+
+/// One watch's news: (namespace, which watch, the event or the error).
+type Message = (String, usize, Result<Update, String>);
+
+/// The next item of a stream (watcher streams are `Stream`s through `WatchStreamExt`).
+async fn next_item<S: WatchStreamExt + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+fn spawn_watch<K>(
+    api: kube::Api<K>,
+    namespace: String,
+    index: usize,
+    wrap: fn(watcher::Event<K>) -> Update,
+    tx: tokio::sync::mpsc::UnboundedSender<Message>,
+) where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+{
+    tokio::spawn(async move {
+        let mut stream = Box::pin(watcher(api, watcher::Config::default()).default_backoff());
+        while let Some(item) = next_item(&mut stream).await {
+            let msg = item.map(wrap).map_err(|e| one_line(&e.to_string()));
+            if tx.send((namespace.clone(), index, msg)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Take one watch's news into `state`, telling `on` when the connection breaks or is back.
+fn apply(
+    state: &mut BTreeMap<String, Namespace>,
+    broken: &mut BTreeSet<(String, usize)>,
+    (ns, index, msg): Message,
+    on: &mut (dyn FnMut(WatchEvent<'_>) + Send),
+) {
+    let key = (ns.clone(), index);
+    match msg {
+        Err(e) => {
+            if broken.is_empty() {
+                on(WatchEvent::Disconnected(e));
+            }
+            broken.insert(key);
+        }
+        Ok(update) => {
+            if broken.remove(&key) && broken.is_empty() {
+                on(WatchEvent::Reconnected);
+            }
+            if let Some(n) = state.get_mut(&ns) {
+                match update {
+                    Update::Deployment(e) => n.deployments.apply(e),
+                    Update::ReplicaSet(e) => n.replica_sets.apply(e),
+                    Update::Pod(e) => n.pods.apply(e),
+                }
+            }
+        }
+    }
+}
+
+/// Report the status of `targets` now and again whenever it changes, until the caller stops
+/// awaiting. Watches reconnect with back-off on their own ([`WatchEvent::Disconnected`],
+/// [`WatchEvent::Reconnected`]).
+pub async fn watch(
+    client: &kube::Client,
+    namespace: &str,
+    targets: &[Target],
+    on: &mut (dyn FnMut(WatchEvent<'_>) + Send),
+) -> Result<(), DeployError> {
+    use kube::Api;
+    let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
+    let mut snaps = Snapshots::new();
+    for ns in &namespaces {
+        snaps.insert(ns.clone(), snapshot(client, ns).await?);
+    }
+    let mut last = report(namespace, targets, &snaps, Timestamp::now());
+    on(WatchEvent::Report(&last));
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let mut state: BTreeMap<String, Namespace> = BTreeMap::new();
+    for ns in &namespaces {
+        let c = client.clone();
+        spawn_watch(
+            Api::namespaced(c.clone(), ns),
+            ns.clone(),
+            0,
+            Update::Deployment,
+            tx.clone(),
+        );
+        spawn_watch(
+            Api::namespaced(c.clone(), ns),
+            ns.clone(),
+            1,
+            Update::ReplicaSet,
+            tx.clone(),
+        );
+        spawn_watch(
+            Api::namespaced(c, ns),
+            ns.clone(),
+            2,
+            Update::Pod,
+            tx.clone(),
+        );
+        state.insert(
+            ns.clone(),
+            Namespace {
+                deployments: Objects::new(),
+                replica_sets: Objects::new(),
+                pods: Objects::new(),
+            },
+        );
+    }
+    drop(tx);
+    let mut broken: BTreeSet<(String, usize)> = BTreeSet::new();
+    let settle = std::time::Duration::from_millis(150);
+    loop {
+        let Some(msg) = rx.recv().await else {
+            return Err(DeployError::Api("the watches of the cluster ended".into()));
+        };
+        apply(&mut state, &mut broken, msg, on);
+        // Let a burst of changes (a rollout touches many objects) settle into one report.
+        let until = tokio::time::Instant::now() + settle;
+        while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
+            apply(&mut state, &mut broken, msg, on);
+        }
+        let ready = state
+            .values()
+            .all(|n| n.deployments.ready && n.replica_sets.ready && n.pods.ready);
+        if !ready {
+            continue;
+        }
+        let snaps: Snapshots = state
+            .iter()
+            .map(|(ns, n)| {
+                let snap = Snapshot {
+                    deployments: n.deployments.items.values().cloned().collect(),
+                    replica_sets: n.replica_sets.items.values().cloned().collect(),
+                    pods: n.pods.items.values().cloned().collect(),
+                };
+                (ns.clone(), snap)
+            })
+            .collect();
+        let now = report(namespace, targets, &snaps, Timestamp::now());
+        if !now.same_state(&last) {
+            on(WatchEvent::Report(&now));
+            last = now;
+        }
+    }
+}
