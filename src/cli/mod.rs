@@ -2,10 +2,12 @@
 
 mod affected;
 mod build;
+mod deploy;
 mod generate;
 mod output;
 mod progress;
 mod publish;
+mod rollback;
 mod services;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -118,6 +120,10 @@ pub enum Command {
     Generate(generate::Args),
     /// Push the built images to a registry: only missing blobs, the manifest last.
     Publish(publish::Args),
+    /// Set services' images on their Deployments, follow each rollout, roll back failures.
+    Deploy(deploy::Args),
+    /// Roll a service's Deployment back to its previous (or a given) revision.
+    Rollback(rollback::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -140,6 +146,8 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(&cli, args),
         Command::Generate(args) => generate::run(&cli, args),
         Command::Publish(args) => publish::run(&cli, args),
+        Command::Deploy(args) => deploy::run(&cli, args),
+        Command::Rollback(args) => rollback::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -77,6 +77,34 @@ pub fn is_transport(e: &kube::Error) -> bool {
     )
 }
 
+/// An error worth retrying: no answer, or 429 / 5xx (an API server starting or overloaded).
+pub fn is_transient(e: &kube::Error) -> bool {
+    is_transport(e) || matches!(status_code(e), Some(429 | 500..=504))
+}
+
+/// How long [`with_retries`] keeps retrying.
+pub const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Run `op`, again while it fails with a transient error, for up to [`RETRY_FOR`] (back-off
+/// from 250 ms to 2 s): an API server restarting in the middle of a deploy must not fail it.
+pub async fn with_retries<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, kube::Error>
+where
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let start = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        match op().await {
+            Err(e) if is_transient(&e) && start.elapsed() < RETRY_FOR => {
+                tracing::debug!("retrying after a transient error: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The HTTP status code of an API error, if the server answered.
 pub fn status_code(e: &kube::Error) -> Option<u16> {
     match e {

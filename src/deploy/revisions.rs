@@ -75,7 +75,7 @@ pub async fn find_deployment(
     name: &str,
 ) -> Result<Deployment, DeployError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(name).await {
+    match super::error::with_retries(|| api.get_opt(name)).await {
         Ok(Some(d)) => Ok(d),
         Ok(None) => Err(DeployError::DeploymentNotFound {
             namespace: namespace.to_string(),
@@ -104,9 +104,11 @@ pub async fn replica_sets_of(
         }
     }
     let name = deployment.metadata.name.as_deref().unwrap_or_default();
-    let list = api.list(&lp).await.map_err(|e| {
-        DeployError::from_kube(e, &format!("listing replicasets of {namespace}/{name}"))
-    })?;
+    let list = super::error::with_retries(|| api.list(&lp))
+        .await
+        .map_err(|e| {
+            DeployError::from_kube(e, &format!("listing replicasets of {namespace}/{name}"))
+        })?;
     Ok(owned_replica_sets(deployment, list.items))
 }
 

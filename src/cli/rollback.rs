@@ -1,0 +1,76 @@
+//! `monoship rollback`: `rollout undo` for one service, followed like a deploy.
+
+use super::deploy::{self, ClusterArgs, Reporter};
+use super::{exit, require_format, Cli, CliError, Format};
+use monoship::deploy::{plan, rollback, Outcome};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship rollback users                   back to the previous revision
+  monoship rollback users --to-revision 3   back to revision 3 (see `kubectl rollout history`)
+  monoship rollback users --dry-run         the exact change, nothing is changed")]
+pub struct Args {
+    /// The service to roll back.
+    pub service: String,
+    /// The revision to go back to (default: the previous one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub to_revision: Option<i64>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "rollback", &[Format::Human, Format::Json])?;
+    let (ws, _) = deploy::load(cli, None, false)?;
+    let svc = ws.service(&args.service).ok_or_else(|| {
+        CliError::usage(format!(
+            "unknown service `{}` (see `monoship services`)",
+            args.service
+        ))
+    })?;
+    let rt = deploy::runtime()?;
+    rt.block_on(async {
+        let conn = deploy::connect(&args.cluster).await?;
+        let loc = plan::locate(
+            &args.service,
+            &ws.config,
+            &svc.config,
+            args.cluster.namespace.as_deref(),
+            &conn.namespace,
+        )
+        .map_err(CliError::usage)?;
+        let opts = deploy::options(&args.cluster);
+        let mut reporter = Reporter::new(cli);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut send = move |e| {
+            let _ = tx.send(e);
+        };
+        let work = rollback::rollback(
+            &conn.client,
+            &loc.namespace,
+            &loc.deployment,
+            loc.container.as_deref(),
+            &args.service,
+            args.to_revision,
+            &opts,
+            &mut send,
+        );
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                Some(e) = rx.recv() => reporter.on(e),
+                r = &mut work => break r,
+            }
+        };
+        while let Ok(e) = rx.try_recv() {
+            reporter.on(e);
+        }
+        reporter.finish();
+        let result = result.map_err(|e| deploy::deploy_error(e, &conn.server))?;
+        deploy::render(cli, Some(&loc.namespace), std::slice::from_ref(&result))?;
+        Ok(match result.result {
+            Outcome::RolledBack | Outcome::Unchanged | Outcome::WouldDeploy => exit::OK,
+            _ => exit::FAILED,
+        })
+    })
+}

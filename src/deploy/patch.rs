@@ -1,0 +1,373 @@
+//! The changes monoship makes to a Deployment, as patches: the narrowest one for a new image
+//! (like `kubectl set image`, plus annotations), and `rollout undo`'s template restore. Both
+//! carry the `resourceVersion` they were computed from, so a change made by someone else in
+//! between is a conflict instead of being overwritten.
+
+use super::revisions::{
+    self, annotation, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION, REVISION,
+};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodSpec;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// The field manager of monoship's changes.
+pub const FIELD_MANAGER: &str = "monoship";
+
+/// Annotations `rollout undo` neither copies from a ReplicaSet nor removes from the Deployment.
+const UNDO_SKIP: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+];
+
+/// The container whose image deploy sets: the configured one, else the one named like the
+/// service, else the only one.
+pub fn choose_container(
+    spec: &PodSpec,
+    configured: Option<&str>,
+    service: &str,
+    deployment: &str,
+) -> Result<String, String> {
+    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    let listed = names.join(", ");
+    if let Some(c) = configured {
+        return if names.contains(&c) {
+            Ok(c.to_string())
+        } else {
+            Err(format!(
+                "deployment {deployment} has no container `{c}` (containers: {listed})"
+            ))
+        };
+    }
+    if names.contains(&service) {
+        return Ok(service.to_string());
+    }
+    match names.as_slice() {
+        [only] => Ok(only.to_string()),
+        [] => Err(format!("deployment {deployment} has no containers")),
+        _ => Err(format!(
+            "deployment {deployment} has {} containers ({listed}) and none is named `{service}`: \
+             set `container` in the service's [package.metadata.monoship]",
+            names.len()
+        )),
+    }
+}
+
+/// The image of a container in a Deployment's template.
+pub fn container_image<'a>(d: &'a Deployment, container: &str) -> Option<&'a str> {
+    d.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?
+        .image
+        .as_deref()
+}
+
+/// The `sha256:…` digest of a digest-pinned reference.
+pub fn digest_of(reference: &str) -> Option<&str> {
+    reference.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// What a deploy sets.
+#[derive(Debug, Clone)]
+pub struct ImageChange<'a> {
+    pub service: &'a str,
+    pub container: &'a str,
+    /// `repo@sha256:…`
+    pub image: &'a str,
+    /// The git revision (full) the image was built from, when known.
+    pub revision: Option<&'a str>,
+}
+
+impl ImageChange<'_> {
+    pub fn digest(&self) -> &str {
+        digest_of(self.image).unwrap_or(self.image)
+    }
+
+    /// `monoship deploy users: 0123456789ab sha256:…`
+    pub fn change_cause(&self) -> String {
+        let rev: String = self
+            .revision
+            .unwrap_or("unknown")
+            .chars()
+            .take(12)
+            .collect();
+        format!("monoship deploy {}: {rev} {}", self.service, self.digest())
+    }
+}
+
+/// The strategic merge patch of a deploy: the container's image, and the annotations on the
+/// Deployment and its pod template (so they are recorded on the ReplicaSet).
+pub fn image_patch(change: &ImageChange<'_>, resource_version: Option<&str>) -> Value {
+    let mut ours = Map::new();
+    if let Some(r) = change.revision {
+        ours.insert(MONOSHIP_REVISION.into(), json!(r));
+    }
+    ours.insert(MONOSHIP_DIGEST.into(), json!(change.digest()));
+    let mut deployment_annotations = ours.clone();
+    deployment_annotations.insert(CHANGE_CAUSE.into(), json!(change.change_cause()));
+    let mut metadata = json!({ "annotations": deployment_annotations });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    json!({
+        "metadata": metadata,
+        "spec": {"template": {
+            "metadata": {"annotations": ours},
+            "spec": {"containers": [{"name": change.container, "image": change.image}]}
+        }}
+    })
+}
+
+/// `rollout undo` as a strategic merge patch: `target`'s pod template without
+/// `pod-template-hash` replaces the Deployment's, and the Deployment's annotations become the
+/// ReplicaSet's (except the controller's own, which stay).
+pub fn undo_patch(d: &Deployment, target: &ReplicaSet) -> Value {
+    let template = target
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .map(revisions::template_without_hash)
+        .unwrap_or_default();
+    let mut template = serde_json::to_value(template).unwrap_or_default();
+    template["$patch"] = json!("replace");
+    let mut annotations = Map::new();
+    for k in d.metadata.annotations.iter().flatten().map(|(k, _)| k) {
+        if !UNDO_SKIP.contains(&k.as_str()) {
+            annotations.insert(k.clone(), Value::Null);
+        }
+    }
+    for (k, v) in target.metadata.annotations.iter().flatten() {
+        if !UNDO_SKIP.contains(&k.as_str()) {
+            annotations.insert(k.clone(), json!(v));
+        }
+    }
+    let mut metadata = json!({ "annotations": annotations });
+    if let Some(rv) = &d.metadata.resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    json!({"metadata": metadata, "spec": {"template": template}})
+}
+
+/// Send a strategic merge patch to Deployment `name` as field manager `monoship`
+/// (`dry_run`: the API server's dry run, nothing is stored).
+pub async fn send(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+    dry_run: bool,
+) -> Result<Deployment, super::DeployError> {
+    let api: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), namespace);
+    let pp = kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        dry_run,
+        ..Default::default()
+    };
+    let patch = kube::api::Patch::Strategic(patch);
+    super::error::with_retries(|| api.patch(name, &pp, &patch))
+        .await
+        .map_err(|e| {
+            super::DeployError::from_kube(e, &format!("patching deployment {namespace}/{name}"))
+        })
+}
+
+/// One field a change sets, for `--dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// `spec.template.spec.containers[users].image`, `metadata.annotations[…]`, …
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// What differs between a Deployment and the result of patching it: the container images and
+/// the annotations of the Deployment and of its pod template.
+pub fn changes(before: &Deployment, after: &Deployment) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let containers = |d: &Deployment| -> Vec<(String, Option<String>)> {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| (c.name.clone(), c.image.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old = containers(before);
+    for (name, image) in containers(after) {
+        let from = old
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, i)| i.clone());
+        if from != image {
+            out.push(FieldChange {
+                field: format!("spec.template.spec.containers[{name}].image"),
+                from,
+                to: image,
+            });
+        }
+    }
+    let template_meta = |d: &Deployment| d.spec.as_ref().and_then(|s| s.template.metadata.clone());
+    diff_annotations(
+        "metadata.annotations",
+        Some(&before.metadata),
+        Some(&after.metadata),
+        &mut out,
+    );
+    diff_annotations(
+        "spec.template.metadata.annotations",
+        template_meta(before).as_ref(),
+        template_meta(after).as_ref(),
+        &mut out,
+    );
+    out
+}
+
+fn diff_annotations(
+    prefix: &str,
+    before: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    after: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    out: &mut Vec<FieldChange>,
+) {
+    let keys: std::collections::BTreeSet<&String> = [before, after]
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m.annotations.iter().flatten().map(|(k, _)| k))
+        .collect();
+    for k in keys {
+        // The controller's bookkeeping is not part of the change.
+        if k.starts_with("deployment.kubernetes.io/") {
+            continue;
+        }
+        let from = before.and_then(|m| annotation(m, k)).map(str::to_string);
+        let to = after.and_then(|m| annotation(m, k)).map(str::to_string);
+        if from != to {
+            out.push(FieldChange {
+                field: format!("{prefix}[{k}]"),
+                from,
+                to,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment() -> Deployment {
+        serde_json::from_str(include_str!("fixtures/deployment.json")).unwrap()
+    }
+
+    fn replica_sets() -> Vec<ReplicaSet> {
+        serde_json::from_str(include_str!("fixtures/replicasets.json")).unwrap()
+    }
+
+    #[test]
+    fn container_choice() {
+        let spec: PodSpec = serde_json::from_value(json!({"containers": [
+            {"name": "users"}, {"name": "sidecar"}]}))
+        .unwrap();
+        assert_eq!(
+            choose_container(&spec, None, "users", "d").unwrap(),
+            "users"
+        );
+        assert_eq!(
+            choose_container(&spec, Some("sidecar"), "users", "d").unwrap(),
+            "sidecar"
+        );
+        let err = choose_container(&spec, None, "orders", "d").unwrap_err();
+        assert!(
+            err.contains("users, sidecar") && err.contains("container"),
+            "{err}"
+        );
+        assert!(choose_container(&spec, Some("x"), "users", "d").is_err());
+        let one: PodSpec =
+            serde_json::from_value(json!({"containers": [{"name": "app"}]})).unwrap();
+        assert_eq!(choose_container(&one, None, "users", "d").unwrap(), "app");
+    }
+
+    #[test]
+    fn image_patch_is_narrow_and_annotated() {
+        let change = ImageChange {
+            service: "users",
+            container: "users",
+            image: "example.test/fleet/users@sha256:cccc",
+            revision: Some("0123456789abcdef0123456789abcdef01234567"),
+        };
+        let p = image_patch(&change, Some("42"));
+        assert_eq!(
+            p["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "users", "image": "example.test/fleet/users@sha256:cccc"}])
+        );
+        assert_eq!(p["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            p["metadata"]["annotations"][CHANGE_CAUSE],
+            "monoship deploy users: 0123456789ab sha256:cccc"
+        );
+        assert_eq!(
+            p["spec"]["template"]["metadata"]["annotations"][MONOSHIP_DIGEST],
+            "sha256:cccc"
+        );
+        assert!(p["spec"]["template"]["metadata"]["annotations"]
+            .get(CHANGE_CAUSE)
+            .is_none());
+    }
+
+    #[test]
+    fn undo_restores_the_template_without_hash_and_the_annotations() {
+        let d = deployment();
+        let rss = replica_sets();
+        let p = undo_patch(&d, &rss[0]);
+        let t = &p["spec"]["template"];
+        assert_eq!(t["$patch"], "replace");
+        assert_eq!(t["metadata"]["labels"], json!({"app": "users"}));
+        assert_eq!(
+            t["spec"]["containers"][0]["image"],
+            "example.test/fleet/users@sha256:aaaa"
+        );
+        let a = &p["metadata"]["annotations"];
+        assert!(a.get(REVISION).is_none(), "{a}");
+        assert_eq!(
+            a[CHANGE_CAUSE],
+            "monoship deploy users: 00aa00aa00aa sha256:aaaa"
+        );
+    }
+
+    #[test]
+    fn dry_run_changes_list_image_and_annotations() {
+        let before = deployment();
+        let mut after = deployment();
+        let spec = after.spec.as_mut().unwrap();
+        spec.template.spec.as_mut().unwrap().containers[0].image =
+            Some("example.test/fleet/users@sha256:cccc".into());
+        spec.template
+            .metadata
+            .as_mut()
+            .unwrap()
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(MONOSHIP_DIGEST.into(), "sha256:cccc".into());
+        let c = changes(&before, &after);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].field, "spec.template.spec.containers[users].image");
+        assert_eq!(
+            c[1].field,
+            "spec.template.metadata.annotations[monoship.dev/digest]"
+        );
+        assert_eq!(c[1].from.as_deref(), Some("sha256:bbbb"));
+    }
+}

@@ -1,0 +1,230 @@
+//! Rolling back: `rollout undo` semantics (the previous revision's pod template, without
+//! `pod-template-hash`, goes back into the Deployment), followed like any rollout. Used after a
+//! failed deploy and by `monoship rollback`.
+
+use super::patch::{self, undo_patch};
+use super::report::{self, Report};
+use super::revisions::{self, annotation, MONOSHIP_DIGEST, MONOSHIP_REVISION};
+use super::track::{self, Note, TrackSpec, Tracked};
+use super::{DeployError, Event, Options, Outcome, ServiceResult, Version};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::Client;
+use std::time::Instant;
+
+/// What a pod template runs: its monoship annotations and the image of `container` (else the
+/// first container).
+pub fn version_of(template: Option<&PodTemplateSpec>, container: Option<&str>) -> Version {
+    let meta = template.and_then(|t| t.metadata.as_ref());
+    let containers = template
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let image = container
+        .and_then(|n| containers.iter().find(|c| c.name == n))
+        .or(containers.first())
+        .and_then(|c| c.image.clone());
+    let digest = image
+        .as_deref()
+        .and_then(patch::digest_of)
+        .map(str::to_string)
+        .or_else(|| {
+            meta.and_then(|m| annotation(m, MONOSHIP_DIGEST))
+                .map(str::to_string)
+        });
+    Version {
+        revision: meta
+            .and_then(|m| annotation(m, MONOSHIP_REVISION))
+            .map(str::to_string),
+        digest,
+        image,
+    }
+}
+
+/// Forward tracking notes as events of `service`.
+pub fn notes<'a>(
+    service: &'a str,
+    emit: &'a mut (dyn FnMut(Event) + Send),
+) -> impl FnMut(Note) + Send + 'a {
+    move |n| {
+        let service = service.to_string();
+        emit(match n {
+            Note::Progress(message) => Event::Progress { service, message },
+            Note::Disconnected(message) => Event::Disconnected { service, message },
+            Note::Reconnected => Event::Reconnected { service },
+        })
+    }
+}
+
+/// How an undo went.
+pub struct Undone {
+    pub revision: Option<i64>,
+    pub tracked: Tracked,
+    pub report: Option<Report>,
+}
+
+/// Put `target`'s template back into `current` (patched with `current`'s resourceVersion, so
+/// a change by someone else in between is a conflict) and follow that rollout.
+pub async fn undo(
+    client: &Client,
+    current: &Deployment,
+    target: &ReplicaSet,
+    service: &str,
+    opts: &Options,
+    emit: &mut (dyn FnMut(Event) + Send),
+) -> Result<Undone, DeployError> {
+    let namespace = current.metadata.namespace.clone().unwrap_or_default();
+    let name = current.metadata.name.clone().unwrap_or_default();
+    let revision = revisions::revision_of(target);
+    emit(Event::RollingBack {
+        service: service.to_string(),
+        revision,
+    });
+    let patched_at = k8s_openapi::jiff::Timestamp::now();
+    let patched = patch::send(
+        client,
+        &namespace,
+        &name,
+        &undo_patch(current, target),
+        false,
+    )
+    .await?;
+    let spec = TrackSpec {
+        namespace: namespace.clone(),
+        deployment: name,
+        selector: patched.spec.clone().unwrap_or_default().selector,
+        generation: patched.metadata.generation.unwrap_or(0),
+        template: patched.spec.clone().unwrap_or_default().template,
+        max_restarts: opts.max_restarts,
+        timeout: opts.timeout,
+    };
+    emit(Event::Patched {
+        service: service.to_string(),
+        generation: spec.generation,
+    });
+    let (tracked, snap) = track::track(client, &spec, &mut notes(service, emit)).await;
+    let report = match &tracked {
+        Tracked::Failed(f) => {
+            Some(report::gather(client, &namespace, &spec.template, f, &snap, patched_at).await)
+        }
+        _ => None,
+    };
+    Ok(Undone {
+        revision,
+        tracked,
+        report,
+    })
+}
+
+/// `monoship rollback`: undo the Deployment to revision `to` (else the previous one) and
+/// follow it. A paused Deployment is refused (usage error).
+#[allow(clippy::too_many_arguments)]
+pub async fn rollback(
+    client: &Client,
+    namespace: &str,
+    deployment: &str,
+    container: Option<&str>,
+    service: &str,
+    to: Option<i64>,
+    opts: &Options,
+    emit: &mut (dyn FnMut(Event) + Send),
+) -> Result<ServiceResult, DeployError> {
+    let started = Instant::now();
+    let d = revisions::find_deployment(client, namespace, deployment).await?;
+    if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+        return Err(DeployError::Usage(format!(
+            "deployment {namespace}/{deployment} is paused: resume it first \
+             (kubectl rollout resume deployment/{deployment})"
+        )));
+    }
+    let rss = revisions::replica_sets_of(client, namespace, &d).await?;
+    let target = revisions::rollback_target(&rss, to)
+        .map_err(|e| DeployError::Usage(format!("deployment {namespace}/{deployment}: {e}")))?
+        .clone();
+    let current_template = d.spec.as_ref().map(|s| &s.template);
+    let target_template = target.spec.as_ref().and_then(|s| s.template.as_ref());
+    let from = version_of(current_template, container);
+    let to_version = version_of(target_template, container);
+    let revision = revisions::revision_of(&target);
+    let mut result = ServiceResult {
+        service: service.to_string(),
+        namespace: namespace.to_string(),
+        deployment: deployment.to_string(),
+        from: from.clone(),
+        to: to_version.clone(),
+        result: Outcome::Unchanged,
+        duration_ms: 0,
+        reason: None,
+        report: None,
+        rollback: None,
+        changes: Vec::new(),
+    };
+    if let (Some(c), Some(t)) = (current_template, target_template) {
+        if revisions::equal_ignore_hash(c, t) {
+            result.reason = Some(format!(
+                "already at the template of revision {}",
+                revision.map_or("?".to_string(), |r| r.to_string())
+            ));
+            result.duration_ms = started.elapsed().as_millis() as u64;
+            return Ok(result);
+        }
+    }
+    emit(Event::Started {
+        service: service.to_string(),
+        deployment: deployment.to_string(),
+        from,
+        to: to_version,
+    });
+    if opts.dry_run {
+        let after = patch::send(
+            client,
+            namespace,
+            deployment,
+            &undo_patch(&d, &target),
+            true,
+        )
+        .await?;
+        result.changes = patch::changes(&d, &after);
+        result.result = Outcome::WouldDeploy;
+        result.reason = revision.map(|r| format!("would roll back to revision {r}"));
+        result.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(result);
+    }
+    let undone = undo(client, &d, &target, service, opts, emit).await?;
+    let (outcome, reason) = match &undone.tracked {
+        Tracked::Complete(_) => (
+            Outcome::RolledBack,
+            revision.map(|r| format!("rolled back to revision {r}")),
+        ),
+        Tracked::Failed(f) => (
+            Outcome::RollbackFailed,
+            Some(format!("{}: {}", f.code, f.message)),
+        ),
+        Tracked::Superseded(m) => (Outcome::Error, Some(m.clone())),
+    };
+    result.result = outcome;
+    result.reason = reason;
+    result.report = undone.report;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_of_a_template() {
+        let rss: Vec<ReplicaSet> =
+            serde_json::from_str(include_str!("fixtures/replicasets.json")).unwrap();
+        let t = rss[0].spec.as_ref().unwrap().template.as_ref();
+        let v = version_of(t, Some("users"));
+        assert_eq!(v.revision.as_deref(), Some("00aa00aa00aa"));
+        assert_eq!(v.digest.as_deref(), Some("sha256:aaaa"));
+        assert_eq!(
+            v.image.as_deref(),
+            Some("example.test/fleet/users@sha256:aaaa")
+        );
+        assert_eq!(version_of(None, None), Version::default());
+    }
+}

@@ -1,0 +1,202 @@
+//! A deploy run over many services: check everything first (namespaces, Deployments, RBAC
+//! through a server-side dry run) so that a run that cannot work changes nothing, then roll
+//! out up to `parallel` services at a time in `depends-on` order. A failed service skips its
+//! dependents; `fail_fast` stops starting new services after the first failure.
+
+use super::plan::{self, Target};
+use super::service::{self, Prepared};
+use super::{DeployError, Event, Options, Outcome, ServiceResult};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, Client};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::sync::mpsc;
+
+/// Check that each namespace exists (a user who may not read namespaces gets the benefit of
+/// the doubt: the Deployment lookup will say what is missing).
+async fn check_namespaces(client: &Client, targets: &[Target]) -> Result<(), DeployError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let names: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
+    for ns in names {
+        match api.get_opt(ns).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(DeployError::NamespaceNotFound(ns.to_string())),
+            Err(e) if super::error::status_code(&e).is_some() => {}
+            Err(e) => {
+                return Err(DeployError::from_kube(
+                    e,
+                    &format!("reading namespace {ns}"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deploy `targets`. `known` says whether a name is a service (for `depends-on`). Errors are
+/// those found before anything changed; everything after is in the results.
+pub async fn run(
+    client: &Client,
+    targets: Vec<Target>,
+    known: &dyn Fn(&str) -> bool,
+    opts: &Options,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Vec<ServiceResult>, DeployError> {
+    let waves = plan::waves(&targets, known).map_err(DeployError::Usage)?;
+    emit(Event::Planned {
+        waves: waves.clone(),
+    });
+    check_namespaces(client, &targets).await?;
+    let mut prepared: BTreeMap<String, Prepared> = BTreeMap::new();
+    for t in targets {
+        let p = service::prepare(client, t).await?;
+        prepared.insert(p.target.service.clone(), p);
+    }
+    let order: Vec<String> = waves.into_iter().flatten().collect();
+    if opts.dry_run {
+        let results: Vec<ServiceResult> = order
+            .iter()
+            .map(|s| service::dry_run_result(&prepared[s]))
+            .collect();
+        for r in &results {
+            emit(Event::Finished(Box::new(r.clone())));
+        }
+        return Ok(results);
+    }
+    Ok(schedule(client, order, prepared, opts, emit).await)
+}
+
+/// Why a pending service cannot start, if it never will.
+fn blocked(p: &Prepared, done: &BTreeMap<String, Outcome>, stopped: bool) -> Option<String> {
+    if let Some(dep) = p
+        .target
+        .depends_on
+        .iter()
+        .find(|d| done.get(*d).is_some_and(|o| !o.is_success()))
+    {
+        return Some(format!("dependency {dep} failed"));
+    }
+    stopped.then(|| "an earlier service failed (--fail-fast)".to_string())
+}
+
+fn ready(p: &Prepared, in_run: &BTreeSet<String>, done: &BTreeMap<String, Outcome>) -> bool {
+    p.target
+        .depends_on
+        .iter()
+        .filter(|d| in_run.contains(*d))
+        .all(|d| done.get(d).is_some_and(|o| o.is_success()))
+}
+
+async fn schedule(
+    client: &Client,
+    order: Vec<String>,
+    mut prepared: BTreeMap<String, Prepared>,
+    opts: &Options,
+    emit: &mut dyn FnMut(Event),
+) -> Vec<ServiceResult> {
+    let in_run: BTreeSet<String> = order.iter().cloned().collect();
+    let mut pending: Vec<String> = order.clone();
+    let mut done: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut results: BTreeMap<String, ServiceResult> = BTreeMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut running: BTreeMap<tokio::task::Id, String> = BTreeMap::new();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let mut stopped = false;
+    let parallel = opts.parallel.max(1);
+
+    loop {
+        // Settle what can never start, start what can.
+        let mut i = 0;
+        while i < pending.len() {
+            let p = &prepared[&pending[i]];
+            if let Some(why) = blocked(p, &done, stopped) {
+                let mut r = service::result_of(p, Outcome::Skipped);
+                r.reason = Some(why);
+                done.insert(r.service.clone(), r.result);
+                emit(Event::Finished(Box::new(r.clone())));
+                results.insert(r.service.clone(), r);
+                pending.remove(i);
+                i = 0;
+                continue;
+            }
+            if running.len() < parallel && ready(p, &in_run, &done) {
+                let name = pending.remove(i);
+                let p = prepared.remove(&name).expect("prepared");
+                let client = client.clone();
+                let opts = opts.clone();
+                let tx = tx.clone();
+                let handle = tasks.spawn(async move {
+                    let mut send = |e: Event| {
+                        let _ = tx.send(e);
+                    };
+                    let r = service::deploy(&client, &p, &opts, &mut send).await;
+                    let _ = tx.send(Event::Finished(Box::new(r)));
+                });
+                running.insert(handle.id(), name);
+                continue;
+            }
+            i += 1;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(event) = rx.recv() => {
+                if let Event::Finished(r) = &event {
+                    done.insert(r.service.clone(), r.result);
+                    if !r.result.is_success() && opts.fail_fast {
+                        stopped = true;
+                    }
+                    results.insert(r.service.clone(), (**r).clone());
+                }
+                emit(event);
+            }
+            Some(joined) = tasks.join_next_with_id() => {
+                let (id, panic) = match joined {
+                    Ok((id, ())) => (id, None),
+                    Err(e) => (e.id(), Some(e.to_string())),
+                };
+                if let Some(name) = running.remove(&id) {
+                    // Its events are all sent before the task ends; take them first.
+                    while let Ok(event) = rx.try_recv() {
+                        if let Event::Finished(r) = &event {
+                            done.insert(r.service.clone(), r.result);
+                            if !r.result.is_success() && opts.fail_fast {
+                                stopped = true;
+                            }
+                            results.insert(r.service.clone(), (**r).clone());
+                        }
+                        emit(event);
+                    }
+                    if !done.contains_key(&name) {
+                        let why = panic.unwrap_or_else(|| "ended without a result".into());
+                        done.insert(name.clone(), Outcome::Error);
+                        stopped |= opts.fail_fast;
+                        let r = crashed(&name, &why);
+                        emit(Event::Finished(Box::new(r.clone())));
+                        results.insert(name.clone(), r);
+                    }
+                }
+            }
+        }
+    }
+    while let Ok(event) = rx.try_recv() {
+        emit(event);
+    }
+    order.iter().filter_map(|s| results.remove(s)).collect()
+}
+
+fn crashed(service: &str, why: &str) -> ServiceResult {
+    ServiceResult {
+        service: service.to_string(),
+        namespace: String::new(),
+        deployment: String::new(),
+        from: Default::default(),
+        to: Default::default(),
+        result: Outcome::Error,
+        duration_ms: 0,
+        reason: Some(format!("internal error: {why}")),
+        report: None,
+        rollback: None,
+        changes: Vec::new(),
+    }
+}

@@ -1,0 +1,391 @@
+//! The verdict on one rollout, from what the cluster shows: pure functions over a Deployment,
+//! its ReplicaSets, their Pods (and those pods' Events).
+//!
+//! The verdict is pinned to one change: the generation our patch returned and the pod template
+//! it set. Status is ignored until the controller has observed that generation, only the
+//! ReplicaSet of that template is the new one, and only its pods are judged. A later
+//! generation with another template means someone else changed the Deployment: superseded.
+
+use super::budget::ContainerBudget;
+use super::revisions::{self, controlled_by, equal_ignore_hash};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod, PodTemplateSpec};
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+/// Reason codes of a failed rollout.
+pub mod code {
+    pub const CRASH_LOOP: &str = "CrashLoopBackOff";
+    pub const OOM_KILLED: &str = "OOMKilled";
+    pub const PROBE_FAILED: &str = "ProbeFailed";
+    pub const TOO_MANY_RESTARTS: &str = "TooManyRestarts";
+    pub const READINESS_TIMEOUT: &str = "ReadinessTimeout";
+    pub const PROGRESS_DEADLINE: &str = "ProgressDeadlineExceeded";
+    pub const TIMEOUT: &str = "Timeout";
+    /// Waiting reasons of a container that are failures as they are.
+    pub const IMAGE: &[&str] = &[
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+    ];
+    pub const CONFIG: &[&str] = &[
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    ];
+}
+
+/// What the cluster shows of one Deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub deployment: &'a Deployment,
+    /// The ReplicaSets matching its selector (others' are ignored by owner).
+    pub replica_sets: &'a [ReplicaSet],
+    /// The pods matching its selector.
+    pub pods: &'a [Pod],
+    /// Events of those pods (may be empty; only used to tell probe kills from crashes).
+    pub events: &'a [Event],
+}
+
+/// The change being tracked.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// `metadata.generation` our patch returned.
+    pub generation: i64,
+    /// The pod template our patch produced.
+    pub template: &'a PodTemplateSpec,
+    /// Restarts of a new container tolerated before OOM kills, probe kills or exits fail it.
+    pub max_restarts: i32,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// The new ReplicaSet, once it exists.
+    pub replica_set: Option<String>,
+    pub revision: Option<i64>,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// Available replicas of the new ReplicaSet.
+    pub new_available: i32,
+    /// Replicas of older ReplicaSets still there.
+    pub old: i32,
+}
+
+impl Progress {
+    pub fn message(&self) -> String {
+        let mut s = format!(
+            "{} of {} new replicas updated, {} available",
+            self.updated, self.desired, self.available
+        );
+        if self.old > 0 {
+            s.push_str(&format!(", {} old pending termination", self.old));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// One of [`code`]'s codes, or a container's waiting reason.
+    pub code: String,
+    pub message: String,
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    /// The container has terminated at least once: its previous instance has the logs.
+    pub crashed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The controller has not observed our generation yet.
+    Waiting(String),
+    Progressing(Progress),
+    Complete(Progress),
+    Failed(Failure),
+    /// The Deployment now has another template than ours.
+    Superseded(String),
+}
+
+/// Judge the rollout of `expect` from `obs`.
+pub fn assess(obs: Observed<'_>, expect: Expect<'_>) -> Verdict {
+    let d = obs.deployment;
+    let generation = d.metadata.generation.unwrap_or(0);
+    let template = d.spec.as_ref().map(|s| &s.template);
+    if generation > expect.generation
+        && !template.is_some_and(|t| equal_ignore_hash(t, expect.template))
+    {
+        return Verdict::Superseded(superseded_message(expect.template, template));
+    }
+    let status = d.status.clone().unwrap_or_default();
+    let observed = status.observed_generation.unwrap_or(0);
+    if observed < expect.generation {
+        return Verdict::Waiting(format!(
+            "waiting for the deployment controller to observe generation {} (at {observed})",
+            expect.generation
+        ));
+    }
+    let uid = d.metadata.uid.as_deref().unwrap_or_default();
+    let owned: Vec<ReplicaSet> = obs
+        .replica_sets
+        .iter()
+        .filter(|rs| controlled_by(&rs.metadata, uid))
+        .cloned()
+        .collect();
+    let new_rs = revisions::replica_set_for_template(expect.template, &owned);
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let progress = Progress {
+        replica_set: new_rs.and_then(|r| r.metadata.name.clone()),
+        revision: new_rs.and_then(revisions::revision_of),
+        desired,
+        updated,
+        ready: status.ready_replicas.unwrap_or(0).min(updated),
+        available: status.available_replicas.unwrap_or(0),
+        new_available: new_rs
+            .and_then(|r| r.status.as_ref())
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0),
+        old: (status.replicas.unwrap_or(0) - updated).max(0),
+    };
+    if let Some(rs) = new_rs {
+        let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();
+        let mut pods: Vec<&Pod> = obs
+            .pods
+            .iter()
+            .filter(|p| controlled_by(&p.metadata, rs_uid))
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        for pod in pods {
+            if let Some(f) = judge_pod(pod, obs.events, &expect) {
+                return Verdict::Failed(f);
+            }
+        }
+    }
+    if let Some(c) =
+        status.conditions.iter().flatten().find(|c| {
+            c.type_ == "Progressing" && c.reason.as_deref() == Some(code::PROGRESS_DEADLINE)
+        })
+    {
+        return Verdict::Failed(Failure {
+            code: code::PROGRESS_DEADLINE.into(),
+            message: c
+                .message
+                .clone()
+                .unwrap_or_else(|| "the deployment exceeded its progress deadline".to_string()),
+            pod: None,
+            container: None,
+            crashed: false,
+        });
+    }
+    // kubectl rollout status: all updated, no old replicas left, all updated available.
+    if new_rs.is_some()
+        && updated >= desired
+        && status.replicas.unwrap_or(0) <= updated
+        && progress.available >= updated
+    {
+        return Verdict::Complete(progress);
+    }
+    Verdict::Progressing(progress)
+}
+
+fn superseded_message(ours: &PodTemplateSpec, now: Option<&PodTemplateSpec>) -> String {
+    let images = |t: Option<&PodTemplateSpec>| -> Vec<(String, String)> {
+        t.and_then(|t| t.spec.as_ref())
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = images(Some(ours));
+    let changed: Vec<String> = images(now)
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .map(|(name, image)| format!("container {name} is now {image}"))
+        .collect();
+    if changed.is_empty() {
+        "superseded by another change to the deployment's pod template".to_string()
+    } else {
+        format!("superseded by another change: {}", changed.join(", "))
+    }
+}
+
+/// The first failure among a pod's containers (init containers first).
+fn judge_pod(pod: &Pod, events: &[Event], expect: &Expect<'_>) -> Option<Failure> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let status = pod.status.as_ref()?;
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for cs in statuses {
+        if let Some(f) = judge_container(&name, cs, events, expect.max_restarts) {
+            return Some(f);
+        }
+    }
+    // Readiness past the probe budget.
+    let spec = pod.spec.as_ref()?;
+    for cs in status.container_statuses.iter().flatten() {
+        let running = cs.state.as_ref().and_then(|s| s.running.as_ref());
+        let (Some(running), false) = (running, cs.ready) else {
+            continue;
+        };
+        let Some(container) = spec.containers.iter().find(|c| c.name == cs.name) else {
+            continue;
+        };
+        let Some(budget) = ContainerBudget::of(container).ready_within() else {
+            continue;
+        };
+        let Some(started) = running.started_at.as_ref() else {
+            continue;
+        };
+        let since = expect.now.duration_since(started.0);
+        if since.as_secs_f64() > budget.as_secs_f64() {
+            return Some(Failure {
+                code: code::READINESS_TIMEOUT.into(),
+                message: format!(
+                    "container {} of pod {name} is not Ready {:.0} s after it started \
+                     (probe budget {} s)",
+                    cs.name,
+                    since.as_secs_f64(),
+                    budget.as_secs()
+                ),
+                pod: Some(name),
+                container: Some(cs.name.clone()),
+                crashed: cs.restart_count > 0,
+            });
+        }
+    }
+    None
+}
+
+fn judge_container(
+    pod: &str,
+    cs: &ContainerStatus,
+    events: &[Event],
+    max_restarts: i32,
+) -> Option<Failure> {
+    let failure = |code: &str, message: String| Failure {
+        code: code.to_string(),
+        message,
+        pod: Some(pod.to_string()),
+        container: Some(cs.name.clone()),
+        crashed: cs.restart_count > 0 || last_terminated(cs).is_some(),
+    };
+    let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
+    if let Some(w) = waiting {
+        let reason = w.reason.as_deref().unwrap_or_default();
+        let detail = w.message.as_deref().unwrap_or_default();
+        if reason == code::CRASH_LOOP {
+            return Some(failure(
+                reason,
+                format!(
+                    "container {} of pod {pod} is crash-looping: restarted {} time(s){}",
+                    cs.name,
+                    cs.restart_count,
+                    last_exit_text(cs)
+                ),
+            ));
+        }
+        if code::IMAGE.contains(&reason) {
+            return Some(failure(
+                reason,
+                format!(
+                    "container {} of pod {pod} cannot pull image {}: {}",
+                    cs.name,
+                    cs.image,
+                    if detail.is_empty() { reason } else { detail }
+                ),
+            ));
+        }
+        if code::CONFIG.contains(&reason) {
+            return Some(failure(
+                reason,
+                format!("container {} of pod {pod}: {reason}: {detail}", cs.name),
+            ));
+        }
+    }
+    if cs.restart_count > max_restarts {
+        let last = last_terminated(cs);
+        let code = if last.and_then(|t| t.reason.as_deref()) == Some(code::OOM_KILLED) {
+            code::OOM_KILLED
+        } else if probe_kill(pod, &cs.name, events).is_some() {
+            code::PROBE_FAILED
+        } else {
+            code::TOO_MANY_RESTARTS
+        };
+        let why = match probe_kill(pod, &cs.name, events) {
+            Some(m) if code == code::PROBE_FAILED => format!(": {m}"),
+            _ => last_exit_text(cs),
+        };
+        return Some(failure(
+            code,
+            format!(
+                "container {} of pod {pod} restarted {} times (more than {max_restarts}){why}",
+                cs.name, cs.restart_count
+            ),
+        ));
+    }
+    None
+}
+
+fn last_terminated(
+    cs: &ContainerStatus,
+) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
+    cs.last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .or_else(|| cs.state.as_ref().and_then(|s| s.terminated.as_ref()))
+}
+
+fn last_exit_text(cs: &ContainerStatus) -> String {
+    match last_terminated(cs) {
+        Some(t) => format!(
+            ", last exit code {}{}",
+            t.exit_code,
+            t.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        None => String::new(),
+    }
+}
+
+/// The message of the latest event saying a liveness or startup probe of `container` in `pod`
+/// failed, when one did.
+pub fn probe_kill(pod: &str, container: &str, events: &[Event]) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(pod))
+        .filter(|e| {
+            let path = e.involved_object.field_path.as_deref().unwrap_or_default();
+            path.is_empty() || path.contains(&format!("{{{container}}}"))
+        })
+        .filter(|e| {
+            let m = e.message.as_deref().unwrap_or_default();
+            match e.reason.as_deref() {
+                Some("Unhealthy") => {
+                    m.starts_with("Liveness probe failed") || m.starts_with("Startup probe failed")
+                }
+                Some("Killing") => {
+                    m.contains("failed liveness probe") || m.contains("failed startup probe")
+                }
+                _ => false,
+            }
+        })
+        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0))
+        .and_then(|e| e.message.clone())
+}
+
+#[cfg(test)]
+#[path = "verdict_tests.rs"]
+mod tests;
