@@ -1,0 +1,98 @@
+//! The API server restarting in the middle of a rollout (test cluster of scripts/testenv/up):
+//! monoship's watches reconnect, the rollout is neither lost nor taken for a success early,
+//! and the outcome is the right one. Its own test binary, so that no other test of this
+//! project's suites runs while the API server is down.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/fleet.rs"]
+mod fleet;
+#[path = "support/testenv.rs"]
+mod testenv;
+
+use cluster::{image, result_of, Cluster, Probe};
+use fleet::Fleet;
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Start `monoship deploy --image users=IMAGE` in the background.
+fn deploy_in_background(
+    c: &Cluster,
+    fleet: &Fleet,
+    image: &str,
+) -> std::thread::JoinHandle<Output> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monoship"));
+    cmd.arg("--offline")
+        .arg("-C")
+        .arg(fleet.path())
+        .args(["--format", "json", "deploy", "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .args([
+            "--namespace",
+            &c.namespace,
+            "--image",
+            &format!("users={image}"),
+        ])
+        .env("NO_COLOR", "1");
+    std::thread::spawn(move || cmd.output().unwrap())
+}
+
+fn outcome(out: &Output) -> (i32, Value, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr:\n{stderr}"));
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+#[test]
+fn apiserver_restart_mid_rollout() {
+    // One test function: the two scenarios must not overlap (each restarts the API server).
+    let generous = Probe {
+        period: 10,
+        failures: 6,
+    };
+
+    // A slow rollout (Ready 20 s after start) survives an API server restart and succeeds,
+    // but only after the new pods really are available.
+    let c = Cluster::new("apiserver-slow");
+    let fleet = Fleet::new();
+    c.create_deployment("users", &image("fleet", "users", 1), generous);
+    let generation = c.generation("users");
+    let slow = image("slowstart", "users", 2);
+    let handle = deploy_in_background(&c, &fleet, &slow);
+    c.wait_until("monoship's patch", || c.generation("users") > generation);
+    cluster::restart_apiserver(Duration::from_secs(2));
+    let (code, json, stderr) = outcome(&handle.join().unwrap());
+    assert_eq!(code, 0, "{stderr}");
+    let r = result_of(&json, "users");
+    assert_eq!(r["result"], "deployed", "{r:#}");
+    assert!(
+        stderr.contains("lost the API server, reconnecting"),
+        "the restart went unnoticed:\n{stderr}"
+    );
+    let d = c.deployment("users");
+    assert_eq!(c.image_of("users"), slow);
+    assert_eq!(d["status"]["updatedReplicas"], 2, "{d:#}");
+    assert_eq!(d["status"]["availableReplicas"], 2, "{d:#}");
+    assert!(
+        r["duration_ms"].as_u64().unwrap() >= 20_000,
+        "reported success before the slow pods could be Ready: {r:#}"
+    );
+
+    // A crash loop that starts while the API server is away is still caught and rolled back.
+    let c = Cluster::new("apiserver-crash");
+    let fleet = Fleet::new();
+    let good = image("fleet", "users", 1);
+    c.create_deployment("users", &good, generous);
+    let generation = c.generation("users");
+    let handle = deploy_in_background(&c, &fleet, &image("crashloop", "users", 3));
+    c.wait_until("monoship's patch", || c.generation("users") > generation);
+    cluster::restart_apiserver(Duration::from_secs(2));
+    let (code, json, stderr) = outcome(&handle.join().unwrap());
+    assert_eq!(code, 1, "{stderr}");
+    let r = result_of(&json, "users");
+    assert_eq!(r["result"], "rolled-back", "{r:#}");
+    assert_eq!(r["report"]["code"], "CrashLoopBackOff", "{r:#}");
+    assert_eq!(c.image_of("users"), good);
+}

@@ -1,0 +1,289 @@
+//! Failed rollouts on the test cluster (scripts/testenv/up): each failure is detected with its
+//! reason, reported, and rolled back while the previous pods stay available; a Deployment
+//! changed by someone else mid-rollout is not rolled back; dependencies and --fail-fast skip.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/fleet.rs"]
+mod fleet;
+#[path = "support/testenv.rs"]
+mod testenv;
+
+use cluster::{image, monoship, result_of, seconds_between, Cluster, Probe, FAST_PROBE};
+use fleet::Fleet;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Deploy `bad` to users, expect it rolled back for one of `codes`; the previous pods stay
+/// available throughout. The JSON result of users and the run's stderr.
+fn rolled_back(prefix: &str, bad: &str, codes: &[&str], probe: Probe) -> (Value, String) {
+    let c = Cluster::new(prefix);
+    let fleet = Fleet::new();
+    let good = image("fleet", "users", 1);
+    c.create_deployment("users", &good, probe);
+    let sampler = c.sample_available("users");
+    let started = Instant::now();
+    let run = monoship(&c, &fleet, "deploy", &["--image", &format!("users={bad}")]);
+    let elapsed = started.elapsed();
+    let samples = sampler.stop();
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let out = run.json();
+    let r = result_of(&out, "users").clone();
+    assert_eq!(r["result"], "rolled-back", "{r:#}");
+    let report = &r["report"];
+    assert!(
+        codes.contains(&report["code"].as_str().unwrap()),
+        "code {} not in {codes:?}: {r:#}",
+        report["code"]
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(report["code"].as_str().unwrap()),
+        "{reason}"
+    );
+    // The report: the new pods with their container states, and a word on logs.
+    let pods = report["pods"].as_array().unwrap();
+    assert!(!pods.is_empty(), "{report:#}");
+    assert!(pods[0]["containers"][0]["state"].is_string(), "{report:#}");
+    let logs = &report["logs"];
+    assert!(
+        !logs["lines"].as_array().unwrap().is_empty() || logs["unavailable"].is_string(),
+        "{logs:#}"
+    );
+    assert!(r["rollback"]["ok"].as_bool().unwrap(), "{r:#}");
+    // Back on the previous template, fully available, and never below 2 available meanwhile.
+    assert_eq!(c.image_of("users"), good);
+    let d = c.deployment("users");
+    assert_eq!(d["status"]["availableReplicas"], 2, "{d:#}");
+    assert!(samples.len() >= 3, "too few samples: {samples:?}");
+    assert!(
+        samples.iter().all(|&n| n >= 2),
+        "availableReplicas dropped below 2 during the run: {samples:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "took {elapsed:?}, far from any deadline"
+    );
+    (r, run.stderr)
+}
+
+#[test]
+fn crash_loop_is_detected_reported_and_rolled_back() {
+    let bad = image("crashloop", "users", 2);
+    let (r, stderr) = rolled_back("fail-crash", &bad, &["CrashLoopBackOff"], FAST_PROBE);
+    let latency = seconds_between(&stderr, "users: patched", "users: rollout failed");
+    eprintln!("crash-loop verdict {latency:.1} s after the patch");
+    assert!(latency < 20.0, "verdict after {latency} s:\n{stderr}");
+    let report = &r["report"];
+    assert!(report["message"]
+        .as_str()
+        .unwrap()
+        .contains("last exit code 1"));
+    let container = &report["pods"][0]["containers"][0];
+    assert!(
+        container["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting: CrashLoopBackOff"),
+        "{container:#}"
+    );
+    assert_eq!(container["last_state"], "terminated: exit 1 (Error)");
+    // Logs of the crashed instance are asked for; the fake nodes have none to give.
+    assert_eq!(report["logs"]["previous"], true);
+}
+
+#[test]
+fn image_pull_failure_is_detected_and_rolled_back() {
+    let bad = image("pullfail", "users", 3);
+    let (r, _) = rolled_back(
+        "fail-pull",
+        &bad,
+        &["ErrImagePull", "ImagePullBackOff"],
+        FAST_PROBE,
+    );
+    assert!(r["reason"].as_str().unwrap().contains("cannot pull image"));
+}
+
+#[test]
+fn never_ready_fails_at_the_readiness_probe_budget() {
+    // Readiness every 1 s, 2 failures: the budget is 2 s + 5 s grace after the start.
+    let probe = Probe {
+        period: 1,
+        failures: 2,
+    };
+    let bad = image("neverready", "users", 4);
+    let (r, stderr) = rolled_back("fail-ready", &bad, &["ReadinessTimeout"], probe);
+    assert!(
+        r["reason"].as_str().unwrap().contains("probe budget 7 s"),
+        "{r:#}"
+    );
+    let latency = seconds_between(&stderr, "users: patched", "users: rollout failed");
+    assert!(
+        (7.0..25.0).contains(&latency),
+        "verdict after {latency} s:\n{stderr}"
+    );
+}
+
+#[test]
+fn timeout_fails_a_rollout_that_is_too_slow() {
+    let c = Cluster::new("fail-timeout");
+    let fleet = Fleet::new();
+    let good = image("fleet", "users", 1);
+    // A generous readiness budget, so only --timeout can end it: slowstart is Ready after 20 s.
+    c.create_deployment(
+        "users",
+        &good,
+        Probe {
+            period: 10,
+            failures: 6,
+        },
+    );
+    let slow = image("slowstart", "users", 5);
+    let run = monoship(
+        &c,
+        &fleet,
+        "deploy",
+        &["--timeout", "5s", "--image", &format!("users={slow}")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.json();
+    let r = result_of(&out, "users");
+    assert_eq!(r["result"], "rolled-back", "{r:#}");
+    assert_eq!(r["report"]["code"], "Timeout");
+    assert!(
+        r["reason"].as_str().unwrap().contains("--timeout 5 s"),
+        "{r:#}"
+    );
+    assert_eq!(c.image_of("users"), good);
+}
+
+#[test]
+fn one_good_one_bad_service_in_the_same_run() {
+    let c = Cluster::new("fail-mixed");
+    let fleet = Fleet::new();
+    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
+    c.create_deployment("orders", &image("fleet", "orders", 1), FAST_PROBE);
+    let good = image("fleet", "users", 2);
+    let run = monoship(
+        &c,
+        &fleet,
+        "deploy",
+        &[
+            "--image",
+            &format!("users={good}"),
+            "--image",
+            &format!("orders={}", image("crashloop", "orders", 2)),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(result_of(&out, "users")["result"], "deployed");
+    assert_eq!(result_of(&out, "orders")["result"], "rolled-back");
+    assert_eq!(c.image_of("users"), good);
+    assert_eq!(c.image_of("orders"), image("fleet", "orders", 1));
+}
+
+#[test]
+fn a_failed_dependency_skips_its_dependents_and_fail_fast_skips_the_rest() {
+    let c = Cluster::new("fail-deps");
+    let fleet = Fleet::new_with(|f| {
+        f.append(
+            "apps/orders/Cargo.toml",
+            "\n[package.metadata.monoship]\ndepends-on = [\"users\"]\n",
+        );
+    });
+    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
+    c.create_deployment("orders", &image("fleet", "orders", 1), FAST_PROBE);
+    c.create_deployment("email", &image("fleet", "email", 1), FAST_PROBE);
+    let flags = [
+        "--image".to_string(),
+        format!("users={}", image("crashloop", "users", 2)),
+        "--image".to_string(),
+        format!("orders={}", image("fleet", "orders", 2)),
+    ];
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let run = monoship(&c, &fleet, "deploy", &args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(result_of(&out, "users")["result"], "rolled-back");
+    let orders = result_of(&out, "orders");
+    assert_eq!(orders["result"], "skipped");
+    assert_eq!(orders["reason"], "dependency users failed");
+    assert_eq!(c.image_of("orders"), image("fleet", "orders", 1));
+
+    // One at a time, bad first: after it fails nothing more starts.
+    let mut args = vec!["users", "email", "--parallel", "1", "--fail-fast"];
+    let bad = format!("users={}", image("pullfail", "users", 3));
+    let email = format!("email={}", image("fleet", "email", 3));
+    args.extend(["--image", &bad, "--image", &email]);
+    let fleet = Fleet::new();
+    let run = monoship(&c, &fleet, "deploy", &args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.json();
+    let email = result_of(&out, "email");
+    assert_eq!(email["result"], "skipped", "{out:#}");
+    assert!(email["reason"].as_str().unwrap().contains("--fail-fast"));
+    assert_eq!(c.image_of("email"), image("fleet", "email", 1));
+}
+
+#[test]
+fn a_change_by_someone_else_mid_rollout_supersedes_without_a_rollback() {
+    let c = Cluster::new("fail-superseded");
+    let fleet = Fleet::new();
+    c.create_deployment(
+        "users",
+        &image("fleet", "users", 1),
+        Probe {
+            period: 10,
+            failures: 6,
+        },
+    );
+    let generation = c.generation("users");
+    let ours = image("slowstart", "users", 2);
+    let theirs = image("fleet", "users", 9);
+    let kubeconfig = c.kubeconfig.clone();
+    let ns = c.namespace.clone();
+    let handle = {
+        let fleet_root = fleet.path().to_path_buf();
+        let ours = ours.clone();
+        std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_monoship"))
+                .arg("--offline")
+                .arg("-C")
+                .arg(fleet_root)
+                .args(["--format", "json", "deploy", "--kubeconfig"])
+                .arg(&kubeconfig)
+                .args(["--namespace", &ns, "--image", &format!("users={ours}")])
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap()
+        })
+    };
+    c.wait_until("our patch", || c.generation("users") > generation);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/users",
+        &format!("users={theirs}"),
+    ]);
+    let out = handle.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = result_of(&json, "users");
+    assert_eq!(r["result"], "error", "{r:#}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("superseded by another change") && reason.contains(&theirs),
+        "{reason}"
+    );
+    assert!(r["rollback"].is_null(), "{r:#}");
+    // Their change stands.
+    assert_eq!(c.image_of("users"), theirs);
+    c.kubectl_ok(&["rollout", "status", "deployment/users", "--timeout=60s"]);
+    assert_eq!(c.image_of("users"), theirs);
+}
