@@ -4,11 +4,14 @@ mod affected;
 mod build;
 mod deploy;
 mod generate;
+mod history;
+mod logs;
 mod output;
 mod progress;
 mod publish;
 mod rollback;
 mod services;
+mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -124,6 +127,12 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Roll a service's Deployment back to its previous (or a given) revision.
     Rollback(rollback::Args),
+    /// Each service's Deployment: replicas, digest, revision, rollout state (`--watch`).
+    Status(status::Args),
+    /// A service's Deployment revisions: change-cause, digest, when, which is current.
+    History(history::Args),
+    /// The logs of a service's pods, each line prefixed with its pod (`--follow`).
+    Logs(logs::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -148,6 +157,9 @@ pub fn main() -> ExitCode {
         Command::Publish(args) => publish::run(&cli, args),
         Command::Deploy(args) => deploy::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),
+        Command::Status(args) => status::run(&cli, args),
+        Command::History(args) => history::run(&cli, args),
+        Command::Logs(args) => logs::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

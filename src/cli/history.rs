@@ -1,0 +1,104 @@
+//! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
+
+use super::status::{cluster_error, connect, load, runtime, target, KubeArgs};
+use super::{exit, output, require_format, Cli, CliError, Format};
+use monoship::deploy::history::{self, History};
+use monoship::deploy::status::{short_digest, short_revision};
+use monoship::deploy::DeployError;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship history users                 revisions, the current one marked with *
+  monoship --format json history users   for scripts (schema: docs/status.md)
+  monoship rollback users --to-revision N   go back to one of them")]
+pub struct Args {
+    /// The service.
+    pub service: String,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "history", &[Format::Human, Format::Json])?;
+    let (ws, _) = load(cli, std::slice::from_ref(&args.service))?;
+    let rt = runtime()?;
+    let h = rt.block_on(async {
+        let conn = connect(&args.kube).await?;
+        let t = target(
+            &ws,
+            &args.service,
+            args.kube.namespace.as_deref(),
+            &conn.namespace,
+        )?;
+        history::read(
+            &conn.client,
+            &t.namespace,
+            &t.deployment,
+            &t.service,
+            t.container.as_deref(),
+        )
+        .await
+        .map_err(|e| match e {
+            DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
+                "service `{}`: deployment `{name}` not found in namespace `{namespace}`",
+                args.service
+            )),
+            e => cluster_error(e, &conn.server),
+        })
+    })?;
+    if cli.format == Format::Json {
+        output::json(&h)?;
+    } else {
+        print_table(cli, &h);
+    }
+    Ok(exit::OK)
+}
+
+fn print_table(cli: &Cli, h: &History) {
+    if !cli.quiet {
+        println!(
+            "{} (deployment {}/{}), current revision {}",
+            h.service,
+            h.namespace,
+            h.deployment,
+            h.current_revision
+                .map_or("unknown".to_string(), |r| r.to_string())
+        );
+    }
+    let mut rows = vec![[
+        "",
+        "REVISION",
+        "CREATED",
+        "REPLICAS",
+        "IMAGE",
+        "GIT",
+        "CHANGE-CAUSE",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in &h.revisions {
+        let mut number = r.revision.map_or("-".to_string(), |n| n.to_string());
+        if !r.earlier_revisions.is_empty() {
+            let earlier: Vec<String> = r.earlier_revisions.iter().map(i64::to_string).collect();
+            number.push_str(&format!(" (was {})", earlier.join(", ")));
+        }
+        rows.push(vec![
+            if r.current { "*".into() } else { String::new() },
+            number,
+            r.created
+                .as_deref()
+                .map_or("-".into(), |c| c.replace('T', " ")),
+            r.replicas.to_string(),
+            match (&r.digest, &r.image) {
+                (Some(d), _) => short_digest(d),
+                (None, Some(i)) => i.clone(),
+                (None, None) => "-".into(),
+            },
+            r.git_revision.as_deref().map_or("-".into(), short_revision),
+            r.change_cause.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    for line in output::table(&rows) {
+        println!("{line}");
+    }
+}

@@ -1,0 +1,305 @@
+//! `monoship status`: one table of every service's Deployment — counts, digest, revision,
+//! rollout state — once, or re-rendered on every change with `--watch`. Also the cluster flags
+//! and service lookup `history` and `logs` share.
+
+use super::{exit, output, require_format, Cli, CliError, Format};
+use anstyle::{AnsiColor, Style};
+use monoship::cluster::{self, ConnectOptions};
+use monoship::deploy::status::{self, State, StatusReport, Target, WatchEvent};
+use monoship::deploy::{plan, DeployError};
+use monoship::workspace::Workspace;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubeArgs {
+    /// Namespace of the Deployments (default: `namespace` in the configuration, else the
+    /// kubeconfig context's).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "CTX")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship status                        every service
+  monoship status users orders -n shop
+  monoship status --watch                re-rendered on every change, until Ctrl-C
+  monoship --format json status          for scripts (schema: docs/status.md)")]
+pub struct Args {
+    /// Services to show (default: all).
+    pub services: Vec<String>,
+    /// Re-render on every change (watching the cluster, reconnecting) until Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// The workspace, and `services` checked against it (all of them when empty).
+pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), CliError> {
+    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    })?;
+    if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
+        return Err(CliError::usage(format!(
+            "unknown service `{s}` (see `monoship services`)"
+        )));
+    }
+    let names = if services.is_empty() {
+        ws.services.iter().map(|s| s.name.clone()).collect()
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        services
+            .iter()
+            .filter(|s| seen.insert(s.to_string()))
+            .cloned()
+            .collect()
+    };
+    Ok((ws, names))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
+pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
+    cluster::connect(&ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    })
+    .await
+    .map_err(|e| match e {
+        cluster::ConnectError::Client(m) => CliError::failed(format!("Kubernetes client: {m}")),
+        other => CliError::usage(other.to_string()),
+    })
+}
+
+/// A deploy-stage error as the user sees it (naming the server when it cannot be reached).
+pub fn cluster_error(e: DeployError, server: &str) -> CliError {
+    match e {
+        DeployError::Usage(m) => CliError::usage(m),
+        DeployError::Unreachable { message, .. } => CliError::failed(
+            DeployError::Unreachable {
+                server: Some(server.to_string()),
+                message,
+            }
+            .to_string(),
+        ),
+        other => CliError::failed(other.to_string()),
+    }
+}
+
+/// Where a service runs: namespace (flag, service table, workspace table, context), the
+/// Deployment (name template) and the configured container.
+pub fn target(
+    ws: &Workspace,
+    service: &str,
+    namespace_flag: Option<&str>,
+    default_namespace: &str,
+) -> Result<Target, CliError> {
+    let svc = ws
+        .service(service)
+        .ok_or_else(|| CliError::usage(format!("unknown service `{service}`")))?;
+    let loc = plan::locate(
+        service,
+        &ws.config,
+        &svc.config,
+        namespace_flag,
+        default_namespace,
+    )
+    .map_err(CliError::usage)?;
+    Ok(Target {
+        service: service.to_string(),
+        namespace: loc.namespace,
+        deployment: loc.deployment,
+        container: loc.container,
+    })
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    require_format(cli, "status", &[Format::Human, Format::Json])?;
+    let (ws, services) = load(cli, &args.services)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conn = connect(&args.kube).await?;
+        let namespace = args
+            .kube
+            .namespace
+            .clone()
+            .or_else(|| ws.config.namespace.clone())
+            .unwrap_or_else(|| conn.namespace.clone());
+        let targets = services
+            .iter()
+            .map(|s| target(&ws, s, args.kube.namespace.as_deref(), &conn.namespace))
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.watch {
+            return watch(cli, &conn, &namespace, &targets).await;
+        }
+        let mut snaps = status::Snapshots::new();
+        for t in &targets {
+            if !snaps.contains_key(&t.namespace) {
+                let snap = status::snapshot(&conn.client, &t.namespace)
+                    .await
+                    .map_err(|e| cluster_error(e, &conn.server))?;
+                snaps.insert(t.namespace.clone(), snap);
+            }
+        }
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let report = status::report(&namespace, &targets, &snaps, now);
+        if report.services.iter().all(|s| s.state == State::Missing) && !cli.quiet {
+            for ns in snaps.keys() {
+                if status::namespace_exists(&conn.client, ns).await == Some(false) {
+                    warn(&format!("namespace `{ns}` does not exist"));
+                }
+            }
+        }
+        if cli.format == Format::Json {
+            output::json(&report)?;
+        } else {
+            print_table(&report);
+        }
+        Ok(exit::OK)
+    })
+}
+
+async fn watch(
+    cli: &Cli,
+    conn: &cluster::Connection,
+    namespace: &str,
+    targets: &[Target],
+) -> Result<u8, CliError> {
+    let tty = std::io::stdout().is_terminal();
+    let json = cli.format == Format::Json;
+    let quiet = cli.quiet;
+    let mut on = move |e: WatchEvent<'_>| match e {
+        WatchEvent::Report(r) if json => {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+        WatchEvent::Report(r) => {
+            if tty {
+                // Clear the screen and draw the table at the top.
+                print!("\x1b[2J\x1b[H");
+            } else if !quiet {
+                let now = k8s_openapi::jiff::Timestamp::now();
+                println!("--- {}", now.strftime("%Y-%m-%dT%H:%M:%SZ"));
+            }
+            print_table(r);
+            if tty && !quiet {
+                println!("\nwatching namespace {namespace}; Ctrl-C to stop");
+            }
+        }
+        WatchEvent::Disconnected(m) => warn(&format!("lost the watch ({m}); reconnecting")),
+        WatchEvent::Reconnected => {
+            if !quiet {
+                eprintln!("reconnected");
+            }
+        }
+    };
+    tokio::select! {
+        r = status::watch(&conn.client, namespace, targets, &mut on) => {
+            r.map_err(|e| cluster_error(e, &conn.server))?;
+            Ok(exit::OK)
+        }
+        _ = tokio::signal::ctrl_c() => Ok(exit::OK),
+    }
+}
+
+pub fn warn(message: &str) {
+    anstream::eprintln!(
+        "{}warning:{} {message}",
+        output::WARN.render(),
+        output::WARN.render_reset()
+    );
+}
+
+fn state_style(state: State) -> Style {
+    match state {
+        State::Complete => AnsiColor::Green.on_default(),
+        State::Progressing => AnsiColor::Yellow.on_default(),
+        State::Failed => AnsiColor::Red.on_default().bold(),
+        State::Missing => Style::new().dimmed(),
+    }
+}
+
+fn print_table(report: &StatusReport) {
+    let services = &report.services;
+    let namespaces = services
+        .iter()
+        .map(|s| s.namespace.as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    let show_ns = namespaces.len() > 1;
+    let show_deployment = services.iter().any(|s| s.deployment != s.service);
+    let mut header = vec!["SERVICE"];
+    if show_ns {
+        header.push("NAMESPACE");
+    }
+    if show_deployment {
+        header.push("DEPLOYMENT");
+    }
+    header.extend([
+        "DESIRED",
+        "UPDATED",
+        "READY",
+        "AVAILABLE",
+        "DIGEST",
+        "REVISION",
+        "AGE",
+        "STATE",
+    ]);
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let count = |n: Option<i32>| n.map_or("-".to_string(), |n| n.to_string());
+    for s in services {
+        let mut row = vec![s.service.clone()];
+        if show_ns {
+            row.push(s.namespace.clone());
+        }
+        if show_deployment {
+            row.push(s.deployment.clone());
+        }
+        row.extend([
+            count(s.desired),
+            count(s.updated),
+            count(s.ready),
+            count(s.available),
+            s.digest.as_deref().map_or("-".into(), status::short_digest),
+            s.revision
+                .as_deref()
+                .map_or("-".into(), status::short_revision),
+            s.age_seconds.map_or("-".into(), status::human_age),
+            state_text(s),
+        ]);
+        rows.push(row);
+    }
+    // The state is the last column (not padded), so colouring it keeps the alignment.
+    for (i, line) in output::table(&rows).into_iter().enumerate() {
+        let Some(s) = i.checked_sub(1).map(|i| &services[i]) else {
+            println!("{line}");
+            continue;
+        };
+        let state = state_text(s);
+        let (before, _) = line.split_at(line.len() - state.len());
+        let style = state_style(s.state);
+        anstream::println!("{before}{style}{state}{style:#}");
+    }
+}
+
+fn state_text(s: &status::ServiceStatus) -> String {
+    match &s.reason {
+        Some(r) => format!("{}: {r}", s.state.as_str()),
+        None => s.state.as_str().to_string(),
+    }
+}
