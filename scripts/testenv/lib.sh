@@ -8,6 +8,19 @@ export TESTENV_DIR
 # Root of the running environment's state (pid files, logs, certificates).
 export TESTENV_STATE=${MONOSHIP_TESTENV_STATE:-${TMPDIR:-/tmp}/monoship-testenv}
 
+# lock NAME: hold an exclusive lock for the rest of this process, so that
+# concurrent runs on the same state dir take turns. Lock files live beside
+# the state dir (never inside it: `down` removes that).
+lock() {
+  local file="${TESTENV_STATE%/}.$1.lock"
+  mkdir -p "$(dirname "$file")"
+  exec 8>"$file"
+  if ! flock -n 8; then
+    log "waiting for another scripts/testenv run on $TESTENV_STATE ($1)"
+    flock 8
+  fi
+}
+
 log() { printf '[testenv] %s\n' "$*" >&2; }
 die() {
   log "error: $*"
@@ -83,7 +96,8 @@ free_port() {
 start_bg() {
   local name=$1 dir=$2
   shift 2
-  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 &
+  # 8>&- 9>&-: the daemon must not inherit (and so keep holding) our locks.
+  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 8>&- 9>&- &
   echo $! >"$dir/$name.pid"
 }
 
