@@ -235,3 +235,85 @@ fn no_published_reference_is_a_usage_error() {
         "{line}"
     );
 }
+
+#[test]
+fn manifests_are_applied_server_side_creating_the_deployment() {
+    let c = Cluster::new("deploy-manifests");
+    let fleet = Fleet::new();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |replicas: u32| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: other}}\ndata: {{a: b}}\n---\n\
+             apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: users\nspec:\n  \
+             replicas: {replicas}\n  selector: {{matchLabels: {{app: users}}}}\n  template:\n    \
+             metadata: {{labels: {{app: users}}}}\n    spec:\n      containers:\n      \
+             - name: users\n        image: placeholder\n        readinessProbe:\n          \
+             tcpSocket: {{port: 9100}}\n          periodSeconds: 1\n"
+        )
+    };
+    std::fs::write(dir.path().join("users.yaml"), manifest(2)).unwrap();
+    let reference = image("fleet", "users", 4);
+    let args = [
+        "--manifests",
+        dir.path().to_str().unwrap(),
+        "--image",
+        &format!("users={reference}"),
+    ];
+    let run = monoship(&c, &fleet, "deploy", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(result_of(&run.json(), "users")["result"], "deployed");
+    let d = c.deployment("users");
+    assert_eq!(c.image_of("users"), reference);
+    assert_eq!(d["status"]["availableReplicas"], 2);
+    assert_eq!(annotation(&d, "monoship.dev/digest"), digest(&reference));
+    let with_fields = c.json(&["get", "deployment", "users", "--show-managed-fields"]);
+    let managers: Vec<&str> = with_fields["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["operation"] == "Apply")
+        .map(|f| f["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["monoship"]);
+
+    let again = monoship(&c, &fleet, "deploy", &args);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(result_of(&again.json(), "users")["result"], "unchanged");
+
+    // Same image, another spec: applied.
+    std::fs::write(dir.path().join("users.yaml"), manifest(3)).unwrap();
+    let dry = monoship(
+        &c,
+        &fleet,
+        "deploy",
+        &[&["--dry-run"][..], &args[..]].concat(),
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let out = dry.json();
+    let changes = result_of(&out, "users")["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["field"], "spec.replicas");
+    let run = monoship(&c, &fleet, "deploy", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(result_of(&run.json(), "users")["result"], "deployed");
+    assert_eq!(c.deployment("users")["status"]["availableReplicas"], 3);
+
+    // A Deployment the files do not have.
+    let run = monoship(
+        &c,
+        &fleet,
+        "deploy",
+        &[
+            "orders",
+            "--manifests",
+            dir.path().to_str().unwrap(),
+            "--image",
+            &format!("orders={}", image("fleet", "orders", 1)),
+        ],
+    );
+    let line = run.usage_error();
+    assert!(line.contains("no Deployment `orders`"), "{line}");
+}

@@ -2,18 +2,20 @@
 //! render its events (a live line per service on a terminal, timestamped lines elsewhere) and
 //! its results (a table with failure reports, or JSON).
 
+mod render;
+
+pub use render::{render, Reporter};
+
 use super::{exit, output, require_format, Cli, CliError, Format};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Naming, Records};
+use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::{self, Target};
-use monoship::deploy::report::Report;
-use monoship::deploy::{DeployError, Event, Options, ServiceResult, Version};
+use monoship::deploy::{manifests, DeployError, Options};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to reach the cluster (shared with `rollback`).
 #[derive(Debug, clap::Args)]
@@ -64,6 +66,10 @@ pub struct Args {
     /// The image of a service, pinned by digest: SERVICE=REPO@sha256:… (repeatable).
     #[arg(long = "image", value_name = "SERVICE=REF")]
     pub images: Vec<String>,
+    /// Apply the services' Deployments from the YAML/JSON files in DIR (server-side apply,
+    /// creating missing ones) with the image set, instead of patching the existing ones.
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Rollouts at a time.
@@ -230,6 +236,35 @@ fn select(
     ))
 }
 
+/// `--manifests`: the service's Deployment from the files, with the image and annotations.
+fn with_manifest(
+    t: &mut Target,
+    docs: &[manifests::Manifest],
+    dir: &std::path::Path,
+) -> Result<(), CliError> {
+    let m = manifests::find(docs, &t.deployment, &t.namespace).ok_or_else(|| {
+        CliError::usage(format!(
+            "{}: no Deployment `{}` (apps/v1) in the manifests in {} (`monoship generate k8s` \
+             writes them)",
+            t.service,
+            t.deployment,
+            dir.display()
+        ))
+    })?;
+    let change = ImageChange {
+        service: &t.service,
+        container: "",
+        image: &t.artifact.reference,
+        revision: t.artifact.revision.as_deref(),
+    };
+    let (object, container) =
+        manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
+            .map_err(|e| CliError::usage(format!("{}: {e}", t.service)))?;
+    t.container = Some(container);
+    t.manifest = Some(object);
+    Ok(())
+}
+
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "deploy", &[Format::Human, Format::Json])?;
     let (ws, affected) = load(cli, args.base.as_ref(), args.affected)?;
@@ -266,6 +301,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             .map_err(CliError::usage)?;
         artifacts.insert(s.clone(), a);
     }
+    let docs = match &args.manifests {
+        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::usage)?),
+        None => None,
+    };
     let rt = runtime()?;
     rt.block_on(async {
         let conn = connect(&args.cluster).await?;
@@ -280,14 +319,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 &conn.namespace,
             )
             .map_err(CliError::usage)?;
-            targets.push(Target {
+            let mut target = Target {
                 service: s.clone(),
                 namespace: loc.namespace,
                 deployment: loc.deployment,
                 container: loc.container,
                 depends_on: svc.config.depends_on.clone(),
                 artifact: artifacts[s].clone(),
-            });
+                manifest: None,
+            };
+            if let (Some(docs), Some(dir)) = (&docs, &args.manifests) {
+                with_manifest(&mut target, docs, dir)?;
+            }
+            targets.push(target);
         }
         let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
         let opts = Options {
@@ -312,246 +356,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             exit::FAILED
         })
     })
-}
-
-/// Progress of a run on stderr: a live line per service on a terminal, else timestamped lines.
-pub struct Reporter {
-    multi: Option<MultiProgress>,
-    bars: BTreeMap<String, ProgressBar>,
-    quiet: bool,
-    started: Instant,
-}
-
-impl Reporter {
-    pub fn new(cli: &Cli) -> Reporter {
-        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        let multi = (tty && !cli.quiet && cli.format == Format::Human)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Reporter {
-            multi,
-            bars: BTreeMap::new(),
-            quiet: cli.quiet,
-            started: Instant::now(),
-        }
-    }
-
-    fn line(&self, text: &str) {
-        if self.quiet {
-            return;
-        }
-        match &self.multi {
-            Some(m) => {
-                let _ = m.println(text);
-            }
-            None => eprintln!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64()),
-        }
-    }
-
-    /// The live line of a service (a plain line without a terminal).
-    fn status(&mut self, service: &str, text: &str) {
-        let Some(multi) = &self.multi else {
-            self.line(&format!("{service}: {text}"));
-            return;
-        };
-        let bar = self.bars.entry(service.to_string()).or_insert_with(|| {
-            let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:<14} {elapsed:>4} {wide_msg}")
-                    .expect("template"),
-            );
-            bar.set_prefix(service.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        bar.set_message(text.to_string());
-    }
-
-    pub fn on(&mut self, e: Event) {
-        match e {
-            Event::Planned { waves } if waves.len() > 1 => {
-                let shown: Vec<String> = waves.iter().map(|w| w.join(" ")).collect();
-                self.line(&format!("deploying in waves: {}", shown.join(" → ")));
-            }
-            Event::Started {
-                service,
-                deployment,
-                from,
-                to,
-            } => self.status(
-                &service,
-                &format!("deployment/{deployment}: {} → {}", short(&from), short(&to)),
-            ),
-            Event::Patched {
-                service,
-                generation,
-            } => self.status(&service, &format!("patched (generation {generation})")),
-            Event::Progress { service, message } => self.status(&service, &message),
-            Event::Disconnected { service, message } => self.status(
-                &service,
-                &format!("lost the API server, reconnecting: {message}"),
-            ),
-            Event::Reconnected { service } => self.status(&service, "reconnected"),
-            Event::RolloutFailed {
-                service,
-                code,
-                message,
-            } => self.line(&format!("{service}: rollout failed: {code}: {message}")),
-            Event::RollingBack { service, revision } => self.status(
-                &service,
-                &match revision {
-                    Some(r) => format!("rolling back to revision {r}"),
-                    None => "rolling back".to_string(),
-                },
-            ),
-            Event::Finished(r) => {
-                let text = match &r.reason {
-                    Some(reason) => format!("{}: {reason}", r.result.as_str()),
-                    None => r.result.as_str().to_string(),
-                };
-                match self.bars.remove(&r.service) {
-                    Some(bar) => bar.finish_with_message(text),
-                    None => self.line(&format!("{}: {text}", r.service)),
-                }
-            }
-            _ => {}
-        }
-    }
-
-    pub fn finish(&mut self) {
-        for (_, bar) in std::mem::take(&mut self.bars) {
-            bar.finish();
-        }
-        if let Some(m) = &self.multi {
-            let _ = m.clear();
-        }
-    }
-}
-
-/// `0123456789ab/1f3c5e9a` (revision, digest), `-` for what is unknown.
-pub fn short(v: &Version) -> String {
-    let rev: String = v
-        .revision
-        .as_deref()
-        .unwrap_or("-")
-        .chars()
-        .take(12)
-        .collect();
-    let digest = match v.digest.as_deref() {
-        Some(d) => d.trim_start_matches("sha256:").chars().take(12).collect(),
-        None => v.image.clone().unwrap_or_else(|| "-".into()),
-    };
-    format!("{rev}/{digest}")
-}
-
-/// The results: JSON, or a table and the failure reports.
-pub fn render(
-    cli: &Cli,
-    namespace: Option<&str>,
-    results: &[ServiceResult],
-) -> Result<(), CliError> {
-    if cli.format == Format::Json {
-        return output::json(&serde_json::json!({"namespace": namespace, "services": results}));
-    }
-    let mut rows = vec![["SERVICE", "CHANGE", "RESULT", "DURATION", "REASON"]
-        .map(String::from)
-        .to_vec()];
-    for r in results {
-        rows.push(vec![
-            r.service.clone(),
-            format!("{} → {}", short(&r.from), short(&r.to)),
-            r.result.as_str().to_string(),
-            format!("{:.1}s", r.duration_ms as f64 / 1000.0),
-            r.reason.clone().unwrap_or_default(),
-        ]);
-    }
-    for line in output::table(&rows) {
-        println!("{line}");
-    }
-    for r in results {
-        for c in &r.changes {
-            println!(
-                "{} ({}/{}): {}: {} → {}",
-                r.service,
-                r.namespace,
-                r.deployment,
-                c.field,
-                c.from.as_deref().unwrap_or("(none)"),
-                c.to.as_deref().unwrap_or("(none)")
-            );
-        }
-        if let Some(report) = &r.report {
-            print_report(&r.service, "rollout", report);
-        }
-        if let Some(report) = r.rollback.as_ref().and_then(|rb| rb.report.as_ref()) {
-            print_report(&r.service, "rollback", report);
-        }
-    }
-    Ok(())
-}
-
-fn print_report(service: &str, what: &str, r: &Report) {
-    println!();
-    println!("{service}: {what} failed: {}: {}", r.code, r.message);
-    if let Some(rs) = &r.replica_set {
-        let rev = r
-            .revision
-            .map(|n| format!(" (revision {n})"))
-            .unwrap_or_default();
-        println!("  replica set {rs}{rev}");
-    }
-    for p in &r.pods {
-        println!(
-            "  pod {} ({}, {}{})",
-            p.pod,
-            p.phase.as_deref().unwrap_or("unknown phase"),
-            if p.ready { "ready" } else { "not ready" },
-            p.node
-                .as_deref()
-                .map(|n| format!(", node {n}"))
-                .unwrap_or_default()
-        );
-        for c in &p.containers {
-            let last = c
-                .last_state
-                .as_deref()
-                .map(|l| format!("; last: {l}"))
-                .unwrap_or_default();
-            println!("    {} restarts={} {}{last}", c.name, c.restarts, c.state);
-        }
-    }
-    if !r.events.is_empty() {
-        println!("  events:");
-        for e in &r.events {
-            println!(
-                "    {} {} {} {}: {}",
-                e.time.as_deref().unwrap_or("-"),
-                e.type_.as_deref().unwrap_or("-"),
-                e.reason.as_deref().unwrap_or("-"),
-                e.object,
-                e.message.as_deref().unwrap_or("").trim_end()
-            );
-        }
-    }
-    let l = &r.logs;
-    let whose = format!(
-        "{}/{}{}",
-        l.pod.as_deref().unwrap_or("-"),
-        l.container.as_deref().unwrap_or("-"),
-        if l.previous {
-            ", previous instance"
-        } else {
-            ""
-        }
-    );
-    match &l.unavailable {
-        Some(why) if l.lines.is_empty() => println!("  logs ({whose}): {why}"),
-        _ => {
-            println!("  logs ({whose}):");
-            for line in &l.lines {
-                println!("    {line}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]

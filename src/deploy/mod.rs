@@ -7,10 +7,12 @@
 //! for many services and emits [`Event`]s, which the command line renders.
 
 pub mod budget;
+pub mod diff;
 pub mod error;
 pub mod history;
 pub mod images;
 pub mod logs;
+pub mod manifests;
 pub mod patch;
 pub mod plan;
 pub mod report;

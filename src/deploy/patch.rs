@@ -3,12 +3,9 @@
 //! carry the `resourceVersion` they were computed from, so a change made by someone else in
 //! between is a conflict instead of being overwritten.
 
-use super::revisions::{
-    self, annotation, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION, REVISION,
-};
+use super::revisions::{self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION, REVISION};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodSpec;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// The field manager of monoship's changes.
@@ -180,87 +177,11 @@ pub async fn send(
         })
 }
 
-/// One field a change sets, for `--dry-run`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldChange {
-    /// `spec.template.spec.containers[users].image`, `metadata.annotations[…]`, …
-    pub field: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
+pub use super::diff::FieldChange;
 
-/// What differs between a Deployment and the result of patching it: the container images and
-/// the annotations of the Deployment and of its pod template.
+/// What differs between a Deployment and the result of patching it (see [`super::diff`]).
 pub fn changes(before: &Deployment, after: &Deployment) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    let containers = |d: &Deployment| -> Vec<(String, Option<String>)> {
-        d.spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .map(|s| {
-                s.containers
-                    .iter()
-                    .map(|c| (c.name.clone(), c.image.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let old = containers(before);
-    for (name, image) in containers(after) {
-        let from = old
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, i)| i.clone());
-        if from != image {
-            out.push(FieldChange {
-                field: format!("spec.template.spec.containers[{name}].image"),
-                from,
-                to: image,
-            });
-        }
-    }
-    let template_meta = |d: &Deployment| d.spec.as_ref().and_then(|s| s.template.metadata.clone());
-    diff_annotations(
-        "metadata.annotations",
-        Some(&before.metadata),
-        Some(&after.metadata),
-        &mut out,
-    );
-    diff_annotations(
-        "spec.template.metadata.annotations",
-        template_meta(before).as_ref(),
-        template_meta(after).as_ref(),
-        &mut out,
-    );
-    out
-}
-
-fn diff_annotations(
-    prefix: &str,
-    before: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-    after: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-    out: &mut Vec<FieldChange>,
-) {
-    let keys: std::collections::BTreeSet<&String> = [before, after]
-        .into_iter()
-        .flatten()
-        .flat_map(|m| m.annotations.iter().flatten().map(|(k, _)| k))
-        .collect();
-    for k in keys {
-        // The controller's bookkeeping is not part of the change.
-        if k.starts_with("deployment.kubernetes.io/") {
-            continue;
-        }
-        let from = before.and_then(|m| annotation(m, k)).map(str::to_string);
-        let to = after.and_then(|m| annotation(m, k)).map(str::to_string);
-        if from != to {
-            out.push(FieldChange {
-                field: format!("{prefix}[{k}]"),
-                from,
-                to,
-            });
-        }
-    }
+    super::diff::changes(Some(before), after)
 }
 
 #[cfg(test)]
@@ -344,30 +265,5 @@ mod tests {
             a[CHANGE_CAUSE],
             "monoship deploy users: 00aa00aa00aa sha256:aaaa"
         );
-    }
-
-    #[test]
-    fn dry_run_changes_list_image_and_annotations() {
-        let before = deployment();
-        let mut after = deployment();
-        let spec = after.spec.as_mut().unwrap();
-        spec.template.spec.as_mut().unwrap().containers[0].image =
-            Some("example.test/fleet/users@sha256:cccc".into());
-        spec.template
-            .metadata
-            .as_mut()
-            .unwrap()
-            .annotations
-            .as_mut()
-            .unwrap()
-            .insert(MONOSHIP_DIGEST.into(), "sha256:cccc".into());
-        let c = changes(&before, &after);
-        assert_eq!(c.len(), 2, "{c:?}");
-        assert_eq!(c[0].field, "spec.template.spec.containers[users].image");
-        assert_eq!(
-            c[1].field,
-            "spec.template.metadata.annotations[monoship.dev/digest]"
-        );
-        assert_eq!(c[1].from.as_deref(), Some("sha256:bbbb"));
     }
 }

@@ -19,6 +19,9 @@ pub struct Target {
     /// Services of this run it waits for.
     pub depends_on: Vec<String>,
     pub artifact: Artifact,
+    /// `--manifests`: the whole Deployment to apply (image and annotations already set),
+    /// instead of a patch of the existing one.
+    pub manifest: Option<serde_json::Value>,
 }
 
 /// Where one service's Deployment is.
@@ -173,6 +176,7 @@ mod tests {
                 revision: None,
                 source: String::new(),
             },
+            manifest: None,
         }
     }
 

@@ -9,6 +9,7 @@ use super::revisions::{self, equal_ignore_hash};
 use super::rollback::{self, notes, version_of};
 use super::track::{self, TrackSpec, Tracked};
 use super::verdict::code;
+use super::{diff, manifests};
 use super::{DeployError, Event, Options, Outcome, RollbackResult, ServiceResult, Version};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -64,20 +65,65 @@ fn change<'a>(t: &'a Target, container: &'a str) -> ImageChange<'a> {
     }
 }
 
-/// Check a service against the cluster, changing nothing: its Deployment exists and is not
-/// paused, the container is known, and (unless it is unchanged) the API server accepts the
-/// patch in a dry run — which also checks RBAC.
+/// The Deployment, or `None` when it is missing and `--manifests` will create it.
+async fn existing(client: &Client, t: &Target) -> Result<Option<Deployment>, DeployError> {
+    match revisions::find_deployment(client, &t.namespace, &t.deployment).await {
+        Ok(d) => Ok(Some(d)),
+        Err(DeployError::DeploymentNotFound { .. }) if t.manifest.is_some() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Check a service against the cluster, changing nothing: its Deployment exists (unless
+/// `--manifests` creates it) and is not paused, the container is known, and (unless it is
+/// unchanged) the API server accepts the change in a dry run — which also checks RBAC.
 pub async fn prepare(client: &Client, target: Target) -> Result<Prepared, DeployError> {
     let ns = target.namespace.as_str();
-    let d = revisions::find_deployment(client, ns, &target.deployment).await?;
-    let spec = d.spec.clone().unwrap_or_default();
-    if spec.paused == Some(true) {
+    let found = existing(client, &target).await?;
+    if found
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .and_then(|s| s.paused)
+        == Some(true)
+    {
         return Err(DeployError::Api(format!(
             "{}: deployment {ns}/{} is paused: resume it first (kubectl rollout resume \
              deployment/{})",
             target.service, target.deployment, target.deployment
         )));
     }
+    let to = Version {
+        revision: target.artifact.revision.clone(),
+        digest: Some(target.artifact.digest.clone()),
+        image: Some(target.artifact.reference.clone()),
+    };
+    let template = found
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .map(|s| &s.template);
+    if let Some(object) = &target.manifest {
+        let container = target.container.clone().unwrap_or_default();
+        let from = version_of(template, Some(&container));
+        let after = manifests::apply(client, ns, object, None, true).await?;
+        let unchanged = found
+            .as_ref()
+            .is_some_and(|d| d.metadata.generation == after.metadata.generation && healthy(d));
+        let changes = if unchanged {
+            Vec::new()
+        } else {
+            diff::changes(found.as_ref(), &after)
+        };
+        return Ok(Prepared {
+            target,
+            container,
+            from,
+            to,
+            unchanged,
+            changes,
+        });
+    }
+    let d = found.expect("found without --manifests");
+    let spec = d.spec.clone().unwrap_or_default();
     let container = patch::choose_container(
         &spec.template.spec.clone().unwrap_or_default(),
         target.container.as_deref(),
@@ -86,11 +132,6 @@ pub async fn prepare(client: &Client, target: Target) -> Result<Prepared, Deploy
     )
     .map_err(|e| DeployError::Usage(format!("{}: {e}", target.service)))?;
     let from = version_of(Some(&spec.template), Some(&container));
-    let to = Version {
-        revision: target.artifact.revision.clone(),
-        digest: Some(target.artifact.digest.clone()),
-        image: Some(target.artifact.reference.clone()),
-    };
     let unchanged = is_unchanged(&d, &container, &target.artifact.digest);
     let mut changes = Vec::new();
     if !unchanged {
@@ -170,14 +211,23 @@ async fn deploy_inner(
     let service = t.service.as_str();
     let mut attempt = 0;
     let patched_at = k8s_openapi::jiff::Timestamp::now();
+    if t.manifest.is_some() && p.unchanged {
+        return Ok((Outcome::Unchanged, None));
+    }
     let (before, patched) = loop {
         attempt += 1;
-        let d = revisions::find_deployment(client, ns, &t.deployment).await?;
-        if is_unchanged(&d, &p.container, &t.artifact.digest) {
-            return Ok((Outcome::Unchanged, None));
+        let d = existing(client, t).await?;
+        if let (Some(d), None) = (&d, &t.manifest) {
+            if is_unchanged(d, &p.container, &t.artifact.digest) {
+                return Ok((Outcome::Unchanged, None));
+            }
         }
         if attempt == 1 {
-            result.from = version_of(d.spec.as_ref().map(|s| &s.template), Some(&p.container));
+            let template = d
+                .as_ref()
+                .and_then(|d| d.spec.as_ref())
+                .map(|s| &s.template);
+            result.from = version_of(template, Some(&p.container));
             emit(Event::Started {
                 service: service.to_string(),
                 deployment: t.deployment.clone(),
@@ -185,17 +235,21 @@ async fn deploy_inner(
                 to: p.to.clone(),
             });
         }
-        let patch = patch::image_patch(
-            &change(t, &p.container),
-            d.metadata.resource_version.as_deref(),
-        );
-        match patch::send(client, ns, &t.deployment, &patch, false).await {
+        let rv = d.as_ref().and_then(|d| d.metadata.resource_version.clone());
+        let sent = match &t.manifest {
+            Some(object) => manifests::apply(client, ns, object, rv.as_deref(), false).await,
+            None => {
+                let patch = patch::image_patch(&change(t, &p.container), rv.as_deref());
+                patch::send(client, ns, &t.deployment, &patch, false).await
+            }
+        };
+        match sent {
             Ok(patched) => break (d, patched),
             Err(DeployError::Conflict(_)) if attempt < PATCH_ATTEMPTS => continue,
             Err(e) => return Err(e),
         }
     };
-    let old_template = before.spec.clone().unwrap_or_default().template;
+    let old_template = before.and_then(|b| b.spec).map(|s| s.template);
     let spec = patched.spec.clone().unwrap_or_default();
     let track_spec = TrackSpec {
         namespace: ns.to_string(),
@@ -239,7 +293,15 @@ async fn deploy_inner(
             Some(format!("{reason} (not rolled back: --no-rollback)")),
         ));
     }
-    let rb = roll_back(client, t, &track_spec.template, &old_template, opts, emit).await;
+    let rb = roll_back(
+        client,
+        t,
+        &track_spec.template,
+        old_template.as_ref(),
+        opts,
+        emit,
+    )
+    .await;
     let outcome = match &rb {
         Ok(r) if r.ok => Outcome::RolledBack,
         Ok(_) => Outcome::RollbackFailed,
@@ -260,12 +322,13 @@ async fn deploy_inner(
 }
 
 /// Undo our change: back to the ReplicaSet of the template the Deployment had before it
-/// (else the previous revision), unless someone else has changed the Deployment since.
+/// (else the previous revision; there is none for a Deployment `--manifests` created), unless
+/// someone else has changed the Deployment since.
 async fn roll_back(
     client: &Client,
     t: &Target,
     ours: &PodTemplateSpec,
-    old: &PodTemplateSpec,
+    old: Option<&PodTemplateSpec>,
     opts: &Options,
     emit: &mut (dyn FnMut(Event) + Send),
 ) -> Result<RollbackResult, DeployError> {
@@ -286,7 +349,7 @@ async fn roll_back(
             ));
         }
         let rss = revisions::replica_sets_of(client, &t.namespace, &current).await?;
-        let target = match revisions::replica_set_for_template(old, &rss) {
+        let target = match old.and_then(|o| revisions::replica_set_for_template(o, &rss)) {
             Some(rs) => rs.clone(),
             None => match revisions::rollback_target(&rss, None) {
                 Ok(rs) => rs.clone(),
