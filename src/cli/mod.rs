@@ -2,10 +2,12 @@
 
 mod affected;
 mod build;
+mod completions;
 mod deploy;
 mod generate;
 mod history;
 mod logs;
+mod init;
 mod output;
 mod progress;
 mod publish;
@@ -118,11 +120,17 @@ pub enum Command {
     Services(services::Args),
     /// Compile services (one cargo build per feature-compatible group) and assemble OCI images.
     Build(build::Args),
-    /// Write generated files (Dockerfile.monoship, …), or check that they are up to date.
+    /// Write generated files (Dockerfile.monoship, Kubernetes manifests, a GitHub workflow), or
+    /// check that they are up to date.
     #[command(after_help = generate::EXAMPLES)]
     Generate(generate::Args),
     /// Push the built images to a registry: only missing blobs, the manifest last.
     Publish(publish::Args),
+    /// Write a commented [workspace.metadata.monoship] with the detected services into the
+    /// workspace's root Cargo.toml.
+    Init(init::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
     /// Set services' images on their Deployments, follow each rollout, roll back failures.
     Deploy(deploy::Args),
     /// Roll a service's Deployment back to its previous (or a given) revision.
@@ -155,6 +163,8 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(&cli, args),
         Command::Generate(args) => generate::run(&cli, args),
         Command::Publish(args) => publish::run(&cli, args),
+        Command::Init(args) => init::run(&cli, args),
+        Command::Completions(args) => completions::run(args),
         Command::Deploy(args) => deploy::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
