@@ -259,6 +259,48 @@ fn after_a_deploy_a_server_side_apply_conflicts_on_the_image_instead_of_resettin
 }
 
 #[test]
+fn deploy_with_the_generated_manifests_creates_the_deployment_with_the_real_image() {
+    // `monoship deploy --manifests DIR` applies the generated Deployment with the image set; its
+    // pods are admitted under `enforce=restricted` and become ready (kwok plays the pods).
+    let f = Fleet::new();
+    ok(&f.run(&["generate", "k8s"]));
+    let ns = Namespace::new("deploy");
+    let image = format!("example.test/users@sha256:{}", "cd".repeat(32));
+    let kubeconfig = testenv::env("MONOSHIP_TEST_KUBECONFIG");
+    let dir = f.path().join("deploy/k8s");
+    let run = f.run(&[
+        "deploy",
+        "users",
+        "--manifests",
+        dir.to_str().unwrap(),
+        "--image",
+        &format!("users={image}"),
+        "--namespace",
+        &ns.0,
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    ok(&run);
+    let get = |path: &str| {
+        testenv::run_ok(&mut kubectl(&[
+            "get",
+            "deployment",
+            "users",
+            "-n",
+            &ns.0,
+            "-o",
+            &format!("jsonpath={path}"),
+        ]))
+    };
+    assert_eq!(get("{.spec.template.spec.containers[0].image}"), image);
+    assert_eq!(get("{.status.readyReplicas}"), "2");
+    assert_eq!(
+        get("{.metadata.labels.app\\.kubernetes\\.io/managed-by}"),
+        "monoship"
+    );
+}
+
+#[test]
 fn default_directory_check_and_a_diff() {
     let f = Fleet::files();
     let run = f.run(&["generate", "k8s"]);
