@@ -53,6 +53,9 @@ async fn client() -> Client {
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|e| panic!("bad kubeconfig {path}: {e}"));
+    // Two rustls crypto backends are linked into this crate (ring through kube,
+    // aws-lc-rs through the registry client), so pick one as monoship does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::try_from(config).expect("cannot build a Kubernetes client")
 }
 
