@@ -317,3 +317,33 @@ fn manifests_are_applied_server_side_creating_the_deployment() {
     let line = run.usage_error();
     assert!(line.contains("no Deployment `orders`"), "{line}");
 }
+
+#[test]
+fn affected_deploys_only_the_services_a_change_touches() {
+    let c = Cluster::new("deploy-affected");
+    let fleet = Fleet::new();
+    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
+    fleet.append("apps/users/src/main.rs", "\n// a change\n");
+    fleet.commit("users changed");
+    // orders has no Deployment here: were it selected, the run would stop before any change.
+    let users = image("fleet", "users", 2);
+    let run = monoship(
+        &c,
+        &fleet,
+        "deploy",
+        &[
+            "--affected",
+            "--base",
+            "main",
+            "--image",
+            &format!("users={users}"),
+            "--image",
+            &format!("orders={}", image("fleet", "orders", 2)),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(out["services"].as_array().unwrap().len(), 1, "{out:#}");
+    assert_eq!(result_of(&out, "users")["result"], "deployed");
+    assert_eq!(c.image_of("users"), users);
+}

@@ -129,6 +129,35 @@ fn never_ready_fails_at_the_readiness_probe_budget() {
 }
 
 #[test]
+fn never_ready_without_a_readiness_probe_ends_at_the_deadline_from_the_probes() {
+    let c = Cluster::new("fail-deadline");
+    let fleet = Fleet::new();
+    let good = image("fleet", "users", 1);
+    // A startup probe only: 0 s + 1 × 1 s, so the deadline is 1 s + 30 s margin.
+    c.create_deployment_with(
+        "users",
+        &good,
+        serde_json::json!({"startupProbe": {"tcpSocket": {"port": 9100},
+                                            "periodSeconds": 1, "failureThreshold": 1}}),
+    );
+    let bad = image("neverready", "users", 6);
+    let run = monoship(&c, &fleet, "deploy", &["--image", &format!("users={bad}")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let out = run.json();
+    let r = result_of(&out, "users");
+    assert_eq!(r["result"], "rolled-back", "{r:#}");
+    assert_eq!(r["report"]["code"], "Timeout");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("deadline 31 s without progress, from the probes"),
+        "{reason}"
+    );
+    let latency = seconds_between(&run.stderr, "users: patched", "users: rollout failed");
+    assert!((31.0..45.0).contains(&latency), "verdict after {latency} s");
+    assert_eq!(c.image_of("users"), good);
+}
+
+#[test]
 fn timeout_fails_a_rollout_that_is_too_slow() {
     let c = Cluster::new("fail-timeout");
     let fleet = Fleet::new();

@@ -12,8 +12,6 @@ pub enum DeployError {
         server: Option<String>,
         message: String,
     },
-    #[error("{0}")]
-    Connect(String),
     #[error("namespace `{0}` does not exist")]
     NamespaceNotFound(String),
     #[error(

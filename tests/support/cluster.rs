@@ -108,6 +108,20 @@ impl Cluster {
     /// A Deployment `name` (label app=name, one container `name`) with 2 replicas, rolling
     /// update maxSurge 1 / maxUnavailable 0 and a readiness probe, rolled out.
     pub fn create_deployment(&self, name: &str, image: &str, probe: Probe) {
+        let probes = serde_json::json!({
+            "readinessProbe": {"tcpSocket": {"port": 9100},
+                "periodSeconds": probe.period, "failureThreshold": probe.failures}
+        });
+        self.create_deployment_with(name, image, probes);
+    }
+
+    /// Like [`Cluster::create_deployment`], with `probes` (`readinessProbe`, `startupProbe`, …)
+    /// merged into the container.
+    pub fn create_deployment_with(&self, name: &str, image: &str, probes: Value) {
+        let mut container = serde_json::json!({"name": name, "image": image});
+        for (k, v) in probes.as_object().unwrap() {
+            container[k] = v.clone();
+        }
         let manifest = serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -119,12 +133,7 @@ impl Cluster {
                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "template": {
                     "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{
-                        "name": name,
-                        "image": image,
-                        "readinessProbe": {"tcpSocket": {"port": 9100},
-                            "periodSeconds": probe.period, "failureThreshold": probe.failures}
-                    }]}
+                    "spec": {"containers": [container]}
                 }
             }
         });
