@@ -138,8 +138,13 @@ pub fn run(
         .collect::<Result<_, BuildError>>()?;
     let mut features = Vec::new();
     for s in &services {
-        let mut f = plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
-            .map_err(BuildError::Plan)?;
+        // One service is one group: no need to ask cargo for its features.
+        let mut f = if services.len() == 1 {
+            plan::FeatureMap::new()
+        } else {
+            plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
+                .map_err(BuildError::Plan)?
+        };
         // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
         f.insert(
             "<static>".into(),
