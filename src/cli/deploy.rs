@@ -4,13 +4,13 @@
 
 mod render;
 
-pub use render::{render, Reporter};
+pub use render::{print_report, render, Reporter};
 
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::cluster::{self, ConnectOptions};
-use monoship::deploy::images::{self, Naming, Records};
+use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
-use monoship::deploy::plan::{self, Target};
+use monoship::deploy::plan::Target;
 use monoship::deploy::{manifests, DeployError, Options};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
@@ -286,15 +286,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .ok()
         .and_then(|g| g.head_info().ok())
         .map(|(id, _)| id.to_string());
-    let naming = Naming {
-        registry: ws.config.registry.clone(),
-        template: ws
-            .config
-            .image
-            .clone()
-            .unwrap_or_else(|| monoship::publish::naming::DEFAULT_TEMPLATE.to_string()),
-        prefix: ws.config.prefix.clone().unwrap_or_default(),
-    };
+    let naming = monoship::pipeline::naming(&ws.config, None);
     let mut artifacts = BTreeMap::new();
     for s in &services {
         let a = images::resolve(s, &flags, &records, &naming, head.as_deref())
@@ -310,24 +302,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let conn = connect(&args.cluster).await?;
         let mut targets = Vec::new();
         for s in &services {
-            let svc = ws.service(s).expect("validated");
-            let loc = plan::locate(
+            let mut target = monoship::pipeline::deploy_target(
+                &ws,
                 s,
-                &ws.config,
-                &svc.config,
+                artifacts[s].clone(),
                 args.cluster.namespace.as_deref(),
                 &conn.namespace,
             )
             .map_err(CliError::usage)?;
-            let mut target = Target {
-                service: s.clone(),
-                namespace: loc.namespace,
-                deployment: loc.deployment,
-                container: loc.container,
-                depends_on: svc.config.depends_on.clone(),
-                artifact: artifacts[s].clone(),
-                manifest: None,
-            };
             if let (Some(docs), Some(dir)) = (&docs, &args.manifests) {
                 with_manifest(&mut target, docs, dir)?;
             }

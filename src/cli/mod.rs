@@ -6,13 +6,14 @@ mod completions;
 mod deploy;
 mod generate;
 mod history;
-mod logs;
 mod init;
+mod logs;
 mod output;
 mod progress;
 mod publish;
 mod rollback;
 mod services;
+mod ship;
 mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -133,6 +134,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Set services' images on their Deployments, follow each rollout, roll back failures.
     Deploy(deploy::Args),
+    /// Affected → build → publish → deploy in one run, one table of the results.
+    Ship(ship::Args),
     /// Roll a service's Deployment back to its previous (or a given) revision.
     Rollback(rollback::Args),
     /// Each service's Deployment: replicas, digest, revision, rollout state (`--watch`).
@@ -166,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(&cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Deploy(args) => deploy::run(&cli, args),
+        Command::Ship(args) => ship::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::History(args) => history::run(&cli, args),

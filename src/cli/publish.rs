@@ -1,7 +1,6 @@
 //! `monoship publish` and the `--push` flags of `monoship build`.
 
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::config::WorkspaceConfig;
 use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishError, PublishRecord};
 use std::path::{Path, PathBuf};
 
@@ -45,32 +44,8 @@ pub struct PushArgs {
     pub insecure: bool,
 }
 
-fn options(
-    config: &WorkspaceConfig,
-    registry: Option<&String>,
-    tags: &[String],
-    insecure: bool,
-    services: Vec<String>,
-    from: PathBuf,
-) -> publish::Options {
-    let mut all_tags = config.tags.clone();
-    all_tags.extend(tags.iter().cloned());
-    publish::Options {
-        from,
-        registry: registry.cloned().or_else(|| config.registry.clone()),
-        image: config
-            .image
-            .clone()
-            .unwrap_or_else(|| naming::DEFAULT_TEMPLATE.to_string()),
-        prefix: config.prefix.clone().unwrap_or_default(),
-        tags: all_tags,
-        services,
-        insecure,
-    }
-}
-
 /// Check names, tags and `--insecure` without a build record (before a build starts).
-fn validate(opts: &publish::Options) -> Result<(), CliError> {
+pub fn validate(opts: &publish::Options) -> Result<(), CliError> {
     let registry = opts
         .registry
         .as_deref()
@@ -85,7 +60,7 @@ fn validate(opts: &publish::Options) -> Result<(), CliError> {
     Ok(())
 }
 
-fn cli_error(e: PublishError) -> CliError {
+pub fn cli_error(e: PublishError) -> CliError {
     if e.is_usage() {
         CliError::usage(e.to_string())
     } else {
@@ -125,7 +100,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         (None, None) => unreachable!("a workspace is loaded unless --from is given"),
     };
     let config = ws.as_ref().map(|w| w.config.clone()).unwrap_or_default();
-    let opts = options(
+    let opts = monoship::pipeline::publish_options(
         &config,
         args.registry.as_ref(),
         &args.tags,
@@ -147,7 +122,7 @@ pub fn prepare_push(
     if !args.push {
         return Ok(None);
     }
-    let opts = options(
+    let opts = monoship::pipeline::publish_options(
         &ws.config,
         args.registry.as_ref(),
         &args.tags,
@@ -177,7 +152,7 @@ pub fn push_built(
 }
 
 /// Progress lines on stderr (blob details with -v).
-fn reporter(cli: &Cli) -> impl FnMut(Event) {
+pub fn reporter(cli: &Cli) -> impl FnMut(Event) {
     let quiet = cli.quiet;
     let verbose = cli.verbose > 0;
     move |e: Event| match e {

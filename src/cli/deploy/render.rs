@@ -185,7 +185,7 @@ pub fn render(
     Ok(())
 }
 
-fn print_report(service: &str, what: &str, r: &Report) {
+pub fn print_report(service: &str, what: &str, r: &Report) {
     println!();
     println!("{service}: {what} failed: {}: {}", r.code, r.message);
     if let Some(rs) = &r.replica_set {
