@@ -3,6 +3,7 @@
 mod affected;
 mod build;
 mod completions;
+mod demo;
 mod deploy;
 mod generate;
 mod history;
@@ -134,6 +135,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Set services' images on their Deployments, follow each rollout, roll back failures.
     Deploy(deploy::Args),
+    /// The bundled example: a shared-crate change, what it affects, its images and deploy.
+    Demo(demo::Args),
     /// Affected → build → publish → deploy in one run, one table of the results.
     Ship(ship::Args),
     /// Roll a service's Deployment back to its previous (or a given) revision.
@@ -170,6 +173,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Deploy(args) => deploy::run(&cli, args),
         Command::Ship(args) => ship::run(&cli, args),
+        Command::Demo(args) => demo::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::History(args) => history::run(&cli, args),

@@ -1,0 +1,299 @@
+//! `monoship demo`: the bundled example fleet in a temporary git repository, a change to a shared
+//! crate, and the stages run on it one after another — affected, build (an OCI layout, no
+//! registry needed), and the deploy change (a server-side dry run when a cluster is reachable,
+//! else the image each Deployment would get); `--deploy` rolls it out for real.
+
+use super::{exit, Cli, CliError};
+use monoship::build::BuildRecord;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  monoship demo                  affected, build and the planned deploy of a shared-crate change
+  monoship demo --deploy         and deploy it (MONOSHIP_TEST_KUBECONFIG or KUBECONFIG)
+  monoship -C my/workspace demo  the same on a copy of another workspace")]
+pub struct Args {
+    /// Deploy for real when a cluster is reachable (Deployments created from
+    /// `monoship generate k8s` with `deploy --manifests`).
+    #[arg(long)]
+    pub deploy: bool,
+    /// Keep the temporary repository (and its images) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+const GIT_ID: [&str; 4] = [
+    "-c",
+    "user.name=demo",
+    "-c",
+    "user.email=demo@example.invalid",
+];
+
+/// The placeholder registry the images are named for when none is configured.
+const DEMO_REGISTRY: &str = "registry.example/fleet";
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type()?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), CliError> {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args(GIT_ID)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .map_err(|e| CliError::failed(format!("running git: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::failed(format!("git {} failed", args.join(" "))))
+    }
+}
+
+/// Run this binary on the demo repository, showing the command; its exit code.
+fn stage(work: &Path, target_dir: &Path, title: &str, args: &[&str]) -> Result<i32, CliError> {
+    println!();
+    println!("## {title}");
+    println!("$ monoship {}", args.join(" "));
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::failed(format!("cannot find the monoship binary: {e}")))?;
+    let status = Command::new(exe)
+        .arg("-C")
+        .arg(work)
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .map_err(|e| CliError::failed(format!("running monoship: {e}")))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// A kubeconfig whose cluster answers, if there is one.
+fn reachable_cluster() -> Option<PathBuf> {
+    let path = std::env::var_os("MONOSHIP_TEST_KUBECONFIG")
+        .or_else(|| std::env::var_os("KUBECONFIG"))
+        .map(PathBuf::from)?;
+    let rt = super::deploy::runtime().ok()?;
+    rt.block_on(async {
+        let conn = monoship::cluster::connect(&monoship::cluster::ConnectOptions {
+            kubeconfig: Some(path.clone()),
+            context: None,
+        })
+        .await
+        .ok()?;
+        let version = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.client.apiserver_version(),
+        )
+        .await;
+        matches!(version, Ok(Ok(_))).then_some(path)
+    })
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
+    let source = cli
+        .dir
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet"));
+    if !source.join("Cargo.toml").is_file() {
+        return Err(CliError::usage(format!(
+            "{}: no Cargo.toml (the demo copies a workspace: examples/fleet, or -C DIR)",
+            source.display()
+        )));
+    }
+    let work = std::env::temp_dir().join(format!(
+        "monoship-demo.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    ));
+    let result = demo(args, &source, &work);
+    if args.keep {
+        println!();
+        println!("The demo repository stays in {}.", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    result
+}
+
+fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
+    let repo = work.join("fleet");
+    copy_tree(source, &repo)
+        .map_err(|e| CliError::failed(format!("copying {}: {e}", source.display())))?;
+    // The images and build record go to the demo directory; compiled dependencies are shared
+    // with the source's target directory (unless CARGO_TARGET_DIR says otherwise), so a second
+    // demo compiles only the workspace's own crates.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| source.join("target"));
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-qm", "fleet"])?;
+    println!(
+        "The workspace {} copied to {}.",
+        source.display(),
+        repo.display()
+    );
+
+    let changed = "crates/db/src/pool.rs";
+    let path = repo.join(changed);
+    if !path.is_file() {
+        return Err(CliError::usage(format!(
+            "{}: the demo changes {changed}, which is missing",
+            source.display()
+        )));
+    }
+    let mut text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    text.push_str("\n/// The pool size the demo tunes.\npub const DEMO_POOL_SIZE: usize = 16;\n");
+    std::fs::write(&path, text)
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    git(&repo, &["commit", "-qam", "tune the db pool"])?;
+    println!("A change to the shared crate crates/db ({changed}), committed.");
+
+    let base = ["--base", "HEAD~1"];
+    let affected = [&["affected"][..], &base].concat();
+    let code = stage(
+        &repo,
+        &target_dir,
+        "affected: what the change touches, and why",
+        &affected,
+    )?;
+    if code != 0 {
+        return Ok(code as u8);
+    }
+    let build = [&["build", "--affected"][..], &base].concat();
+    let code = stage(
+        &repo,
+        &target_dir,
+        "build: one cargo build, one OCI image per affected service",
+        &build,
+    )?;
+    if code != 0 {
+        return Ok(code as u8);
+    }
+    let out_dir = target_dir.join("monoship");
+    let record: BuildRecord = std::fs::read(out_dir.join("build.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| CliError::failed("the build wrote no build.json"))?;
+    println!(
+        "The images are in {} (OCI layout; e.g. skopeo copy oci:{}:{} …).",
+        out_dir.join("oci").display(),
+        out_dir.join("oci").display(),
+        record
+            .services
+            .first()
+            .map(|s| s.service.as_str())
+            .unwrap_or("SERVICE")
+    );
+
+    let registry = std::env::var("MONOSHIP_TEST_REGISTRY")
+        .ok()
+        .filter(|_| args.deploy)
+        .map(|r| format!("{r}/monoship-demo"));
+    let naming = monoship::pipeline::naming(
+        &Default::default(),
+        Some(registry.as_deref().unwrap_or(DEMO_REGISTRY)),
+    );
+    let mut images = Vec::new();
+    for s in &record.services {
+        let a = monoship::pipeline::planned_artifact(
+            &naming,
+            &s.service,
+            &s.image_digest,
+            &record.revision,
+        )
+        .map_err(CliError::failed)?;
+        images.push((s.service.clone(), a.reference));
+    }
+
+    let Some(kubeconfig) = reachable_cluster() else {
+        println!();
+        println!("## deploy (planned)");
+        println!(
+            "No cluster is reachable (MONOSHIP_TEST_KUBECONFIG, KUBECONFIG), and deploy's dry \
+             run is the API server's: the image each service's Deployment would get:"
+        );
+        for (service, reference) in &images {
+            println!("  {service:<14} {reference}");
+        }
+        if args.deploy {
+            println!("--deploy: no reachable cluster, nothing deployed.");
+        }
+        return Ok(exit::OK);
+    };
+    let k8s = work.join("k8s");
+    let k8s_arg = k8s.display().to_string();
+    let code = stage(
+        &repo,
+        &target_dir,
+        "the Deployments: monoship generate k8s",
+        &["generate", "k8s", "--out", &k8s_arg],
+    )?;
+    if code != 0 {
+        return Ok(code as u8);
+    }
+    let kube = kubeconfig.display().to_string();
+    let mut deploy: Vec<String> = [
+        "deploy",
+        "--affected",
+        "--base",
+        "HEAD~1",
+        "--manifests",
+        &k8s_arg,
+        "--kubeconfig",
+        &kube,
+    ]
+    .map(String::from)
+    .to_vec();
+    if let (true, Some(r)) = (args.deploy, &registry) {
+        let code = stage(
+            &repo,
+            &target_dir,
+            "publish",
+            &["publish", "--registry", r, "--insecure"],
+        )?;
+        if code != 0 {
+            return Ok(code as u8);
+        }
+    } else {
+        for (service, reference) in &images {
+            deploy.push("--image".into());
+            deploy.push(format!("{service}={reference}"));
+        }
+    }
+    let mut dry = deploy.clone();
+    dry.push("--dry-run".into());
+    let dry: Vec<&str> = dry.iter().map(String::as_str).collect();
+    let code = stage(
+        &repo,
+        &target_dir,
+        "deploy --dry-run: the exact change, nothing changed",
+        &dry,
+    )?;
+    if !args.deploy || code != 0 {
+        return Ok(code as u8);
+    }
+    let deploy: Vec<&str> = deploy.iter().map(String::as_str).collect();
+    let code = stage(&repo, &target_dir, "deploy", &deploy)?;
+    Ok(code as u8)
+}
