@@ -110,7 +110,8 @@ fn same_commit_elsewhere_alone_gives_identical_images() {
         .status()
         .unwrap();
     assert!(status.success());
-    for service in ["gateway", "reports"] {
+    // gateway last: its record is the one the later build compares with.
+    for service in ["reports", "gateway"] {
         let run = monoship(&other, &["--format", "json", "build", service]);
         assert_eq!(run.0, 0, "{}", run.2);
         let alone: Value = serde_json::from_str(&run.1).unwrap();
@@ -120,6 +121,36 @@ fn same_commit_elsewhere_alone_gives_identical_images() {
             "{service}: built alone in another checkout differs from the group build"
         );
     }
+
+    // A later commit that leaves gateway's binary alone keeps its image, labels and all.
+    std::fs::write(
+        other.join("docs/architecture.md"),
+        "# Architecture\n\nReworded.\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .current_dir(&other)
+            .args([
+                "-c",
+                "user.name=Fleet",
+                "-c",
+                "user.email=fleet@example.com",
+            ])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["commit", "-qam", "reword the docs"]);
+    let run = monoship(&other, &["--format", "json", "build", "gateway"]);
+    assert_eq!(run.0, 0, "{}", run.2);
+    let later: Value = serde_json::from_str(&run.1).unwrap();
+    assert_eq!(digest(&later, "gateway"), digest(record, "gateway"));
+    assert_eq!(later["services"][0]["changed"], false);
+    assert_ne!(later["revision"], later["services"][0]["image_revision"]);
+    assert_eq!(later["services"][0]["image_revision"], record["revision"]);
 }
 
 #[test]

@@ -100,6 +100,13 @@ pub struct ServiceRecord {
     pub base: String,
     /// The image digest differs from the previous build record's (or there was none).
     pub changed: bool,
+    /// The revision and time (seconds since the epoch) the image is labelled with: those of the
+    /// build that first produced this binary, so an identical binary keeps its image digest
+    /// across commits while the previous record is at hand.
+    #[serde(default)]
+    pub image_revision: String,
+    #[serde(default)]
+    pub image_epoch: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -157,7 +164,7 @@ pub fn run(
     for set in settings.values() {
         if !bases.contains_key(&set.base) {
             let base = if set.base == "builtin" {
-                image::builtin_base(opts.epoch)?
+                image::builtin_base()?
             } else {
                 pull_base(&set.base, &ws.target_dir)?
             };
@@ -210,50 +217,77 @@ pub fn run(
             .package(&s.package)
             .map(|p| p.version.clone())
             .unwrap_or_default();
-        let labels = BTreeMap::from([
-            ("org.opencontainers.image.title".to_string(), s.name.clone()),
-            ("org.opencontainers.image.version".to_string(), version),
-            (
-                "org.opencontainers.image.revision".to_string(),
+        let binary_sha256 = image::layer::sha256(&binary)
+            .trim_start_matches("sha256:")
+            .to_string();
+        let set = &settings[s.name.as_str()];
+        let base = &bases[&set.base];
+        let assemble_at = |revision: &str, epoch: u64| {
+            let labels = BTreeMap::from([
+                ("org.opencontainers.image.title".to_string(), s.name.clone()),
+                (
+                    "org.opencontainers.image.version".to_string(),
+                    version.clone(),
+                ),
+                (
+                    "org.opencontainers.image.revision".to_string(),
+                    revision.to_string(),
+                ),
+                (
+                    "org.opencontainers.image.created".to_string(),
+                    image::rfc3339(epoch),
+                ),
+                ("org.opencontainers.image.source".to_string(), s.dir.clone()),
+            ]);
+            image::assemble(
+                &image::ServiceImage {
+                    service: &s.binary,
+                    binary: &binary,
+                    port: set.port,
+                    env: set.env.clone(),
+                    files: set.files.clone(),
+                    labels,
+                    epoch,
+                },
+                base,
+            )
+        };
+        let before = previous
+            .as_ref()
+            .and_then(|p| p.services.iter().find(|r| r.service == s.name));
+        // The same binary (and settings) as before: the image as it was, labels included.
+        let kept = match before {
+            Some(r) if r.binary_sha256 == binary_sha256 && !r.image_revision.is_empty() => {
+                let again = assemble_at(&r.image_revision, r.image_epoch)?;
+                (again.digest == r.image_digest)
+                    .then(|| (again, r.image_revision.clone(), r.image_epoch))
+            }
+            _ => None,
+        };
+        let (img, image_revision, image_epoch) = match kept {
+            Some(k) => k,
+            None => (
+                assemble_at(&opts.revision, opts.epoch)?,
                 opts.revision.clone(),
+                opts.epoch,
             ),
-            (
-                "org.opencontainers.image.created".to_string(),
-                image::rfc3339(opts.epoch),
-            ),
-            ("org.opencontainers.image.source".to_string(), s.dir.clone()),
-        ]);
-        let img = image::assemble(
-            &image::ServiceImage {
-                service: &s.binary,
-                binary: &binary,
-                port: settings[s.name.as_str()].port,
-                env: settings[s.name.as_str()].env.clone(),
-                files: settings[s.name.as_str()].files.clone(),
-                labels,
-                epoch: opts.epoch,
-            },
-            &bases[&settings[s.name.as_str()].base],
-        )?;
+        };
         emit(Event::ImageAssembled {
             service: s.name.clone(),
             digest: img.digest.clone(),
             size: img.size(),
         });
-        let changed = previous
-            .as_ref()
-            .and_then(|p| p.services.iter().find(|r| r.service == s.name))
-            .is_none_or(|r| r.image_digest != img.digest);
+        let changed = before.is_none_or(|r| r.image_digest != img.digest);
         records.push(ServiceRecord {
             service: s.name.clone(),
-            binary_sha256: image::layer::sha256(&binary)
-                .trim_start_matches("sha256:")
-                .to_string(),
+            binary_sha256,
             binary_size: binary.len() as u64,
             image_digest: img.digest.clone(),
             image_size: img.size(),
-            base: bases[&settings[s.name.as_str()].base].name.clone(),
+            base: base.name.clone(),
             changed,
+            image_revision,
+            image_epoch,
         });
         images.push((s.name.clone(), img));
     }

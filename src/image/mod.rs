@@ -50,14 +50,18 @@ pub struct Base {
     pub env: Vec<String>,
 }
 
-/// The built-in base (the same for every service, so a registry stores it once).
-pub fn builtin_base(epoch: u64) -> Result<Base, ImageError> {
+/// The built-in base: the same for every service and every commit (its files carry a fixed
+/// time), so a registry stores it once.
+pub fn builtin_base() -> Result<Base, ImageError> {
     Ok(Base {
         name: BUILTIN_BASE.into(),
-        layers: vec![layer::build(base::entries(), epoch).map_err(ImageError::Layer)?],
+        layers: vec![layer::build(base::entries(), BASE_EPOCH).map_err(ImageError::Layer)?],
         env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
     })
 }
+
+/// The file time of the built-in base: 2000-01-01T00:00:00Z.
+pub const BASE_EPOCH: u64 = 946_684_800;
 
 /// The name of the built-in base in build records.
 pub const BUILTIN_BASE: &str = "monoship:static";
@@ -154,7 +158,7 @@ mod tests {
 
     #[test]
     fn same_binary_same_image_digest() {
-        let base = builtin_base(10).unwrap();
+        let base = builtin_base().unwrap();
         let svc = |bin: &'static [u8]| ServiceImage {
             service: "users",
             binary: bin,
@@ -165,7 +169,7 @@ mod tests {
             epoch: 10,
         };
         let a = assemble(&svc(b"\x7fELF one"), &base).unwrap();
-        let b = assemble(&svc(b"\x7fELF one"), &builtin_base(10).unwrap()).unwrap();
+        let b = assemble(&svc(b"\x7fELF one"), &builtin_base().unwrap()).unwrap();
         assert_eq!(a.digest, b.digest);
         let c = assemble(&svc(b"\x7fELF two"), &base).unwrap();
         assert_ne!(a.digest, c.digest);

@@ -467,6 +467,8 @@ mod tests {
                     image_size: 0,
                     base: String::new(),
                     changed: true,
+                    image_revision: "abc".into(),
+                    image_epoch: 0,
                 })
                 .collect(),
         }
