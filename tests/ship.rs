@@ -93,13 +93,15 @@ fn ship_builds_pushes_and_rolls_out_only_what_changed() {
         .map(|s| (s.clone(), c.generation(s)))
         .collect();
 
-    // A comment reworded without moving anything: identical binaries, nothing rolled out.
+    // A comment reworded without moving anything, committed: identical binaries keep their
+    // images, so nothing is rolled out.
     let before = fleet.read(EVENTS);
     fleet.replace(
         EVENTS,
         "/// How many published events the bus remembers.",
         "/// How many published events the bus memorises.",
     );
+    fleet.commit("events: reword a comment");
     let run = ship("main");
     assert_eq!(
         run.code, 0,
