@@ -138,7 +138,7 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
         .as_deref()
         .or(ws.deployment.as_deref())
         .unwrap_or(DEFAULT_DEPLOYMENT);
-    let name = expand_deployment(template, &s.name, prefix)
+    let name = crate::deploy::plan::expand(template, &s.name, prefix)
         .map_err(|m| err(own.deployment.is_some(), m))?;
     check_dns_label("deployment", &name, true).map_err(|m| {
         err(
@@ -216,32 +216,6 @@ pub fn app_label(prefix: &str, service: &str) -> String {
     } else {
         format!("{prefix}-{service}")
     }
-}
-
-/// Expand `{service}` and `{prefix}` in a `deployment` name template.
-pub fn expand_deployment(template: &str, service: &str, prefix: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("`deployment` template `{template}`: unclosed `{{`"))?;
-        match &after[..end] {
-            "service" => out.push_str(service),
-            "prefix" => out.push_str(prefix),
-            other => {
-                return Err(format!(
-                    "`deployment` template `{template}`: unknown placeholder `{{{other}}}` \
-                     (known: {{service}}, {{prefix}})"
-                ))
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// A DNS label (RFC 1123; with `letter_first`, RFC 1035 as Services need): at most 63
