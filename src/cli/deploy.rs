@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{print_report, render, Reporter};
+pub use render::{print_changes, print_report, render, Reporter};
 
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::cluster::{self, ConnectOptions};

@@ -307,17 +307,7 @@ fn render(
         println!("{line}");
     }
     for r in results {
-        for c in &r.changes {
-            println!(
-                "{} ({}/{}): {}: {} → {}",
-                r.service,
-                r.namespace,
-                r.deployment,
-                c.field,
-                c.from.as_deref().unwrap_or("(none)"),
-                c.to.as_deref().unwrap_or("(none)")
-            );
-        }
+        super::deploy::print_changes(r);
         if let Some(reason) = &r.reason {
             println!("{}: {}: {reason}", r.service, r.result.as_str());
         }

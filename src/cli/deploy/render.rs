@@ -164,17 +164,7 @@ pub fn render(
         println!("{line}");
     }
     for r in results {
-        for c in &r.changes {
-            println!(
-                "{} ({}/{}): {}: {} → {}",
-                r.service,
-                r.namespace,
-                r.deployment,
-                c.field,
-                c.from.as_deref().unwrap_or("(none)"),
-                c.to.as_deref().unwrap_or("(none)")
-            );
-        }
+        print_changes(r);
         if let Some(report) = &r.report {
             print_report(&r.service, "rollout", report);
         }
@@ -247,5 +237,20 @@ pub fn print_report(service: &str, what: &str, r: &Report) {
                 println!("    {line}");
             }
         }
+    }
+}
+
+/// The fields a dry run would change, one line each.
+pub fn print_changes(r: &ServiceResult) {
+    for c in &r.changes {
+        println!(
+            "{} ({}/{}): {}: {} → {}",
+            r.service,
+            r.namespace,
+            r.deployment,
+            c.field,
+            c.from.as_deref().unwrap_or("(none)"),
+            c.to.as_deref().unwrap_or("(none)")
+        );
     }
 }
