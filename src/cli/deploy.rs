@@ -157,9 +157,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 pub async fn connect(args: &ClusterArgs) -> Result<cluster::Connection, CliError> {
+    connect_to(args.kubeconfig.clone(), args.context.clone()).await
+}
+
+/// Connect like kubectl; a configuration problem is a usage error.
+pub async fn connect_to(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> Result<cluster::Connection, CliError> {
     cluster::connect(&ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
+        kubeconfig,
+        context,
     })
     .await
     .map_err(|e| match e {

@@ -4,7 +4,7 @@
 
 use super::{exit, output, require_format, Cli, CliError, Format};
 use anstyle::{AnsiColor, Style};
-use monoship::cluster::{self, ConnectOptions};
+use monoship::cluster;
 use monoship::deploy::status::{self, State, StatusReport, Target, WatchEvent};
 use monoship::deploy::{plan, DeployError};
 use monoship::workspace::Workspace;
@@ -68,24 +68,10 @@ pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), 
     Ok((ws, names))
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
-}
+pub use super::deploy::runtime;
 
 pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
-    cluster::connect(&ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-    })
-    .await
-    .map_err(|e| match e {
-        cluster::ConnectError::Client(m) => CliError::failed(format!("Kubernetes client: {m}")),
-        other => CliError::usage(other.to_string()),
-    })
+    super::deploy::connect_to(args.kubeconfig.clone(), args.context.clone()).await
 }
 
 /// A deploy-stage error as the user sees it (naming the server when it cannot be reached).
