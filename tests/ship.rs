@@ -167,4 +167,48 @@ fn ship_builds_pushes_and_rolls_out_only_what_changed() {
     assert!(c
         .image_of("email")
         .starts_with(&format!("{registry}/email@sha256:")));
+
+    // --since-deployed: each service's base is the revision recorded on its own Deployment.
+    // email runs the head revision; the events users run the first shipped revision, and events
+    // is back to that content (the reworded comment was reverted), so neither has anything to
+    // ship; Deployments monoship never changed (the generated placeholders, the rolled-back
+    // probe) are all selected.
+    let run = monoship(
+        &c,
+        &fleet,
+        "ship",
+        &[
+            "--since-deployed",
+            "--dry-run",
+            "--registry",
+            &registry,
+            "--insecure",
+        ],
+    );
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let out = run.json();
+    let selected = names(&out);
+    for svc in ["email", "orders", "webhooks"] {
+        assert!(!selected.contains(svc), "{svc} selected: {out:#}");
+    }
+    for svc in ["gateway", "scheduler", probe] {
+        assert!(selected.contains(svc), "{svc} missing: {out:#}");
+        let reason = result_of(&out, svc)["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            reason.contains("never deployed by monoship"),
+            "{svc}: {reason}"
+        );
+    }
+    // A dry run changes nothing.
+    assert!(c
+        .image_of("email")
+        .starts_with(&format!("{registry}/email@sha256:")));
+    assert_eq!(c.image_of(probe), old);
 }
