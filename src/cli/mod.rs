@@ -150,12 +150,8 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when the reader of stdout goes away.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    quiet_broken_pipe(&cli.command);
     init_tracing(cli.verbose, cli.quiet);
     let color = match cli.color {
         Color::Always => anstream::ColorChoice::Always,
@@ -191,6 +187,44 @@ pub fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// Like other command-line tools, end quietly when the reader of stdout goes away
+/// (`monoship affected | head`).
+///
+/// Commands that only read local files get the default SIGPIPE disposition. Commands that talk
+/// to a registry or a cluster keep it ignored (as Rust sets it): a peer closing a connection
+/// must be an error to handle, never a silent death; for them a write to a closed stdout ends
+/// the process with status 141, without a panic message.
+fn quiet_broken_pipe(command: &Command) {
+    let local = matches!(
+        command,
+        Command::Affected(_)
+            | Command::Services(_)
+            | Command::Generate(_)
+            | Command::Init(_)
+            | Command::Completions(_)
+    );
+    if local {
+        // SAFETY: setting a signal disposition before any other thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        return;
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
