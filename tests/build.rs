@@ -178,32 +178,16 @@ fn images_run_under_podman() {
     let layout = f.path().join("target/monoship/oci");
     for service in ["gateway", "search"] {
         let tag = format!("localhost/monoship-test/{service}:{}", std::process::id());
-        let src = format!("oci:{}:{service}", layout.display());
-        let dst = format!("containers-storage:{tag}");
-        testenv::run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
         let port = http::free_port();
-        let id = testenv::run_ok(Command::new("podman").args([
-            "--runtime",
-            "runc",
-            "run",
-            "-d",
-            "--rm",
-            "--network",
-            "host",
-            "-e",
-            &format!("PORT={port}"),
-            &tag,
-        ]));
-        let id = id.trim().to_string();
+        let container = testenv::Container::start(&layout, service, &tag, port);
         let body = http::health(port);
         let user = testenv::run_ok(Command::new("podman").args([
             "inspect",
             "--format",
             "{{.Config.User}}",
-            &id,
+            &container.id,
         ]));
-        testenv::run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &id]));
-        let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
+        container.stop();
         let body = body.unwrap_or_else(|e| panic!("{service}: {e}"));
         let json: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["service"], service);

@@ -115,39 +115,11 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
         "localhost/monoship-test/search-on-base:{}",
         std::process::id()
     );
-    let src = format!(
-        "oci:{}:search",
-        f.path().join("target/monoship/oci").display()
-    );
-    testenv::run_ok(Command::new("skopeo").args([
-        "copy",
-        "--quiet",
-        &src,
-        &format!("containers-storage:{tag}"),
-    ]));
+    let layout = f.path().join("target/monoship/oci");
     let port = http::free_port();
-    let id = testenv::run_ok(Command::new("podman").args([
-        "--runtime",
-        "runc",
-        "run",
-        "-d",
-        "--rm",
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        &tag,
-    ]));
+    let container = testenv::Container::start(&layout, "search", &tag, port);
     let body = http::health(port);
-    testenv::run_ok(Command::new("podman").args([
-        "--runtime",
-        "runc",
-        "stop",
-        "-t",
-        "5",
-        id.trim(),
-    ]));
-    let _ = Command::new("podman").args(["rmi", "-f", &tag]).output();
+    container.stop();
     let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
     assert_eq!(body["service"], "search");
 

@@ -216,3 +216,43 @@ pub fn tiny_image() -> TinyImage {
         _dir: dir,
     }
 }
+
+/// An image of an OCI image layout, copied into podman's storage and running detached with the
+/// host's network and `PORT=port`.
+pub struct Container {
+    pub id: String,
+    tag: String,
+}
+
+impl Container {
+    /// Start the image named `name` in `layout` as `tag`.
+    pub fn start(layout: &Path, name: &str, tag: &str, port: u16) -> Container {
+        let src = format!("oci:{}:{name}", layout.display());
+        let dst = format!("containers-storage:{tag}");
+        run_ok(Command::new("skopeo").args(["copy", "--quiet", &src, &dst]));
+        let id = run_ok(Command::new("podman").args([
+            "--runtime",
+            "runc",
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "-e",
+            &format!("PORT={port}"),
+            tag,
+        ]));
+        Container {
+            id: id.trim().to_string(),
+            tag: tag.to_string(),
+        }
+    }
+
+    /// Stop it and remove the image from podman's storage.
+    pub fn stop(self) {
+        run_ok(Command::new("podman").args(["--runtime", "runc", "stop", "-t", "5", &self.id]));
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.tag])
+            .output();
+    }
+}
