@@ -448,86 +448,40 @@ fn usage_errors_exit_2_before_anything_is_sent() {
     let b = build();
     let out = b.output_copy();
     let from = out.path().to_str().unwrap();
-    let insecure = monoship(
-        &b.fleet,
-        &[
-            "publish",
-            "--registry",
-            "registry.example.com/acme",
-            "--insecure",
-            "--from",
-            from,
-        ],
-        &[],
-    );
-    assert_eq!(insecure.code, 2, "{}", insecure.stderr);
-    assert!(insecure.error_line().contains("registry.example.com"));
-
-    let unknown = monoship(
-        &b.fleet,
-        &[
-            "publish",
-            "nosuch",
-            "--registry",
-            "127.0.0.1:1",
-            "--insecure",
-            "--from",
-            from,
-        ],
-        &[],
-    );
-    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
-    assert!(unknown.error_line().contains("unknown service `nosuch`"));
-
-    // A service of the workspace that the build record does not hold.
-    let not_built = monoship(
-        &b.fleet,
-        &[
-            "publish",
-            "users",
-            "--registry",
-            "127.0.0.1:1",
-            "--insecure",
-            "--from",
-            from,
-        ],
-        &[],
-    );
-    assert_eq!(not_built.code, 2, "{}", not_built.stderr);
-    assert!(not_built.error_line().contains("not in the build record"));
-
     let empty = tempfile::tempdir().unwrap();
-    let no_record = monoship(
-        &b.fleet,
-        &[
-            "publish",
-            "--registry",
-            "127.0.0.1:1",
-            "--insecure",
-            "--from",
-            empty.path().to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(no_record.code, 2, "{}", no_record.stderr);
-    assert!(no_record
-        .error_line()
-        .contains("run `monoship build` first"));
-
-    let bad_tag = monoship(
-        &b.fleet,
-        &[
-            "publish",
-            "--registry",
-            "127.0.0.1:1",
-            "--insecure",
-            "--tag",
-            "-x",
-            "--from",
-            from,
-        ],
-        &[],
-    );
-    assert_eq!(bad_tag.code, 2, "{}", bad_tag.stderr);
+    let empty = empty.path().to_str().unwrap();
+    let local = ["--registry", "127.0.0.1:1", "--insecure"];
+    // (arguments after `publish`, what the error line says; "" when only the exit code counts)
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            vec![
+                "--registry",
+                "registry.example.com/acme",
+                "--insecure",
+                "--from",
+                from,
+            ],
+            "registry.example.com",
+        ),
+        (
+            [&["nosuch"][..], &local, &["--from", from]].concat(),
+            "unknown service `nosuch`",
+        ),
+        // A service of the workspace that the build record does not hold.
+        (
+            [&["users"][..], &local, &["--from", from]].concat(),
+            "not in the build record",
+        ),
+        (
+            [&local[..], &["--from", empty]].concat(),
+            "run `monoship build` first",
+        ),
+        ([&local[..], &["--tag", "-x", "--from", from]].concat(), ""),
+    ];
+    for (args, says) in cases {
+        let run = monoship(&b.fleet, &[&["publish"][..], &args].concat(), &[]);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.error_line().contains(says), "{args:?}: {}", run.stderr);
+    }
     assert!(!out.path().join("publish.json").exists());
 }
