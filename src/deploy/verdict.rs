@@ -9,7 +9,7 @@
 use super::budget::ContainerBudget;
 use super::revisions::{self, controlled_by, equal_ignore_hash};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Event, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
@@ -226,13 +226,21 @@ fn judge_pod(pod: &Pod, events: &[Event], expect: &Expect<'_>) -> Option<Failure
         .iter()
         .flatten()
         .chain(status.container_statuses.iter().flatten());
+    let spec = pod.spec.as_ref();
     for cs in statuses {
-        if let Some(f) = judge_container(&name, cs, events, expect.max_restarts) {
+        let container = spec.and_then(|s| {
+            s.init_containers
+                .iter()
+                .flatten()
+                .chain(&s.containers)
+                .find(|c| c.name == cs.name)
+        });
+        if let Some(f) = judge_container(&name, cs, container, events, expect.max_restarts) {
             return Some(f);
         }
     }
     // Readiness past the probe budget.
-    let spec = pod.spec.as_ref()?;
+    let spec = spec?;
     for cs in status.container_statuses.iter().flatten() {
         let running = cs.state.as_ref().and_then(|s| s.running.as_ref());
         let (Some(running), false) = (running, cs.ready) else {
@@ -270,6 +278,7 @@ fn judge_pod(pod: &Pod, events: &[Event], expect: &Expect<'_>) -> Option<Failure
 fn judge_container(
     pod: &str,
     cs: &ContainerStatus,
+    container: Option<&Container>,
     events: &[Event],
     max_restarts: i32,
 ) -> Option<Failure> {
@@ -284,7 +293,9 @@ fn judge_container(
     if let Some(w) = waiting {
         let reason = w.reason.as_deref().unwrap_or_default();
         let detail = w.message.as_deref().unwrap_or_default();
-        if reason == code::CRASH_LOOP {
+        // A container killed for memory or by its probes backs off too; those restarts are
+        // counted against `max_restarts` below, and then named for their cause.
+        if reason == code::CRASH_LOOP && !killed(pod, cs, container, events) {
             return Some(failure(
                 reason,
                 format!(
@@ -337,6 +348,26 @@ fn judge_container(
     None
 }
 
+/// Whether the last instance of the container was killed rather than exiting on its own: by
+/// the kernel for memory (`OOMKilled`), or, for a container with a liveness or startup probe,
+/// by the kubelet after the probe failed. The kubelet stops it with SIGTERM, then SIGKILL after
+/// the grace period (exit code 143 or 137), and says why in an event, when events are at hand.
+fn killed(
+    pod: &str,
+    cs: &ContainerStatus,
+    container: Option<&Container>,
+    events: &[Event],
+) -> bool {
+    let Some(last) = last_terminated(cs) else {
+        return false;
+    };
+    if last.reason.as_deref() == Some(code::OOM_KILLED) {
+        return true;
+    }
+    let probed = container.is_some_and(|c| c.liveness_probe.is_some() || c.startup_probe.is_some());
+    probed && (matches!(last.exit_code, 137 | 143) || probe_kill(pod, &cs.name, events).is_some())
+}
+
 fn last_terminated(
     cs: &ContainerStatus,
 ) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
@@ -371,7 +402,7 @@ pub fn probe_kill(pod: &str, container: &str, events: &[Event]) -> Option<String
             path.is_empty() || path.contains(&format!("{{{container}}}"))
         })
         .filter(|e| {
-            let m = e.message.as_deref().unwrap_or_default();
+            let m = event_message(e);
             match e.reason.as_deref() {
                 Some("Unhealthy") => {
                     m.starts_with("Liveness probe failed") || m.starts_with("Startup probe failed")
@@ -382,8 +413,19 @@ pub fn probe_kill(pod: &str, container: &str, events: &[Event]) -> Option<String
                 _ => false,
             }
         })
-        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0))
-        .and_then(|e| e.message.clone())
+        .max_by_key(|e| {
+            let last = e.last_timestamp.as_ref().map(|t| t.0);
+            last.or_else(|| e.event_time.as_ref().map(|t| t.0))
+        })
+        .map(|e| event_message(e).to_string())
+}
+
+/// An event's message without the prefix a recorder adds when it folds similar events with
+/// different messages into one.
+fn event_message(e: &Event) -> &str {
+    let m = e.message.as_deref().unwrap_or_default();
+    m.strip_prefix("(combined from similar events): ")
+        .unwrap_or(m)
 }
 
 #[cfg(test)]

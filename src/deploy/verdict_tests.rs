@@ -242,6 +242,119 @@ fn restarts_from_liveness_probe_failures() {
     assert!(f.message.contains("failed liveness probe"), "{}", f.message);
 }
 
+/// A new pod backing off after its container was stopped with `exit` (`reason`), `times`
+/// restarts so far; `probes` are merged into its container's spec.
+fn backing_off(times: i32, reason: &str, exit: i32, probes: Value) -> Pod {
+    edited(POD_CRASHLOOP, |p| {
+        for (k, v) in probes.as_object().unwrap() {
+            p["spec"]["containers"][0][k] = v.clone();
+        }
+        let cs = &mut p["status"]["containerStatuses"][0];
+        cs["restartCount"] = json!(times);
+        cs["lastState"]["terminated"]["exitCode"] = json!(exit);
+        cs["lastState"]["terminated"]["reason"] = json!(reason);
+    })
+}
+
+fn liveness() -> Value {
+    json!({"livenessProbe": {"httpGet": {"path": "/healthz", "port": 9100}}})
+}
+
+/// An Unhealthy event of container users of the crash-looping pod, as a kubelet or kwok
+/// records it (kwok gives no field path).
+fn unhealthy(message: &str, field_path: Option<&str>) -> Event {
+    let mut e = json!({"metadata": {"name": "e1"}, "type": "Warning", "reason": "Unhealthy",
+        "message": message, "lastTimestamp": "2025-05-01T10:00:02Z",
+        "involvedObject": {"kind": "Pod", "name": "users-5c4b3a2d1e-x7k2p"}});
+    if let Some(path) = field_path {
+        e["involvedObject"]["fieldPath"] = json!(path);
+    }
+    serde_json::from_value(e).unwrap()
+}
+
+#[test]
+fn oom_kills_count_against_max_restarts_while_backing_off() {
+    // A kubelet backs off after OOM kills too: CrashLoopBackOff with the OOM kill as last state.
+    let mut case = Case::new(&[]);
+    case.pods = vec![backing_off(1, "OOMKilled", 137, json!({}))];
+    assert!(matches!(case.verdict(), Verdict::Progressing(_)));
+    case.pods = vec![backing_off(3, "OOMKilled", 137, json!({}))];
+    let f = case.failure();
+    assert_eq!(f.code, code::OOM_KILLED);
+    assert!(f.crashed);
+    assert!(
+        f.message.contains("restarted 3 times (more than 2)")
+            && f.message.contains("last exit code 137 (OOMKilled)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn probe_kills_count_against_max_restarts_while_backing_off() {
+    // Killed (SIGKILL after the grace period, or SIGTERM) by the kubelet for its liveness probe.
+    for exit in [137, 143] {
+        let mut case = Case::new(&[]);
+        case.pods = vec![backing_off(2, "Error", exit, liveness())];
+        assert!(matches!(case.verdict(), Verdict::Progressing(_)), "{exit}");
+        case.pods = vec![backing_off(3, "Error", exit, liveness())];
+        // Over the budget without events to tell why.
+        assert_eq!(case.failure().code, code::TOO_MANY_RESTARTS);
+        let message = "Liveness probe failed: HTTP probe failed with statuscode: 500";
+        for path in [None, Some("spec.containers{users}")] {
+            case.events = vec![unhealthy(message, path)];
+            let f = case.failure();
+            assert_eq!(f.code, code::PROBE_FAILED, "{exit} {path:?}");
+            assert!(
+                f.message.ends_with(&format!(": {message}")),
+                "{}",
+                f.message
+            );
+        }
+    }
+}
+
+#[test]
+fn a_startup_probe_kill_folded_with_similar_events_is_still_seen() {
+    let mut case = Case::new(&[]);
+    case.pods = vec![backing_off(
+        3,
+        "Error",
+        137,
+        json!({"startupProbe": {"exec": {"command": ["true"]}}}),
+    )];
+    case.events = vec![unhealthy(
+        "(combined from similar events): Startup probe failed: command timed out",
+        Some("spec.containers{users}"),
+    )];
+    let f = case.failure();
+    assert_eq!(f.code, code::PROBE_FAILED);
+    assert!(
+        f.message
+            .ends_with(": Startup probe failed: command timed out"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn backing_off_after_a_kill_without_a_probe_or_an_exit_is_a_crash_loop() {
+    // No liveness or startup probe: the kubelet did not kill it, whatever the exit code.
+    let mut case = Case::new(&[]);
+    case.pods = vec![backing_off(1, "Error", 137, json!({}))];
+    assert_eq!(case.failure().code, code::CRASH_LOOP);
+    // With a liveness probe but an exit of its own.
+    case.pods = vec![backing_off(1, "Error", 1, liveness())];
+    assert_eq!(case.failure().code, code::CRASH_LOOP);
+    // An Unhealthy event of another container does not make it a probe kill.
+    case.pods = vec![backing_off(1, "Error", 1, liveness())];
+    case.events = vec![unhealthy(
+        "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        Some("spec.containers{sidecar}"),
+    )];
+    assert_eq!(case.failure().code, code::CRASH_LOOP);
+}
+
 #[test]
 fn progress_deadline_exceeded() {
     let case = Case::new(&[]).status(json!({
