@@ -9,67 +9,11 @@ mod fleet;
 #[path = "support/testenv.rs"]
 mod testenv;
 
-use cluster::{image, monoship, result_of, seconds_between, Cluster, Probe, FAST_PROBE};
+use cluster::{
+    image, monoship, result_of, rolled_back, seconds_between, Cluster, Probe, FAST_PROBE,
+};
 use fleet::Fleet;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-
-/// Deploy `bad` to users, expect it rolled back for one of `codes`; the previous pods stay
-/// available throughout. The JSON result of users and the run's stderr.
-fn rolled_back(prefix: &str, bad: &str, codes: &[&str], probe: Probe) -> (Value, String) {
-    let c = Cluster::new(prefix);
-    let fleet = Fleet::new();
-    let good = image("fleet", "users", 1);
-    c.create_deployment("users", &good, probe);
-    let sampler = c.sample_available("users");
-    let started = Instant::now();
-    let run = monoship(&c, &fleet, "deploy", &["--image", &format!("users={bad}")]);
-    let elapsed = started.elapsed();
-    let samples = sampler.stop();
-    assert_eq!(
-        run.code, 1,
-        "stdout: {}\nstderr: {}",
-        run.stdout, run.stderr
-    );
-    let out = run.json();
-    let r = result_of(&out, "users").clone();
-    assert_eq!(r["result"], "rolled-back", "{r:#}");
-    let report = &r["report"];
-    assert!(
-        codes.contains(&report["code"].as_str().unwrap()),
-        "code {} not in {codes:?}: {r:#}",
-        report["code"]
-    );
-    let reason = r["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with(report["code"].as_str().unwrap()),
-        "{reason}"
-    );
-    // The report: the new pods with their container states, and a word on logs.
-    let pods = report["pods"].as_array().unwrap();
-    assert!(!pods.is_empty(), "{report:#}");
-    assert!(pods[0]["containers"][0]["state"].is_string(), "{report:#}");
-    let logs = &report["logs"];
-    assert!(
-        !logs["lines"].as_array().unwrap().is_empty() || logs["unavailable"].is_string(),
-        "{logs:#}"
-    );
-    assert!(r["rollback"]["ok"].as_bool().unwrap(), "{r:#}");
-    // Back on the previous template, fully available, and never below 2 available meanwhile.
-    assert_eq!(c.image_of("users"), good);
-    let d = c.deployment("users");
-    assert_eq!(d["status"]["availableReplicas"], 2, "{d:#}");
-    assert!(samples.len() >= 3, "too few samples: {samples:?}");
-    assert!(
-        samples.iter().all(|&n| n >= 2),
-        "availableReplicas dropped below 2 during the run: {samples:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(120),
-        "took {elapsed:?}, far from any deadline"
-    );
-    (r, run.stderr)
-}
 
 #[test]
 fn crash_loop_is_detected_reported_and_rolled_back() {

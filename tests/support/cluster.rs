@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// `example.test/<path>/<service>@sha256:<n repeated>`; the path chooses the pod behaviour
-/// (`fleet` normal, `crashloop`, `pullfail`, `neverready`, `slowstart`).
+/// (`fleet` normal, `crashloop`, `oomkill`, `probefail`, `configerror`, `pullfail`,
+/// `neverready`, `slowstart`: scripts/testenv/README.md).
 pub fn image(path: &str, service: &str, n: u8) -> String {
     let hex = format!("{:x}", n % 16).repeat(60);
     format!("example.test/{path}/{service}@sha256:{hex}{:04x}", n as u16)
@@ -31,6 +32,16 @@ pub fn digest(reference: &str) -> &str {
 pub struct Probe {
     pub period: u32,
     pub failures: u32,
+}
+
+impl Probe {
+    /// `{"readinessProbe": …}` (TCP on port 9100) to merge into a container.
+    pub fn readiness(self) -> Value {
+        serde_json::json!({
+            "readinessProbe": {"tcpSocket": {"port": 9100},
+                "periodSeconds": self.period, "failureThreshold": self.failures}
+        })
+    }
 }
 
 pub const FAST_PROBE: Probe = Probe {
@@ -108,21 +119,23 @@ impl Cluster {
     /// A Deployment `name` (label app=name, one container `name`) with 2 replicas, rolling
     /// update maxSurge 1 / maxUnavailable 0 and a readiness probe, rolled out.
     pub fn create_deployment(&self, name: &str, image: &str, probe: Probe) {
-        let probes = serde_json::json!({
-            "readinessProbe": {"tcpSocket": {"port": 9100},
-                "periodSeconds": probe.period, "failureThreshold": probe.failures}
-        });
-        self.create_deployment_with(name, image, probes);
+        self.create_deployment_with(name, image, probe.readiness());
     }
 
     /// Like [`Cluster::create_deployment`], with `probes` (`readinessProbe`, `startupProbe`, …)
     /// merged into the container.
     pub fn create_deployment_with(&self, name: &str, image: &str, probes: Value) {
+        self.create_deployment_spec(name, image, probes, serde_json::json!({}));
+    }
+
+    /// Like [`Cluster::create_deployment_with`], with `spec` (`progressDeadlineSeconds`, …)
+    /// merged into the Deployment's spec.
+    pub fn create_deployment_spec(&self, name: &str, image: &str, probes: Value, spec: Value) {
         let mut container = serde_json::json!({"name": name, "image": image});
         for (k, v) in probes.as_object().unwrap() {
             container[k] = v.clone();
         }
-        let manifest = serde_json::json!({
+        let mut manifest = serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": name},
@@ -137,6 +150,9 @@ impl Cluster {
                 }
             }
         });
+        for (k, v) in spec.as_object().unwrap() {
+            manifest["spec"][k] = v.clone();
+        }
         self.kubectl_stdin(&["apply", "-f", "-"], &manifest.to_string());
         self.kubectl_ok(&[
             "rollout",
@@ -366,6 +382,97 @@ pub fn monoship(
     ];
     all.extend_from_slice(args);
     fleet.run(&all)
+}
+
+/// How the Deployment users is made for [`rolled_back_with`], and how it is deployed.
+pub struct Setup<'a> {
+    /// Merged into its container (`readinessProbe`, `livenessProbe`, …).
+    pub probes: Value,
+    /// Merged into its spec (`progressDeadlineSeconds`, …).
+    pub spec: Value,
+    /// More arguments of `monoship deploy` (`--timeout`, …).
+    pub args: &'a [&'a str],
+}
+
+impl Setup<'_> {
+    /// A readiness probe as `probe` says, nothing else.
+    pub fn probe(probe: Probe) -> Setup<'static> {
+        Setup {
+            probes: probe.readiness(),
+            spec: serde_json::json!({}),
+            args: &[],
+        }
+    }
+}
+
+/// Deploy `bad` to users, expect it rolled back for one of `codes`; the previous pods stay
+/// available throughout. The JSON result of users and the run's stderr.
+pub fn rolled_back(prefix: &str, bad: &str, codes: &[&str], probe: Probe) -> (Value, String) {
+    rolled_back_with(prefix, bad, codes, Setup::probe(probe))
+}
+
+/// [`rolled_back`] with the Deployment and the deploy made as `setup` says.
+pub fn rolled_back_with(
+    prefix: &str,
+    bad: &str,
+    codes: &[&str],
+    setup: Setup<'_>,
+) -> (Value, String) {
+    let c = Cluster::new(prefix);
+    let fleet = crate::fleet::Fleet::new();
+    let good = image("fleet", "users", 1);
+    c.create_deployment_spec("users", &good, setup.probes, setup.spec);
+    let sampler = c.sample_available("users");
+    let started = Instant::now();
+    let mut args = setup.args.to_vec();
+    let flag = format!("users={bad}");
+    args.extend(["--image", &flag]);
+    let run = monoship(&c, &fleet, "deploy", &args);
+    let elapsed = started.elapsed();
+    let samples = sampler.stop();
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let out = run.json();
+    let r = result_of(&out, "users").clone();
+    assert_eq!(r["result"], "rolled-back", "{r:#}");
+    let report = &r["report"];
+    assert!(
+        codes.contains(&report["code"].as_str().unwrap()),
+        "code {} not in {codes:?}: {r:#}",
+        report["code"]
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(report["code"].as_str().unwrap()),
+        "{reason}"
+    );
+    // The report: the new pods with their container states, and a word on logs.
+    let pods = report["pods"].as_array().unwrap();
+    assert!(!pods.is_empty(), "{report:#}");
+    assert!(pods[0]["containers"][0]["state"].is_string(), "{report:#}");
+    let logs = &report["logs"];
+    assert!(
+        !logs["lines"].as_array().unwrap().is_empty() || logs["unavailable"].is_string(),
+        "{logs:#}"
+    );
+    assert!(r["rollback"]["ok"].as_bool().unwrap(), "{r:#}");
+    // Back on the previous template, fully available, and never below 2 available meanwhile.
+    assert_eq!(c.image_of("users"), good);
+    let d = c.deployment("users");
+    assert_eq!(d["status"]["availableReplicas"], 2, "{d:#}");
+    assert!(samples.len() >= 3, "too few samples: {samples:?}");
+    assert!(
+        samples.iter().all(|&n| n >= 2),
+        "availableReplicas dropped below 2 during the run: {samples:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "took {elapsed:?}, far from any deadline"
+    );
+    (r, run.stderr)
 }
 
 /// The result of `service` in a deploy's JSON output.
