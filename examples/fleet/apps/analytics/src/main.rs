@@ -38,12 +38,10 @@ async fn track(
     )
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(
+fn main() -> std::io::Result<()> {
+    common::run(
         SERVICE,
         VERSION,
         router(Arc::new(telemetry::Metrics::new(SERVICE))),
     )
-    .await
 }

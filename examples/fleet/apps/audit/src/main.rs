@@ -73,11 +73,10 @@ async fn list(State(state): State<Arc<AppState>>) -> Reply {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let state = AppState {
         pool: db::Pool::from_env(SERVICE),
         bus: events::Bus::new(SERVICE),
     };
-    common::serve(SERVICE, VERSION, router(Arc::new(state))).await
+    common::run(SERVICE, VERSION, router(Arc::new(state)))
 }

@@ -18,12 +18,10 @@ fn router(settings: config::Settings) -> Router {
         .route("/config", get(move || async move { Json::<Value>(public) }))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(
+fn main() -> std::io::Result<()> {
+    common::run(
         SERVICE,
         VERSION,
         router(config::Settings::from_env(SERVICE)),
     )
-    .await
 }

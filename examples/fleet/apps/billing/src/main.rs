@@ -74,12 +74,11 @@ async fn list(State(state): State<Arc<AppState>>) -> Reply {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let settings = config::Settings::from_env(SERVICE);
     let state = AppState {
         pool: db::Pool::connect(&settings),
         verifier: auth_client::Verifier::from_settings(&settings),
     };
-    common::serve(SERVICE, VERSION, router(Arc::new(state))).await
+    common::run(SERVICE, VERSION, router(Arc::new(state)))
 }

@@ -57,8 +57,7 @@ async fn product(
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let pool = db::Pool::connect(&config::Settings::from_env(SERVICE));
     {
         let conn = pool.get().expect("a fresh pool has connections");
@@ -70,5 +69,5 @@ async fn main() -> std::io::Result<()> {
             );
         }
     }
-    common::serve(SERVICE, VERSION, router(pool)).await
+    common::run(SERVICE, VERSION, router(pool))
 }

@@ -45,7 +45,6 @@ async fn send(State(bus): State<events::Bus>, Json(mail): Json<Mail>) -> (Status
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(SERVICE, VERSION, router(events::Bus::new(SERVICE))).await
+fn main() -> std::io::Result<()> {
+    common::run(SERVICE, VERSION, router(events::Bus::new(SERVICE)))
 }

@@ -62,13 +62,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
     state.metrics.render()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let settings = config::Settings::from_env(SERVICE);
     let state = Arc::new(AppState {
         verifier: auth_client::Verifier::from_settings(&settings),
         metrics: telemetry::Metrics::new(SERVICE),
         settings,
     });
-    common::serve(SERVICE, VERSION, router(state)).await
+    common::run(SERVICE, VERSION, router(state))
 }

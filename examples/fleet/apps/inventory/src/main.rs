@@ -50,8 +50,7 @@ async fn stock(State(pool): State<db::Pool>, Path(sku): Path<String>) -> (Status
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let pool = db::Pool::connect(&config::Settings::from_env(SERVICE));
     {
         let conn = pool.get().expect("a fresh pool has connections");
@@ -59,5 +58,5 @@ async fn main() -> std::io::Result<()> {
             conn.put("stock", sku, json!({ "sku": sku, "on_hand": on_hand }));
         }
     }
-    common::serve(SERVICE, VERSION, router(pool)).await
+    common::run(SERVICE, VERSION, router(pool))
 }

@@ -43,12 +43,10 @@ async fn media(
     Json(json!({ "name": name, "content_type": kind }))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(
+fn main() -> std::io::Result<()> {
+    common::run(
         SERVICE,
         VERSION,
         router(Arc::new(telemetry::Metrics::new(SERVICE))),
     )
-    .await
 }

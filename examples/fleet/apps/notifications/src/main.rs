@@ -32,11 +32,10 @@ async fn notify(
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let bus = events::Bus::new(SERVICE);
     bus.subscribe("notification.", |event| {
         eprintln!("push #{} {}", event.seq, event.payload)
     });
-    common::serve(SERVICE, VERSION, router(bus)).await
+    common::run(SERVICE, VERSION, router(bus))
 }

@@ -84,8 +84,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
     state.metrics.render()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let settings = config::Settings::from_env(SERVICE);
     let state = AppState {
         pool: db::Pool::connect(&settings),
@@ -93,5 +92,5 @@ async fn main() -> std::io::Result<()> {
         metrics: telemetry::Metrics::new(SERVICE),
         bus: events::Bus::new(SERVICE),
     };
-    common::serve(SERVICE, VERSION, router(Arc::new(state))).await
+    common::run(SERVICE, VERSION, router(Arc::new(state)))
 }

@@ -53,12 +53,11 @@ async fn daily(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
     )
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let settings = config::Settings::from_env(SERVICE);
     let state = AppState {
         pool: db::Pool::connect(&settings),
         settings,
     };
-    common::serve(SERVICE, VERSION, router(Arc::new(state))).await
+    common::run(SERVICE, VERSION, router(Arc::new(state)))
 }

@@ -28,12 +28,10 @@ fn router(settings: config::Settings) -> Router {
     Router::new().route("/jobs", get(move || async move { Json(table) }))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(
+fn main() -> std::io::Result<()> {
+    common::run(
         SERVICE,
         VERSION,
         router(config::Settings::from_env(SERVICE)),
     )
-    .await
 }

@@ -42,12 +42,10 @@ async fn search(
     Json(json!({ "term": term, "hits": hits, "queries_served": queries }))
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(
+fn main() -> std::io::Result<()> {
+    common::run(
         SERVICE,
         VERSION,
         router(Arc::new(telemetry::Metrics::new(SERVICE))),
     )
-    .await
 }

@@ -141,10 +141,9 @@ fn unavailable(err: db::PoolError) -> Reply {
     )
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let settings = config::Settings::from_env(SERVICE);
-    common::serve(SERVICE, VERSION, router(Arc::new(AppState::new(&settings)))).await
+    common::run(SERVICE, VERSION, router(Arc::new(AppState::new(&settings))))
 }
 
 #[cfg(test)]

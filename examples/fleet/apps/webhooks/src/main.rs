@@ -48,7 +48,6 @@ async fn deliver(
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    common::serve(SERVICE, VERSION, router(events::Bus::new(SERVICE))).await
+fn main() -> std::io::Result<()> {
+    common::run(SERVICE, VERSION, router(events::Bus::new(SERVICE)))
 }

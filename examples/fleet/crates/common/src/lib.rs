@@ -1,8 +1,12 @@
 //! Types and helpers shared by every fleet service.
 //!
 //! Every service builds an [`axum::Router`] with its own routes and hands it to
-//! [`serve`], which adds `GET /health`, binds `0.0.0.0:$PORT` and shuts down
-//! gracefully on SIGTERM or Ctrl-C.
+//! [`run`], which starts the runtime, adds `GET /health`, binds `0.0.0.0:$PORT` and
+//! shuts down gracefully on SIGTERM or Ctrl-C.
+//!
+//! The runtime, the HTTP server and the shutdown handling are compiled here, once for
+//! the whole workspace: a service's `main` is an ordinary function that calls [`run`],
+//! so its own crate only compiles its routes.
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,6 +94,14 @@ async fn log_request(
     let res = next.run(req).await;
     eprintln!("{line} -> {}", res.status().as_u16());
     res
+}
+
+/// Start a single-threaded runtime and [`serve`] `router` on it until SIGTERM or Ctrl-C.
+pub fn run(service: &'static str, version: &'static str, router: Router) -> std::io::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(service, version, router))
 }
 
 /// Serve `router` (plus `/health`) on `0.0.0.0:$PORT` until SIGTERM or Ctrl-C.
