@@ -1,6 +1,7 @@
 //! `monoship build`: compile the selected services in as few cargo invocations as feature
 //! unification allows, then assemble one reproducible OCI image per service.
 
+mod images;
 pub mod plan;
 
 use crate::image::{self, oci};
@@ -143,15 +144,27 @@ pub fn run(
         .iter()
         .map(|s| Ok((s.name.as_str(), Settings::resolve(ws, s, opts)?)))
         .collect::<Result<_, BuildError>>()?;
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| ws.target_dir.join("monoship"));
+    // One service is one group: no need to ask cargo for its features.
+    let alone = if services.len() == 1 {
+        BTreeMap::new()
+    } else {
+        let packages: Vec<&str> = services.iter().map(|s| s.package.as_str()).collect();
+        plan::features_cached(
+            ws,
+            &packages,
+            &opts.target,
+            opts.offline,
+            &out_dir.join("cache").join("features.json"),
+        )
+        .map_err(BuildError::Plan)?
+    };
     let mut features = Vec::new();
     for s in &services {
-        // One service is one group: no need to ask cargo for its features.
-        let mut f = if services.len() == 1 {
-            plan::FeatureMap::new()
-        } else {
-            plan::features_alone(&ws.manifest, &s.package, &opts.target, opts.offline)
-                .map_err(BuildError::Plan)?
-        };
+        let mut f = alone.get(&s.package).cloned().unwrap_or_default();
         // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
         f.insert(
             "<static>".into(),
@@ -197,99 +210,45 @@ pub fn run(
         binaries.extend(compile(ws, opts, &members, static_link, emit)?);
     }
 
-    let out_dir = opts
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| ws.target_dir.join("monoship"));
     let layout = out_dir.join("oci");
     let record_path = out_dir.join("build.json");
     let previous: Option<BuildRecord> = std::fs::read(&record_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
+    let cache = out_dir
+        .join("cache")
+        .join(concat!("layers-", env!("CARGO_PKG_VERSION")));
+    let jobs: Vec<images::Job> = services
+        .iter()
+        .map(|s| {
+            let set = &settings[s.name.as_str()];
+            Ok(images::Job {
+                service: s,
+                binary: binaries
+                    .get(&s.name)
+                    .ok_or_else(|| BuildError::MissingBinary(s.name.clone()))?,
+                version: ws
+                    .package(&s.package)
+                    .map(|p| p.version.clone())
+                    .unwrap_or_default(),
+                settings: set,
+                base: &bases[&set.base],
+                before: previous
+                    .as_ref()
+                    .and_then(|p| p.services.iter().find(|r| r.service == s.name)),
+            })
+        })
+        .collect::<Result<_, BuildError>>()?;
     let mut images = Vec::new();
     let mut records = Vec::new();
-    for s in &services {
-        let path = binaries
-            .get(&s.name)
-            .ok_or_else(|| BuildError::MissingBinary(s.name.clone()))?;
-        let binary = std::fs::read(path).map_err(io(path))?;
-        let version = ws
-            .package(&s.package)
-            .map(|p| p.version.clone())
-            .unwrap_or_default();
-        let binary_sha256 = image::layer::sha256(&binary)
-            .trim_start_matches("sha256:")
-            .to_string();
-        let set = &settings[s.name.as_str()];
-        let base = &bases[&set.base];
-        let assemble_at = |revision: &str, epoch: u64| {
-            let labels = BTreeMap::from([
-                ("org.opencontainers.image.title".to_string(), s.name.clone()),
-                (
-                    "org.opencontainers.image.version".to_string(),
-                    version.clone(),
-                ),
-                (
-                    "org.opencontainers.image.revision".to_string(),
-                    revision.to_string(),
-                ),
-                (
-                    "org.opencontainers.image.created".to_string(),
-                    image::rfc3339(epoch),
-                ),
-                ("org.opencontainers.image.source".to_string(), s.dir.clone()),
-            ]);
-            image::assemble(
-                &image::ServiceImage {
-                    service: &s.binary,
-                    binary: &binary,
-                    port: set.port,
-                    env: set.env.clone(),
-                    files: set.files.clone(),
-                    labels,
-                    epoch,
-                },
-                base,
-            )
-        };
-        let before = previous
-            .as_ref()
-            .and_then(|p| p.services.iter().find(|r| r.service == s.name));
-        // The same binary (and settings) as before: the image as it was, labels included.
-        let kept = match before {
-            Some(r) if r.binary_sha256 == binary_sha256 && !r.image_revision.is_empty() => {
-                let again = assemble_at(&r.image_revision, r.image_epoch)?;
-                (again.digest == r.image_digest)
-                    .then(|| (again, r.image_revision.clone(), r.image_epoch))
-            }
-            _ => None,
-        };
-        let (img, image_revision, image_epoch) = match kept {
-            Some(k) => k,
-            None => (
-                assemble_at(&opts.revision, opts.epoch)?,
-                opts.revision.clone(),
-                opts.epoch,
-            ),
-        };
+    for (record, img) in images::assemble_all(&jobs, opts, &cache)? {
         emit(Event::ImageAssembled {
-            service: s.name.clone(),
+            service: record.service.clone(),
             digest: img.digest.clone(),
             size: img.size(),
         });
-        let changed = before.is_none_or(|r| r.image_digest != img.digest);
-        records.push(ServiceRecord {
-            service: s.name.clone(),
-            binary_sha256,
-            binary_size: binary.len() as u64,
-            image_digest: img.digest.clone(),
-            image_size: img.size(),
-            base: base.name.clone(),
-            changed,
-            image_revision,
-            image_epoch,
-        });
-        images.push((s.name.clone(), img));
+        images.push((record.service.clone(), img));
+        records.push(record);
     }
     let refs: Vec<(String, &oci::Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
     oci::write_layout(&layout, &refs).map_err(io(&layout))?;
@@ -307,7 +266,7 @@ pub fn run(
 }
 
 /// A service's image settings: its own table, else the workspace's, else the defaults.
-struct Settings {
+pub(crate) struct Settings {
     /// `builtin` or an image reference.
     base: String,
     port: u16,

@@ -40,6 +40,104 @@ pub fn features_alone(
     Ok(parse_tree(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The feature map of each of `packages` built alone, from `cache` when nothing that decides
+/// features has changed since it was written: the manifests, `Cargo.lock`, cargo's
+/// configuration files, the target and cargo's version (all hashed into the cache's key).
+/// Missing entries come from `cargo tree`, a few at a time, and are added to the cache.
+pub fn features_cached(
+    ws: &crate::workspace::Workspace,
+    packages: &[&str],
+    target: &str,
+    offline: bool,
+    cache: &Path,
+) -> Result<BTreeMap<String, FeatureMap>, String> {
+    let key = cache_key(ws, target)?;
+    let mut known: BTreeMap<String, FeatureMap> = std::fs::read(cache)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+        .filter(|c| c.key == key)
+        .map(|c| c.packages)
+        .unwrap_or_default();
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !known.contains_key(*p))
+        .collect();
+    if !missing.is_empty() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for part in missing.chunks(threads) {
+            let found: Vec<Result<FeatureMap, String>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = part
+                    .iter()
+                    .map(|p| scope.spawn(|| features_alone(&ws.manifest, p, target, offline)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("cargo tree runs"))
+                    .collect()
+            });
+            for (p, f) in part.iter().zip(found) {
+                known.insert(p.to_string(), f?);
+            }
+        }
+        let body = serde_json::to_vec(&Cached {
+            key,
+            packages: known.clone(),
+        })
+        .expect("json");
+        // Best effort: without the cache the next build asks cargo again.
+        let _ = cache
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(cache, body));
+    }
+    Ok(packages
+        .iter()
+        .map(|p| (p.to_string(), known[*p].clone()))
+        .collect())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cached {
+    key: String,
+    packages: BTreeMap<String, FeatureMap>,
+}
+
+fn cache_key(ws: &crate::workspace::Workspace, target: &str) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut add = |label: &str, bytes: &[u8]| {
+        h.update(label.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let version = Command::new(&cargo)
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("running cargo -V: {e}"))?;
+    add("cargo", &version.stdout);
+    add("target", target.as_bytes());
+    let mut files = vec![ws.manifest.clone(), ws.root.join("Cargo.lock")];
+    files.extend(ws.packages.iter().map(|p| p.manifest_path.clone()));
+    for dir in ws.root.ancestors() {
+        files.push(dir.join(".cargo/config.toml"));
+        files.push(dir.join(".cargo/config"));
+    }
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+    {
+        files.push(home.join("config.toml"));
+        files.push(home.join("config"));
+    }
+    for f in files {
+        add(&f.to_string_lossy(), &std::fs::read(&f).unwrap_or_default());
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
 fn parse_tree(text: &str) -> FeatureMap {
     text.lines()
         .filter_map(|l| {
@@ -73,6 +171,83 @@ pub fn group<'a>(services: &[(&'a str, FeatureMap)]) -> Vec<Vec<&'a str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A workspace with services `a` and `b`; `b` enables feature `extra` of library `l`.
+    fn workspace(dir: &Path) -> crate::workspace::Workspace {
+        let write = |p: &str, text: &str| {
+            let path = dir.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Cargo.toml",
+            "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\", \"l\"]\n",
+        );
+        write("l/Cargo.toml", "[package]\nname = \"l\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[features]\nextra = []\n");
+        write("l/src/lib.rs", "");
+        for (name, dep) in [
+            ("a", "l = { path = \"../l\" }"),
+            ("b", "l = { path = \"../l\", features = [\"extra\"] }"),
+        ] {
+            write(
+                &format!("{name}/Cargo.toml"),
+                &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\n{dep}\n"),
+            );
+            write(&format!("{name}/src/main.rs"), "fn main() {}\n");
+        }
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["generate-lockfile", "--offline", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let target = crate::workspace::host_target();
+        let meta = crate::workspace::cargo_metadata(&dir.join("Cargo.toml"), target, true).unwrap();
+        crate::workspace::Workspace::from_metadata(meta, target).unwrap()
+    }
+
+    #[test]
+    fn features_are_cached_until_a_manifest_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = workspace(dir.path());
+        let target = crate::workspace::host_target();
+        let cache = dir.path().join("target/monoship/cache/features.json");
+        let l = |m: &BTreeMap<String, FeatureMap>, p: &str| {
+            m[p].iter()
+                .find(|(k, _)| k.starts_with("l v"))
+                .unwrap()
+                .1
+                .clone()
+        };
+        let first = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        assert_eq!(
+            (l(&first, "a"), l(&first, "b")),
+            (String::new(), "extra".to_string())
+        );
+        assert!(cache.exists());
+
+        // The cache answers while nothing changed: a doctored entry is returned as it is.
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        doc["packages"]["a"] = serde_json::json!({"l v0.1.0 (cached)": "from-cache"});
+        std::fs::write(&cache, doc.to_string()).unwrap();
+        let cached = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        assert_eq!(l(&cached, "a"), "from-cache");
+
+        // A manifest change makes it ask cargo again.
+        let manifest = dir.path().join("a/Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replace(
+                "path = \"../l\" }",
+                "path = \"../l\", features = [\"extra\"] }",
+            ),
+        )
+        .unwrap();
+        let again = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        assert_eq!(l(&again, "a"), "extra");
+    }
 
     #[test]
     fn conflicting_features_split_groups() {

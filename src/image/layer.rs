@@ -2,7 +2,8 @@
 //! names, and gzip with a fixed header. The same files give the same digest, always.
 
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -43,7 +44,17 @@ pub fn sha256(data: &[u8]) -> String {
 
 /// Build a layer from `entries` (paths relative to `/`, without a leading slash), every entry
 /// owned by 0:0 with modification time `mtime`.
-pub fn build(mut entries: Vec<Entry>, mtime: u64) -> std::io::Result<Layer> {
+pub fn build(entries: Vec<Entry>, mtime: u64) -> std::io::Result<Layer> {
+    build_with(entries, mtime, None)
+}
+
+/// [`build`], keeping compressed layers in `cache` (a directory) by the digest of their
+/// uncompressed tar: the same files are compressed once, then read back.
+pub fn build_with(
+    mut entries: Vec<Entry>,
+    mtime: u64,
+    cache: Option<&Path>,
+) -> std::io::Result<Layer> {
     entries.sort_by(|a, b| a.path().cmp(b.path()));
     entries.dedup_by(|a, b| a.path() == b.path());
     let mut tar = tar::Builder::new(Vec::new());
@@ -70,18 +81,54 @@ pub fn build(mut entries: Vec<Entry>, mtime: u64) -> std::io::Result<Layer> {
     }
     let raw = tar.into_inner()?;
     let diff_id = sha256(&raw);
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(&raw)?;
-    let blob = gz.finish()?;
+    let cached = cache.map(|dir| dir.join(format!("{}.gz", diff_id.trim_start_matches("sha256:"))));
+    let blob = match cached.as_deref().and_then(|p| read_cached(p, &diff_id)) {
+        Some(blob) => blob,
+        None => {
+            let blob = gzip(&raw)?;
+            if let Some(path) = &cached {
+                // Best effort: a cache that cannot be written only costs time.
+                if let Err(e) = write_cached(path, &blob) {
+                    tracing::debug!("layer cache {}: {e}", path.display());
+                }
+            }
+            blob
+        }
+    };
     Ok(Layer {
         digest: sha256(&blob),
         diff_id,
         blob,
         media_type: super::oci::LAYER_GZIP.to_string(),
     })
+}
+
+fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(raw)?;
+    gz.finish()
+}
+
+/// A cached blob, if it is there and decompresses to the tar with digest `diff_id`.
+fn read_cached(path: &Path, diff_id: &str) -> Option<Vec<u8>> {
+    let blob = std::fs::read(path).ok()?;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(blob.as_slice())
+        .read_to_end(&mut raw)
+        .ok()?;
+    (sha256(&raw) == diff_id).then_some(blob)
+}
+
+fn write_cached(path: &Path, blob: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    std::fs::write(&tmp, blob)?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -94,6 +141,28 @@ mod tests {
             mode: 0o555,
             data: data.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn cached_layers_are_the_same_and_survive_a_damaged_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = || vec![file("app/x", "1"), file("app/y", "2")];
+        let plain = build(files(), 1).unwrap();
+        let first = build_with(files(), 1, Some(dir.path())).unwrap();
+        let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(cached.len(), 1, "one blob cached");
+        let path = cached[0].as_ref().unwrap().path();
+        assert_eq!(std::fs::read(&path).unwrap(), first.blob);
+        let again = build_with(files(), 1, Some(dir.path())).unwrap();
+        assert_eq!(
+            (&again.digest, &again.diff_id),
+            (&plain.digest, &plain.diff_id)
+        );
+        // A truncated blob is not used: the layer is compressed again and the cache repaired.
+        std::fs::write(&path, &first.blob[..first.blob.len() / 2]).unwrap();
+        let repaired = build_with(files(), 1, Some(dir.path())).unwrap();
+        assert_eq!(repaired.digest, plain.digest);
+        assert_eq!(std::fs::read(&path).unwrap(), plain.blob);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct ServiceImage<'a> {
     pub labels: BTreeMap<String, String>,
     /// Seconds since the epoch for every file time and the `created` field.
     pub epoch: u64,
+    /// Where compressed layers are kept between builds (see [`layer::build_with`]).
+    pub layer_cache: Option<&'a std::path::Path>,
 }
 
 /// What a service image is built on.
@@ -95,7 +97,7 @@ pub fn assemble(svc: &ServiceImage<'_>, base: &Base) -> Result<Image, ImageError
             data: data.clone(),
         });
     }
-    let app = layer::build(entries, svc.epoch).map_err(ImageError::Layer)?;
+    let app = layer::build_with(entries, svc.epoch, svc.layer_cache).map_err(ImageError::Layer)?;
     let mut ours = vec![format!("PORT={}", svc.port)];
     if base.name == BUILTIN_BASE {
         ours.push("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_string());
@@ -167,6 +169,7 @@ mod tests {
             files: vec![],
             labels: BTreeMap::from([("org.opencontainers.image.title".into(), "users".into())]),
             epoch: 10,
+            layer_cache: None,
         };
         let a = assemble(&svc(b"\x7fELF one"), &base).unwrap();
         let b = assemble(&svc(b"\x7fELF one"), &builtin_base().unwrap()).unwrap();
