@@ -2,7 +2,7 @@
 //! names, and gzip with a fixed header. The same files give the same digest, always.
 
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,13 +103,76 @@ pub fn build_with(
     })
 }
 
+/// Input per deflate chunk: chunks are compressed in parallel, so the output depends on this
+/// size and the level only, never on the number of cores.
+const CHUNK: usize = 512 * 1024;
+const LEVEL: u32 = 6;
+
+/// One gzip member (fixed header: no name, time 0, OS "unknown") whose deflate stream is the
+/// concatenation of independently compressed [`CHUNK`]s, each but the last ending on a sync
+/// flush (the way `pigz` splits its work), compressed on every core.
 fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(raw)?;
-    gz.finish()
+    let chunks: Vec<&[u8]> = if raw.is_empty() {
+        vec![raw]
+    } else {
+        raw.chunks(CHUNK).collect()
+    };
+    let last = chunks.len() - 1;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut parts: Vec<std::io::Result<Vec<u8>>> = Vec::with_capacity(chunks.len());
+    for batch in chunks
+        .chunks(threads)
+        .enumerate()
+        .map(|(b, c)| (b * threads, c))
+    {
+        let (first, batch) = batch;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, chunk)| scope.spawn(move || deflate(chunk, first + i == last)))
+                .collect();
+            parts.extend(handles.into_iter().map(|h| h.join().expect("deflate")));
+        });
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(raw);
+    // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    for p in parts {
+        out.extend_from_slice(&p?);
+    }
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    Ok(out)
+}
+
+/// Raw deflate of `data`: ends the stream when `finish`, else with a sync flush, so that the
+/// next chunk's stream can follow it.
+fn deflate(data: &[u8], finish: bool) -> std::io::Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut c = Compress::new(Compression::new(LEVEL), false);
+    let flush = if finish {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    loop {
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(64 * 1024));
+        }
+        let consumed = c.total_in() as usize;
+        let status = c
+            .compress_vec(&data[consumed..], &mut out, flush)
+            .map_err(std::io::Error::other)?;
+        let done = c.total_in() as usize == data.len() && out.len() < out.capacity();
+        match status {
+            Status::StreamEnd => return Ok(out),
+            _ if !finish && done => return Ok(out),
+            _ => {}
+        }
+    }
 }
 
 /// A cached blob, if it is there and decompresses to the tar with digest `diff_id`.
@@ -141,6 +204,32 @@ mod tests {
             mode: 0o555,
             data: data.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn chunked_gzip_is_one_valid_member() {
+        // Several chunks of mixed compressible and incompressible bytes, and the edge sizes.
+        let mut x: u64 = 1;
+        let mut data = Vec::new();
+        for i in 0..(CHUNK * 2 + 12_345) {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            data.push(if (i / 4096) % 2 == 0 {
+                (x >> 56) as u8
+            } else {
+                b'a'
+            });
+        }
+        for len in [0, 1, CHUNK, CHUNK + 1, data.len()] {
+            let gz = gzip(&data[..len]).unwrap();
+            let mut out = Vec::new();
+            let mut d = flate2::read::GzDecoder::new(gz.as_slice());
+            d.read_to_end(&mut out).unwrap();
+            assert_eq!(out, &data[..len], "length {len}");
+            let mut rest = Vec::new();
+            d.into_inner().read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty(), "one gzip member, nothing after it");
+        }
+        assert_eq!(gzip(&data).unwrap(), gzip(&data).unwrap());
     }
 
     #[test]
