@@ -148,6 +148,9 @@ pub fn run(
         .out_dir
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
+    let layer_cache = out_dir
+        .join("cache")
+        .join(concat!("layers-", env!("CARGO_PKG_VERSION")));
     // One service is one group: no need to ask cargo for its features.
     let alone = if services.len() == 1 {
         BTreeMap::new()
@@ -177,7 +180,7 @@ pub fn run(
     for set in settings.values() {
         if !bases.contains_key(&set.base) {
             let base = if set.base == "builtin" {
-                image::builtin_base()?
+                image::builtin_base_cached(Some(&layer_cache))?
             } else {
                 pull_base(&set.base, &ws.target_dir)?
             };
@@ -215,9 +218,6 @@ pub fn run(
     let previous: Option<BuildRecord> = std::fs::read(&record_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let cache = out_dir
-        .join("cache")
-        .join(concat!("layers-", env!("CARGO_PKG_VERSION")));
     let jobs: Vec<images::Job> = services
         .iter()
         .map(|s| {
@@ -241,7 +241,7 @@ pub fn run(
         .collect::<Result<_, BuildError>>()?;
     let mut images = Vec::new();
     let mut records = Vec::new();
-    for (record, img) in images::assemble_all(&jobs, opts, &cache)? {
+    for (record, img) in images::assemble_all(&jobs, opts, &layer_cache)? {
         emit(Event::ImageAssembled {
             service: record.service.clone(),
             digest: img.digest.clone(),

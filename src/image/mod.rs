@@ -55,9 +55,15 @@ pub struct Base {
 /// The built-in base: the same for every service and every commit (its files carry a fixed
 /// time), so a registry stores it once.
 pub fn builtin_base() -> Result<Base, ImageError> {
+    builtin_base_cached(None)
+}
+
+/// [`builtin_base`], its layer kept in `layer_cache` (see [`layer::build_with`]).
+pub fn builtin_base_cached(layer_cache: Option<&std::path::Path>) -> Result<Base, ImageError> {
     Ok(Base {
         name: BUILTIN_BASE.into(),
-        layers: vec![layer::build(base::entries(), BASE_EPOCH).map_err(ImageError::Layer)?],
+        layers: vec![layer::build_with(base::entries(), BASE_EPOCH, layer_cache)
+            .map_err(ImageError::Layer)?],
         env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
     })
 }
