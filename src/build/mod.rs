@@ -118,6 +118,11 @@ pub struct BuildRecord {
 
 pub use image::BUILTIN_BASE;
 
+/// Layers unused for this long leave the layer cache.
+const LAYER_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+/// The most the layer cache keeps (least recently used layers go first).
+const LAYER_CACHE_BYTES: u64 = 512 << 20;
+
 pub struct Output {
     pub record: BuildRecord,
     pub layout: PathBuf,
@@ -249,6 +254,16 @@ pub fn run(
         });
         images.push((record.service.clone(), img));
         records.push(record);
+    }
+    // The layer cache keeps what recent builds used (and nothing of other monoship versions).
+    image::layer::prune(&layer_cache, LAYER_CACHE_AGE, LAYER_CACHE_BYTES);
+    if let Ok(dir) = std::fs::read_dir(out_dir.join("cache")) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("layers-") && e.path() != layer_cache {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
     let refs: Vec<(String, &oci::Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
     oci::write_layout(&layout, &refs).map_err(io(&layout))?;

@@ -175,14 +175,50 @@ fn deflate(data: &[u8], finish: bool) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// A cached blob, if it is there and decompresses to the tar with digest `diff_id`.
+/// A cached blob, if it is there and decompresses to the tar with digest `diff_id`. Its time
+/// is set to now, for [`prune`].
 fn read_cached(path: &Path, diff_id: &str) -> Option<Vec<u8>> {
     let blob = std::fs::read(path).ok()?;
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(blob.as_slice())
         .read_to_end(&mut raw)
         .ok()?;
-    (sha256(&raw) == diff_id).then_some(blob)
+    if sha256(&raw) != diff_id {
+        return None;
+    }
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+    Some(blob)
+}
+
+/// Keep a layer cache small: remove the blobs not used for `max_age`, then the least recently
+/// used ones until the rest take at most `max_bytes`. Returns the number of files removed.
+pub fn prune(cache: &Path, max_age: std::time::Duration, max_bytes: u64) -> usize {
+    let Ok(dir) = std::fs::read_dir(cache) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut files: Vec<(std::time::SystemTime, u64, std::path::PathBuf)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_file()
+                .then(|| (meta.modified().unwrap_or(now), meta.len(), e.path()))
+        })
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut kept = 0u64;
+    let mut removed = 0;
+    for (time, len, path) in files {
+        let old = now.duration_since(time).unwrap_or_default() > max_age;
+        if old || kept + len > max_bytes {
+            removed += usize::from(std::fs::remove_file(&path).is_ok());
+        } else {
+            kept += len;
+        }
+    }
+    removed
 }
 
 fn write_cached(path: &Path, blob: &[u8]) -> std::io::Result<()> {
@@ -204,6 +240,41 @@ mod tests {
             mode: 0o555,
             data: data.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn pruning_removes_old_and_least_recently_used_blobs() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(86_400);
+        let put = |name: &str, len: usize, age: Duration| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, vec![0u8; len]).unwrap();
+            let f = std::fs::File::options().append(true).open(&p).unwrap();
+            f.set_modified(SystemTime::now() - age).unwrap();
+        };
+        put("fresh.gz", 100, Duration::ZERO);
+        put("recent.gz", 100, day);
+        put("older.gz", 100, day * 2);
+        put("ancient.gz", 10, day * 30);
+        assert_eq!(prune(dir.path(), day * 14, 250), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["fresh.gz", "recent.gz"]);
+        // A blob read from the cache counts as used now.
+        let layer = build_with(vec![file("app/x", "1")], 1, Some(dir.path())).unwrap();
+        let name = format!("{}.gz", layer.diff_id.trim_start_matches("sha256:"));
+        std::fs::write(dir.path().join(&name), &layer.blob).unwrap();
+        let f = std::fs::File::options()
+            .append(true)
+            .open(dir.path().join(&name))
+            .unwrap();
+        f.set_modified(SystemTime::now() - day * 20).unwrap();
+        build_with(vec![file("app/x", "1")], 1, Some(dir.path())).unwrap();
+        assert_eq!(prune(dir.path(), day * 14, 1 << 20), 0);
     }
 
     #[test]
