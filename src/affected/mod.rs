@@ -139,6 +139,19 @@ pub fn load_workspace(opts: &Options) -> Result<Workspace, AffectedError> {
     reload_for_config_target(Workspace::from_metadata(meta, &target)?, &manifest, opts)
 }
 
+/// The workspace's members, services and configuration without the dependency graph
+/// ([`Workspace::resolved`] is false): enough to build or deploy named services, and quicker.
+pub fn load_members(opts: &Options) -> Result<Workspace, AffectedError> {
+    let manifest = workspace::locate_manifest(opts.dir.as_deref(), opts.manifest_path.as_deref())?;
+    let meta = workspace::cargo_metadata_members(&manifest, opts.offline)?;
+    let host = workspace::host_target().to_string();
+    let ws = Workspace::from_metadata(meta, opts.target.as_deref().unwrap_or(&host))?;
+    match (&opts.target, ws.config.target.clone()) {
+        (None, Some(t)) if t != ws.target => Ok(Workspace { target: t, ..ws }),
+        _ => Ok(ws),
+    }
+}
+
 fn reload_for_config_target(
     ws: Workspace,
     manifest: &std::path::Path,

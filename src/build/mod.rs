@@ -394,6 +394,9 @@ fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Base, BuildErr
 
 /// Packages in the normal/build closure of `group`.
 fn closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> usize {
+    if !ws.resolved {
+        return lock_closure_size(ws, group);
+    }
     let mut seen = std::collections::HashSet::new();
     let mut stack: Vec<usize> = group
         .iter()
@@ -405,6 +408,43 @@ fn closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> usize {
         }
     }
     seen.len()
+}
+
+/// [`closure_size`] from `Cargo.lock` when the workspace was loaded without its graph: every
+/// package the group's packages reach there (the lock file does not say which dependencies are
+/// for other platforms or for tests, so this counts a few more than cargo compiles).
+fn lock_closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> usize {
+    let Some(lock) = std::fs::read_to_string(ws.root.join("Cargo.lock"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+    else {
+        return group.len();
+    };
+    let packages: Vec<&toml::Table> = lock
+        .get("package")
+        .and_then(|p| p.as_array())
+        .map(|a| a.iter().filter_map(|p| p.as_table()).collect())
+        .unwrap_or_default();
+    let field =
+        |p: &toml::Table, k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    // A dependency is "name", "name version" or "name version (source)".
+    let find = |dep: &str| {
+        let mut parts = dep.split_whitespace();
+        let name = parts.next().unwrap_or("");
+        let version = parts.next();
+        packages.iter().position(|p| {
+            field(p, "name") == name && version.is_none_or(|v| field(p, "version") == v)
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<usize> = group.iter().filter_map(|s| find(&s.package)).collect();
+    while let Some(i) = stack.pop() {
+        if seen.insert(i) {
+            let deps = packages[i].get("dependencies").and_then(|d| d.as_array());
+            stack.extend(deps.into_iter().flatten().filter_map(|d| find(d.as_str()?)));
+        }
+    }
+    seen.len().max(group.len())
 }
 
 /// One cargo invocation for `group`; returns service → executable.
@@ -528,4 +568,43 @@ fn compile(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_file_estimate_covers_the_resolved_closure() {
+        let opts = crate::affected::Options {
+            manifest_path: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet/Cargo.toml"),
+            ),
+            offline: true,
+            ..Default::default()
+        };
+        let full = crate::affected::load_workspace(&opts).unwrap();
+        let members = crate::affected::load_members(&opts).unwrap();
+        assert!(full.resolved && !members.resolved);
+        assert_eq!(
+            full.services.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            members.services.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        for names in [&["search"][..], &["users", "orders"]] {
+            let group = |ws: &Workspace| -> Vec<crate::workspace::Service> {
+                names
+                    .iter()
+                    .map(|n| ws.service(n).unwrap().clone())
+                    .collect()
+            };
+            let (a, b) = (group(&full), group(&members));
+            let resolved = closure_size(&full, &a.iter().collect::<Vec<_>>());
+            let estimate = closure_size(&members, &b.iter().collect::<Vec<_>>());
+            // The lock file also lists other platforms' and test-only dependencies.
+            assert!(
+                resolved <= estimate && estimate <= resolved + 15,
+                "{names:?}: resolved {resolved}, estimate {estimate}"
+            );
+        }
+    }
 }

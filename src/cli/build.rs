@@ -50,8 +50,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let names: Vec<String> = report.affected.iter().map(|a| a.service.clone()).collect();
         (ws, names)
     } else {
+        // Named services need no dependency graph: the members are enough.
         (
-            monoship::affected::load_workspace(&base_opts)?,
+            monoship::affected::load_members(&base_opts)?,
             args.services.clone(),
         )
     };
