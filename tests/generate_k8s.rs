@@ -371,3 +371,61 @@ fn bad_settings_are_configuration_errors() {
     let err = f.run(&["generate", "k8s"]).usage_error().to_string();
     assert!(err.contains("unknown field `gpu`"), "{err}");
 }
+
+/// `-C DIR` is "as if started in DIR": relative paths in other arguments are relative to it,
+/// wherever monoship is started from (these tests start it in the crate's directory).
+#[test]
+fn relative_paths_are_relative_to_the_directory_of_dash_c() {
+    let f = Fleet::new();
+    ok(&f.run(&["generate", "k8s", "--out", "generated"]));
+    assert!(f.path().join("generated/search.yaml").is_file());
+    assert!(!Path::new("generated").exists());
+    // A kubeconfig next to the manifests, for an API server that is not there: deploy reads
+    // both through relative paths and only then fails to connect.
+    f.write(
+        "kc.yaml",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster: {server: \"https://127.0.0.1:1\"}\n\
+         contexts:\n- name: none\n  context: {cluster: none, user: none}\ncurrent-context: none\n\
+         users:\n- name: none\n  user: {token: none}\n",
+    );
+    let digest = format!("sha256:{}", "1".repeat(64));
+    let image = format!("search=registry.example/search@{digest}");
+    let run = f.run(&[
+        "deploy",
+        "search",
+        "--image",
+        &image,
+        "--manifests",
+        "generated",
+        "--kubeconfig",
+        "kc.yaml",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("cannot reach the Kubernetes API server at https://127.0.0.1:1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn dash_c_to_a_missing_directory_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_monoship"))
+        .args(["-C", "/nonexistent/monoship-test", "services"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let line = run.usage_error();
+    assert!(line.contains("-C /nonexistent/monoship-test"), "{line}");
+}

@@ -150,7 +150,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     quiet_broken_pipe(&cli.command);
     init_tracing(cli.verbose, cli.quiet);
     let color = match cli.color {
@@ -159,6 +159,19 @@ pub fn main() -> ExitCode {
         Color::Auto => anstream::ColorChoice::Auto,
     };
     color.write_global();
+    // `-C DIR`: as if started in DIR (like `cargo -C` and `git -C`), so relative paths in
+    // other arguments (--manifests, --out, --kubeconfig, …) are relative to DIR too.
+    if let Some(dir) = cli.dir.take() {
+        match std::env::set_current_dir(&dir).and_then(|_| std::env::current_dir()) {
+            Ok(abs) => cli.dir = Some(abs),
+            Err(e) => {
+                return report(CliError::usage(format!(
+                    "-C {}: cannot change to this directory: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
     let result = match &cli.command {
         Command::Affected(args) => affected::run(&cli, args),
         Command::Services(args) => services::run(&cli, args),
@@ -177,16 +190,18 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            anstream::eprintln!(
-                "{}error:{} {}",
-                output::ERROR.render(),
-                output::ERROR.render_reset(),
-                e.message
-            );
-            ExitCode::from(e.code)
-        }
+        Err(e) => report(e),
     }
+}
+
+fn report(e: CliError) -> ExitCode {
+    anstream::eprintln!(
+        "{}error:{} {}",
+        output::ERROR.render(),
+        output::ERROR.render_reset(),
+        e.message
+    );
+    ExitCode::from(e.code)
 }
 
 /// Like other command-line tools, end quietly when the reader of stdout goes away
