@@ -188,8 +188,14 @@ pub async fn track(
         let timed_out = Instant::now() >= deadline;
         if !(d_cache.ready && rs_cache.ready && pod_cache.ready) {
             if timed_out {
-                let f =
-                    timeout_failure(spec, &template_spec, started, None, disconnected.as_deref());
+                let f = timeout_failure(
+                    spec,
+                    &template_spec,
+                    started,
+                    None,
+                    None,
+                    disconnected.as_deref(),
+                );
                 return (Tracked::Failed(f), snapshot(&events));
             }
             continue;
@@ -247,11 +253,13 @@ pub async fn track(
             last_note = message;
         }
         if timed_out {
+            let restarts = verdict::restarts_note(&spec.template, &rss, &pod_list);
             let f = timeout_failure(
                 spec,
                 &template_spec,
                 started,
                 last_progress.as_ref(),
+                restarts.as_deref(),
                 disconnected.as_deref(),
             );
             return (Tracked::Failed(f), snapshot(&events));
@@ -274,6 +282,7 @@ fn timeout_failure(
     template: &k8s_openapi::api::core::v1::PodSpec,
     started: Instant,
     last: Option<&Progress>,
+    restarts: Option<&str>,
     disconnected: Option<&str>,
 ) -> Failure {
     let elapsed = started.elapsed().as_secs();
@@ -288,6 +297,9 @@ fn timeout_failure(
     let mut message = format!("the rollout did not complete in {elapsed} s ({limit})");
     if let Some(p) = last {
         message.push_str(&format!("; last: {}", p.message()));
+    }
+    if let Some(r) = restarts {
+        message.push_str(&format!("; {r}"));
     }
     if let Some(d) = disconnected {
         message.push_str(&format!("; the API server was unreachable: {d}"));

@@ -391,6 +391,37 @@ fn last_exit_text(cs: &ContainerStatus) -> String {
     }
 }
 
+/// The most restarted container of the new ReplicaSet's pods (the one with `template`), for a
+/// rollout that ran out of time: "pod P: container C restarted N times, last exit code X
+/// (Reason)". `None` when nothing restarted.
+pub fn restarts_note(
+    template: &PodTemplateSpec,
+    rss: &[ReplicaSet],
+    pods: &[Pod],
+) -> Option<String> {
+    let rs = revisions::replica_set_for_template(template, rss)?;
+    let uid = rs.metadata.uid.as_deref()?;
+    let (pod, cs) = pods
+        .iter()
+        .filter(|p| controlled_by(&p.metadata, uid))
+        .flat_map(|p| {
+            let status = p.status.iter();
+            status
+                .flat_map(|s| s.container_statuses.iter().flatten())
+                .map(move |cs| (p, cs))
+        })
+        .filter(|(_, cs)| cs.restart_count > 0)
+        .max_by_key(|(_, cs)| cs.restart_count)?;
+    Some(format!(
+        "pod {}: container {} restarted {} time{}{}",
+        pod.metadata.name.as_deref().unwrap_or("?"),
+        cs.name,
+        cs.restart_count,
+        if cs.restart_count == 1 { "" } else { "s" },
+        last_exit_text(cs)
+    ))
+}
+
 /// The message of the latest event saying a liveness or startup probe of `container` in `pod`
 /// failed, when one did.
 pub fn probe_kill(pod: &str, container: &str, events: &[Event]) -> Option<String> {

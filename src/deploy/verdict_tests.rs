@@ -397,3 +397,27 @@ fn no_new_replica_set_yet_is_not_complete() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_timeout_names_the_most_restarted_container_of_the_new_pods() {
+    let ours: Deployment = parse(DEPLOYMENT);
+    let template = ours.spec.unwrap().template;
+    let rss: Vec<ReplicaSet> = parse(REPLICA_SETS);
+    let oom: Pod = edited(POD_CRASHLOOP, |p| {
+        let cs = &mut p["status"]["containerStatuses"][0];
+        cs["restartCount"] = json!(3);
+        cs["lastState"]["terminated"]["exitCode"] = json!(137);
+        cs["lastState"]["terminated"]["reason"] = json!("OOMKilled");
+    });
+    let note = restarts_note(&template, &rss, &[parse(POD_RUNNING), oom]).unwrap();
+    assert_eq!(
+        note,
+        "pod users-5c4b3a2d1e-x7k2p: container users restarted 3 times, last exit code 137 (OOMKilled)"
+    );
+    // Nothing restarted, or only pods of another ReplicaSet: no note.
+    assert_eq!(restarts_note(&template, &rss, &[parse(POD_RUNNING)]), None);
+    let old: Pod = edited(POD_CRASHLOOP, |p| {
+        p["metadata"]["ownerReferences"][0]["uid"] = json!("rs-old");
+    });
+    assert_eq!(restarts_note(&template, &rss, &[old]), None);
+}
