@@ -14,7 +14,7 @@ pub(super) struct Job<'a> {
     pub version: String,
     pub settings: &'a Settings,
     pub base: &'a image::Base,
-    /// The service's entry in the previous build record.
+    /// The service's record from the last build that built it.
     pub before: Option<&'a ServiceRecord>,
 }
 

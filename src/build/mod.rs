@@ -99,11 +99,12 @@ pub struct ServiceRecord {
     pub image_digest: String,
     pub image_size: u64,
     pub base: String,
-    /// The image digest differs from the previous build record's (or there was none).
+    /// The image digest differs from the service's image in the last build that built it (or
+    /// there was none).
     pub changed: bool,
     /// The revision and time (seconds since the epoch) the image is labelled with: those of the
     /// build that first produced this binary, so an identical binary keeps its image digest
-    /// across commits while the previous record is at hand.
+    /// across commits while the target directory keeps its records.
     #[serde(default)]
     pub image_revision: String,
     #[serde(default)]
@@ -223,6 +224,18 @@ pub fn run(
     let previous: Option<BuildRecord> = std::fs::read(&record_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
+    // Every service's latest image, whatever the build it came from: a service built alone
+    // after others keeps its image when its binary did not change.
+    let index_path = out_dir.join("cache").join("images.json");
+    let mut index: BTreeMap<String, ServiceRecord> = std::fs::read(&index_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(p) = &previous {
+        for r in &p.services {
+            index.entry(r.service.clone()).or_insert_with(|| r.clone());
+        }
+    }
     let jobs: Vec<images::Job> = services
         .iter()
         .map(|s| {
@@ -238,9 +251,7 @@ pub fn run(
                     .unwrap_or_default(),
                 settings: set,
                 base: &bases[&set.base],
-                before: previous
-                    .as_ref()
-                    .and_then(|p| p.services.iter().find(|r| r.service == s.name)),
+                before: index.get(&s.name),
             })
         })
         .collect::<Result<_, BuildError>>()?;
@@ -273,6 +284,12 @@ pub fn run(
     };
     let json = serde_json::to_vec_pretty(&record).expect("json");
     std::fs::write(&record_path, json).map_err(io(&record_path))?;
+    for r in &record.services {
+        index.insert(r.service.clone(), r.clone());
+    }
+    // Best effort: without it a later build compares with build.json only.
+    let _ = std::fs::create_dir_all(out_dir.join("cache"))
+        .and_then(|_| std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")));
     Ok(Output {
         record,
         layout,
