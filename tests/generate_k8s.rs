@@ -429,3 +429,45 @@ fn dash_c_to_a_missing_directory_is_a_usage_error() {
     let line = run.usage_error();
     assert!(line.contains("-C /nonexistent/monoship-test"), "{line}");
 }
+
+/// A file `generate k8s` wrote for a service that is gone is flagged by `--check` and removed
+/// by the next `generate k8s`; files it did not write are left alone.
+#[test]
+fn files_of_services_that_are_gone_are_flagged_then_removed() {
+    let f = Fleet::new();
+    let out = f.path().join("k8s");
+    ok(&generate(&f, &out, &[]));
+    fs::copy(out.join("search.yaml"), out.join("legacy.yaml")).unwrap();
+    fs::write(out.join("notes.yaml"), "kind: ConfigMap\n").unwrap();
+
+    let check = generate(&f, &out, &["--check"]);
+    assert_eq!(
+        check.code, 1,
+        "stdout: {}\nstderr: {}",
+        check.stdout, check.stderr
+    );
+    assert!(
+        check.stderr.contains("out of date: legacy.yaml"),
+        "{}",
+        check.stderr
+    );
+    assert!(!check.stderr.contains("notes.yaml"), "{}", check.stderr);
+    assert!(
+        check.stdout.contains("--- legacy.yaml (on disk)"),
+        "{}",
+        check.stdout
+    );
+
+    let run = generate(&f, &out, &[]);
+    ok(&run);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("removed") && l.ends_with("legacy.yaml")),
+        "{}",
+        run.stdout
+    );
+    assert!(!out.join("legacy.yaml").exists());
+    assert!(out.join("notes.yaml").exists());
+    ok(&generate(&f, &out, &["--check"]));
+}

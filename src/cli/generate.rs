@@ -94,8 +94,24 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Only k8s writes one file per service into a directory of its own: there, a file it wrote
+    // for a service that is gone is removed (and flagged by --check).
+    let leftovers = match generator {
+        Generator::K8s => {
+            generate::leftovers(&files, &out, generator.name()).map_err(generate_error)?
+        }
+        _ => Vec::new(),
+    };
     if flags.check {
-        let checked = generate::check(&files, &out).map_err(generate_error)?;
+        let mut checked = generate::check(&files, &out).map_err(generate_error)?;
+        for path in &leftovers {
+            let old = std::fs::read_to_string(out.join(path)).unwrap_or_default();
+            checked.push(generate::Checked {
+                path: path.clone(),
+                status: CheckStatus::Leftover,
+                diff: generate::unified_diff(&old, "", &format!("{path} (on disk)"), "/dev/null"),
+            });
+        }
         let stale: Vec<&str> = checked
             .iter()
             .filter(|c| c.status != CheckStatus::UpToDate)
@@ -135,7 +151,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::Workflow => warn_workflow(&ctx),
         Generator::K8s => {}
     }
-    let written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
+    let mut written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
+    written.extend(generate::remove_leftovers(&leftovers, &out).map_err(generate_error)?);
     if cli.format == Format::Json {
         output::json(&serde_json::json!({
             "generator": generator.name(),
@@ -148,6 +165,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 WriteStatus::Created => "created",
                 WriteStatus::Updated => "updated",
                 WriteStatus::Unchanged => "unchanged",
+                WriteStatus::Removed => "removed",
             };
             println!("{status:<9}  {}", out.join(&w.path).display());
         }
