@@ -75,34 +75,25 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
         return Ok(exit::OK);
     }
-    let git = monoship::changes::Git::open(&ws.root).map_err(|e| CliError::usage(e.to_string()))?;
-    let (revision, commit_time) = git
-        .head_info()
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let (revision, commit_time) = head(&ws)?;
     if args.builder != super::generate::Builder::Monoship {
-        let rev = revision.to_string();
         return super::generate::container_build(
             cli,
             args.builder,
             &ws,
             &services,
-            &rev,
+            &revision,
             args.jobs as usize,
         );
     }
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH is not a number: `{v}`")))?,
-        Err(_) => commit_time,
-    };
+    let epoch = source_date_epoch(commit_time)?;
     let opts = build::Options {
         services,
         profile: args.profile.clone(),
         target: args.target.clone(),
         static_link: None,
         offline: cli.offline,
-        revision: revision.to_string(),
+        revision,
         epoch,
         out_dir: args.out_dir.clone(),
     };
@@ -130,9 +121,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     for s in &out.record.services {
         rows.push(vec![
             s.service.clone(),
-            human_size(s.binary_size),
+            output::human_size(s.binary_size),
             s.image_digest[..19].to_string(),
-            human_size(s.image_size),
+            output::human_size(s.image_size),
             if s.changed { "yes".into() } else { "no".into() },
         ]);
     }
@@ -149,10 +140,21 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
+/// The head commit of the workspace's repository (full sha) and its commit time.
+pub(super) fn head(ws: &monoship::workspace::Workspace) -> Result<(String, u64), CliError> {
+    let git = monoship::changes::Git::open(&ws.root).map_err(|e| CliError::usage(e.to_string()))?;
+    let (revision, commit_time) = git
+        .head_info()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok((revision.to_string(), commit_time))
+}
+
+/// `SOURCE_DATE_EPOCH` when set, else `commit_time`.
+pub(super) fn source_date_epoch(commit_time: u64) -> Result<u64, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH is not a number: `{v}`"))),
+        Err(_) => Ok(commit_time),
     }
 }

@@ -20,16 +20,8 @@ use std::time::Duration;
 /// How to reach the cluster (shared with `rollback`).
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
-    /// Namespace of the Deployments (default: `namespace` in the configuration, else the
-    /// kubeconfig context's).
-    #[arg(long, short = 'n', value_name = "NS")]
-    pub namespace: Option<String>,
-    /// The kubeconfig context to use.
-    #[arg(long, value_name = "CTX")]
-    pub context: Option<String>,
-    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: super::status::KubeArgs,
     /// Time limit per rollout, e.g. 90s, 5m (default: derived from the probes).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -157,7 +149,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 pub async fn connect(args: &ClusterArgs) -> Result<cluster::Connection, CliError> {
-    connect_to(args.kubeconfig.clone(), args.context.clone()).await
+    super::status::connect(&args.kube).await
 }
 
 /// Connect like kubectl; a configuration problem is a usage error.
@@ -314,7 +306,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 &ws,
                 s,
                 artifacts[s].clone(),
-                args.cluster.namespace.as_deref(),
+                args.cluster.kube.namespace.as_deref(),
                 &conn.namespace,
             )
             .map_err(CliError::usage)?;

@@ -1,10 +1,9 @@
 //! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
 
-use super::status::{cluster_error, connect, load, runtime, target, KubeArgs};
+use super::status::{connect, load, runtime, service_error, target, KubeArgs};
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::deploy::history::{self, History};
 use monoship::deploy::status::{short_digest, short_revision};
-use monoship::deploy::DeployError;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -38,13 +37,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             t.container.as_deref(),
         )
         .await
-        .map_err(|e| match e {
-            DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
-                "service `{}`: deployment `{name}` not found in namespace `{namespace}`",
-                args.service
-            )),
-            e => cluster_error(e, &conn.server),
-        })
+        .map_err(|e| service_error(&args.service, e, &conn.server))
     })?;
     if cli.format == Format::Json {
         output::json(&h)?;

@@ -1,10 +1,10 @@
 //! `monoship logs SERVICE`: the logs of a service's pods, each line prefixed with its pod;
 //! `--follow` follows all pods at once until Ctrl-C.
 
-use super::status::{cluster_error, connect, load, runtime, target, warn, KubeArgs};
+use super::status::{cluster_error, connect, load, runtime, service_error, target, warn, KubeArgs};
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
-use monoship::deploy::{revisions, DeployError};
+use monoship::deploy::revisions;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -53,13 +53,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         )?;
         let d = revisions::find_deployment(&conn.client, &t.namespace, &t.deployment)
             .await
-            .map_err(|e| match e {
-                DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
-                    "service `{}`: deployment `{name}` not found in namespace `{namespace}`",
-                    args.service
-                )),
-                e => cluster_error(e, &conn.server),
-            })?;
+            .map_err(|e| service_error(&args.service, e, &conn.server))?;
         if let Some(c) = &args.container {
             let template = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
             let names: Vec<&str> = template

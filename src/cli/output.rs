@@ -41,3 +41,14 @@ pub fn table(rows: &[Vec<String>]) -> Vec<String> {
         })
         .collect()
 }
+
+/// `1.2 MiB`, `3.4 KiB`, `512 B`.
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else if bytes >= 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

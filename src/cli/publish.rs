@@ -175,7 +175,10 @@ pub fn reporter(cli: &Cli) -> impl FnMut(Event) {
                 BlobAction::Uploaded => "uploaded".to_string(),
                 BlobAction::Mounted => format!("mounted from {}", from.unwrap_or_default()),
             };
-            eprintln!("  {service}: {digest} ({}) {what}", human_size(size));
+            eprintln!(
+                "  {service}: {digest} ({}) {what}",
+                output::human_size(size)
+            );
         }
         _ => {}
     }
@@ -206,7 +209,7 @@ pub fn print_table(cli: &Cli, record: &PublishRecord) {
         rows.push(vec![
             s.service.clone(),
             result.to_string(),
-            human_size(s.uploaded_bytes),
+            output::human_size(s.uploaded_bytes),
             format!(
                 "{} uploaded, {} mounted, {} present",
                 s.blobs.uploaded, s.blobs.mounted, s.blobs.present
@@ -233,15 +236,5 @@ pub fn print_table(cli: &Cli, record: &PublishRecord) {
             record.services.len(),
             record.registry
         );
-    }
-}
-
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    } else if bytes >= 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} B")
     }
 }

@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             &args.service,
             &ws.config,
             &svc.config,
-            args.cluster.namespace.as_deref(),
+            args.cluster.kube.namespace.as_deref(),
             &conn.namespace,
         )
         .map_err(CliError::usage)?;

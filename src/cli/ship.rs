@@ -72,7 +72,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     let rt = runtime()?;
     let conn = rt.block_on(connect(&args.cluster))?;
-    let namespace_flag = args.cluster.namespace.as_deref();
+    let namespace_flag = args.cluster.kube.namespace.as_deref();
 
     // 1. affected
     stage(cli, "affected");
@@ -217,23 +217,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
 }
 
 fn build(cli: &Cli, ws: &Workspace, services: &[String]) -> Result<build::Output, CliError> {
-    let git = monoship::changes::Git::open(&ws.root).map_err(|e| CliError::usage(e.to_string()))?;
-    let (revision, commit_time) = git
-        .head_info()
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH is not a number: `{v}`")))?,
-        Err(_) => commit_time,
-    };
+    let (revision, commit_time) = super::build::head(ws)?;
+    let epoch = super::build::source_date_epoch(commit_time)?;
     let opts = build::Options {
         services: services.to_vec(),
         profile: "release".into(),
         target: "x86_64-unknown-linux-gnu".into(),
         static_link: None,
         offline: cli.offline,
-        revision: revision.to_string(),
+        revision,
         epoch,
         out_dir: None,
     };
@@ -298,7 +290,7 @@ fn render(
             r.service.clone(),
             r.reason.clone(),
             status::short_digest(&r.digest),
-            human_size(r.pushed_bytes),
+            output::human_size(r.pushed_bytes),
             r.result.clone(),
             format!("{:.1}s", r.duration_ms as f64 / 1000.0),
         ]);
@@ -332,14 +324,4 @@ fn render(
         );
     }
     Ok(())
-}
-
-fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    } else if bytes >= 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
 }

@@ -89,6 +89,16 @@ pub fn cluster_error(e: DeployError, server: &str) -> CliError {
     }
 }
 
+/// [`cluster_error`], naming the service whose Deployment is missing.
+pub fn service_error(service: &str, e: DeployError, server: &str) -> CliError {
+    match e {
+        DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
+            "service `{service}`: deployment `{name}` not found in namespace `{namespace}`"
+        )),
+        e => cluster_error(e, server),
+    }
+}
+
 /// Where a service runs: namespace (flag, service table, workspace table, context), the
 /// Deployment (name template) and the configured container.
 pub fn target(
