@@ -442,8 +442,9 @@ fn lock_closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> us
         .and_then(|p| p.as_array())
         .map(|a| a.iter().filter_map(|p| p.as_table()).collect())
         .unwrap_or_default();
-    let field =
-        |p: &toml::Table, k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    fn field<'a>(p: &'a toml::Table, k: &str) -> &'a str {
+        p.get(k).and_then(|v| v.as_str()).unwrap_or("")
+    }
     // A dependency is "name", "name version" or "name version (source)".
     let find = |dep: &str| {
         let mut parts = dep.split_whitespace();
@@ -464,6 +465,14 @@ fn lock_closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> us
     seen.len().max(group.len())
 }
 
+/// `$CARGO_HOME`, else `~/.cargo`, as cargo finds it.
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+}
+
 /// One cargo invocation for `group`; returns service → executable.
 fn compile(
     ws: &Workspace,
@@ -472,10 +481,7 @@ fn compile(
     static_link: bool,
     emit: &mut dyn FnMut(Event),
 ) -> Result<BTreeMap<String, PathBuf>, BuildError> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+    let cargo_home = cargo_home();
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if static_link {
         rustflags.push_str(" -C target-feature=+crt-static");

@@ -125,13 +125,9 @@ fn cache_key(ws: &crate::workspace::Workspace, target: &str) -> Result<String, S
         files.push(dir.join(".cargo/config.toml"));
         files.push(dir.join(".cargo/config"));
     }
-    if let Some(home) = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
-    {
-        files.push(home.join("config.toml"));
-        files.push(home.join("config"));
-    }
+    let home = super::cargo_home();
+    files.push(home.join("config.toml"));
+    files.push(home.join("config"));
     for f in files {
         add(&f.to_string_lossy(), &std::fs::read(&f).unwrap_or_default());
     }

@@ -104,12 +104,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     if flags.check {
         let mut checked = generate::check(&files, &out).map_err(generate_error)?;
-        for path in &leftovers {
-            let old = std::fs::read_to_string(out.join(path)).unwrap_or_default();
+        for (path, old) in &leftovers {
             checked.push(generate::Checked {
                 path: path.clone(),
                 status: CheckStatus::Leftover,
-                diff: generate::unified_diff(&old, "", &format!("{path} (on disk)"), "/dev/null"),
+                diff: generate::unified_diff(old, "", &format!("{path} (on disk)"), "/dev/null"),
             });
         }
         let stale: Vec<&str> = checked
@@ -152,7 +151,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::K8s => {}
     }
     let mut written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
-    written.extend(generate::remove_leftovers(&leftovers, &out).map_err(generate_error)?);
+    let gone: Vec<String> = leftovers.into_iter().map(|(path, _)| path).collect();
+    written.extend(generate::remove_leftovers(&gone, &out).map_err(generate_error)?);
     if cli.format == Format::Json {
         output::json(&serde_json::json!({
             "generator": generator.name(),
