@@ -2,6 +2,8 @@
 //! shared-crate change, affected → build → a server-side dry run of the deploy against the test
 //! cluster.
 
+#[path = "support/fleet.rs"]
+mod fleet;
 #[path = "support/testenv.rs"]
 mod testenv;
 
@@ -25,16 +27,7 @@ fn demo_runs_every_stage_and_changes_nothing() {
         "{stdout}"
     );
     assert!(stdout.contains("monoship generate k8s"), "{stdout}");
-    for service in [
-        "audit",
-        "billing",
-        "catalog",
-        "inventory",
-        "orders",
-        "payments",
-        "reports",
-        "users",
-    ] {
+    for service in fleet::DB_USERS {
         let line = stdout
             .lines()
             .find(|l| l.starts_with(service) && l.contains("would-deploy"))
