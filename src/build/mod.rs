@@ -154,9 +154,8 @@ pub fn run(
         .out_dir
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
-    let layer_cache = out_dir
-        .join("cache")
-        .join(concat!("layers-", env!("CARGO_PKG_VERSION")));
+    let cache_dir = out_dir.join("cache");
+    let layer_cache = cache_dir.join(concat!("layers-", env!("CARGO_PKG_VERSION")));
     // One service is one group: no need to ask cargo for its features.
     let alone = if services.len() == 1 {
         BTreeMap::new()
@@ -167,7 +166,7 @@ pub fn run(
             &packages,
             &opts.target,
             opts.offline,
-            &out_dir.join("cache").join("features.json"),
+            &cache_dir.join("features.json"),
         )
         .map_err(BuildError::Plan)?
     };
@@ -226,7 +225,7 @@ pub fn run(
         .and_then(|b| serde_json::from_slice(&b).ok());
     // Every service's latest image, whatever the build it came from: a service built alone
     // after others keeps its image when its binary did not change.
-    let index_path = out_dir.join("cache").join("images.json");
+    let index_path = cache_dir.join("images.json");
     let mut index: BTreeMap<String, ServiceRecord> = std::fs::read(&index_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -268,7 +267,7 @@ pub fn run(
     }
     // The layer cache keeps what recent builds used (and nothing of other monoship versions).
     image::layer::prune(&layer_cache, LAYER_CACHE_AGE, LAYER_CACHE_BYTES);
-    if let Ok(dir) = std::fs::read_dir(out_dir.join("cache")) {
+    if let Ok(dir) = std::fs::read_dir(&cache_dir) {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("layers-") && e.path() != layer_cache {
@@ -288,7 +287,7 @@ pub fn run(
         index.insert(r.service.clone(), r.clone());
     }
     // Best effort: without it a later build compares with build.json only.
-    let _ = std::fs::create_dir_all(out_dir.join("cache"))
+    let _ = std::fs::create_dir_all(&cache_dir)
         .and_then(|_| std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")));
     Ok(Output {
         record,
@@ -298,7 +297,7 @@ pub fn run(
 }
 
 /// A service's image settings: its own table, else the workspace's, else the defaults.
-pub(crate) struct Settings {
+struct Settings {
     /// `builtin` or an image reference.
     base: String,
     port: u16,
