@@ -8,6 +8,7 @@ pub mod generate;
 pub mod image;
 pub mod init;
 pub mod manifest;
+pub mod parallel;
 pub mod pipeline;
 pub mod publish;
 pub mod refs;

@@ -24,27 +24,9 @@ pub(super) fn assemble_all(
     opts: &Options,
     cache: &Path,
 ) -> Result<Vec<(ServiceRecord, oci::Image)>, BuildError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(jobs.len())
-        .max(1);
-    let chunk = jobs.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<_>, BuildError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|j| one(j, opts, cache)).collect()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("image assembly does not panic"))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(jobs.len());
-    for part in results {
-        out.extend(part?);
-    }
-    Ok(out)
+    crate::parallel::map(jobs, |j| one(j, opts, cache))
+        .into_iter()
+        .collect()
 }
 
 fn one(

@@ -64,21 +64,11 @@ pub fn features_cached(
         .filter(|p| !known.contains_key(*p))
         .collect();
     if !missing.is_empty() {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for part in missing.chunks(threads) {
-            let found: Vec<Result<FeatureMap, String>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = part
-                    .iter()
-                    .map(|p| scope.spawn(|| features_alone(&ws.manifest, p, target, offline)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("cargo tree runs"))
-                    .collect()
-            });
-            for (p, f) in part.iter().zip(found) {
-                known.insert(p.to_string(), f?);
-            }
+        let found = crate::parallel::map(&missing, |p| {
+            features_alone(&ws.manifest, p, target, offline)
+        });
+        for (p, f) in missing.iter().zip(found) {
+            known.insert(p.to_string(), f?);
         }
         let body = serde_json::to_vec(&Cached {
             key,

@@ -118,23 +118,8 @@ fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
         raw.chunks(CHUNK).collect()
     };
     let last = chunks.len() - 1;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut parts: Vec<std::io::Result<Vec<u8>>> = Vec::with_capacity(chunks.len());
-    for batch in chunks
-        .chunks(threads)
-        .enumerate()
-        .map(|(b, c)| (b * threads, c))
-    {
-        let (first, batch) = batch;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, chunk)| scope.spawn(move || deflate(chunk, first + i == last)))
-                .collect();
-            parts.extend(handles.into_iter().map(|h| h.join().expect("deflate")));
-        });
-    }
+    let numbered: Vec<(usize, &[u8])> = chunks.into_iter().enumerate().collect();
+    let parts = crate::parallel::map(&numbered, |(i, chunk)| deflate(chunk, *i == last));
     let mut crc = flate2::Crc::new();
     crc.update(raw);
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255
