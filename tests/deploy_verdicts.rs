@@ -24,6 +24,24 @@ fn failure_line(stderr: &str, code: &str) -> f64 {
     seconds_between(stderr, "users: patched", "users: rollout failed")
 }
 
+/// The report's message for a container killed over and over, checked for what every kill loop
+/// shows: the kubelet's CrashLoopBackOff between the kills is not the verdict, the third restart
+/// is (1 s + 1 s, 2 s back-off, 1 s, 4 s back-off, 1 s after scheduling), past the budget of 2.
+fn kill_loop_message<'a>(r: &'a Value, stderr: &str, code: &str) -> &'a str {
+    let latency = failure_line(stderr, code);
+    eprintln!("{code} verdict {latency:.1} s after the patch");
+    assert!(
+        (8.0..30.0).contains(&latency),
+        "verdict after {latency} s:\n{stderr}"
+    );
+    let message = r["report"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("restarted 3 times (more than 2)"),
+        "{message}"
+    );
+    message
+}
+
 /// The first container of the first new pod in the failure report.
 fn first_container(r: &Value) -> &Value {
     &r["report"]["pods"][0]["containers"][0]
@@ -33,18 +51,9 @@ fn first_container(r: &Value) -> &Value {
 fn oom_kills_past_the_restart_budget_are_detected_and_rolled_back() {
     let bad = image("oomkill", "users", 7);
     let (r, stderr) = rolled_back("verdict-oom", &bad, &["OOMKilled"], FAST_PROBE);
-    let latency = failure_line(&stderr, "OOMKilled");
-    eprintln!("OOMKilled verdict {latency:.1} s after the patch");
-    // The kubelet's CrashLoopBackOff between the kills is not the verdict: the third restart
-    // (1 s + 1 s, 2 s back-off, 1 s, 4 s back-off, 1 s after scheduling) is.
+    let message = kill_loop_message(&r, &stderr, "OOMKilled");
     assert!(
-        (8.0..30.0).contains(&latency),
-        "verdict after {latency} s:\n{stderr}"
-    );
-    let message = r["report"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("restarted 3 times (more than 2)")
-            && message.contains("last exit code 137 (OOMKilled)"),
+        message.contains("last exit code 137 (OOMKilled)"),
         "{message}"
     );
     let container = first_container(&r);
@@ -65,17 +74,10 @@ fn liveness_probe_kills_past_the_restart_budget_are_detected_and_rolled_back() {
     };
     let bad = image("probefail", "users", 8);
     let (r, stderr) = rolled_back_with("verdict-probe", &bad, &["ProbeFailed"], setup);
-    let latency = failure_line(&stderr, "ProbeFailed");
-    eprintln!("ProbeFailed verdict {latency:.1} s after the patch");
-    assert!(
-        (8.0..30.0).contains(&latency),
-        "verdict after {latency} s:\n{stderr}"
-    );
     // Why, from the pod's Unhealthy events; the exit code alone does not say.
-    let message = r["report"]["message"].as_str().unwrap();
+    let message = kill_loop_message(&r, &stderr, "ProbeFailed");
     assert!(
-        message.contains("restarted 3 times (more than 2)")
-            && message.ends_with(": Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        message.ends_with(": Liveness probe failed: HTTP probe failed with statuscode: 500"),
         "{message}"
     );
     let container = first_container(&r);
