@@ -197,7 +197,7 @@ fn quantities(list: &[(&str, &str)]) -> String {
 
 /// Whether `manifest` (the text of a root `Cargo.toml`) has the table already.
 pub fn has_table(manifest: &str, path: &Path) -> Result<bool, InitError> {
-    let doc = parse(manifest, path)?;
+    let doc = parse(manifest.trim_start_matches(BOM), path)?;
     Ok(doc
         .get("workspace")
         .and_then(|w| w.get("metadata"))
@@ -213,9 +213,26 @@ fn parse(text: &str, path: &Path) -> Result<DocumentMut, InitError> {
         })
 }
 
+const BOM: char = '\u{feff}';
+
 /// `manifest` with `table` (from [`table_text`]) as its `[workspace.metadata.monoship]`:
 /// added after the workspace's other tables, or in place of the existing one with `force`.
+/// A UTF-8 byte-order mark stays, and so do CRLF line endings (the table gets them too) when
+/// every line of the file has them.
 pub fn apply(manifest: &str, table: &str, path: &Path, force: bool) -> Result<String, InitError> {
+    let (bom, body) = match manifest.strip_prefix(BOM) {
+        Some(rest) => (BOM.to_string(), rest),
+        None => (String::new(), manifest),
+    };
+    let crlf = body.contains("\r\n") && !body.replace("\r\n", "").contains('\n');
+    if !crlf {
+        return Ok(bom + &apply_lf(body, table, path, force)?);
+    }
+    let out = apply_lf(&body.replace("\r\n", "\n"), table, path, force)?;
+    Ok(bom + &out.replace('\n', "\r\n"))
+}
+
+fn apply_lf(manifest: &str, table: &str, path: &Path, force: bool) -> Result<String, InitError> {
     let bad = |message: String| InitError::Manifest {
         path: path.display().to_string(),
         message,
@@ -332,6 +349,19 @@ mod tests {
         let inline = "[workspace]\nmetadata.monoship = { services = [] }\n";
         assert!(has_table(inline, Path::new("Cargo.toml")).unwrap());
         assert!(apply(inline, &table, Path::new("Cargo.toml"), false).is_err());
+    }
+
+    #[test]
+    fn keeps_a_byte_order_mark_and_crlf_line_endings() {
+        let table = table_text(&detected());
+        let crlf = format!("\u{feff}{}", MANIFEST.replace('\n', "\r\n"));
+        assert!(!has_table(&crlf, Path::new("Cargo.toml")).unwrap());
+        let out = apply(&crlf, &table, Path::new("Cargo.toml"), false).unwrap();
+        assert!(out.starts_with("\u{feff}# top comment\r\n"), "{out:?}");
+        assert!(!out.replace("\r\n", "").contains('\n'), "{out:?}");
+        let lf = apply(MANIFEST, &table, Path::new("Cargo.toml"), false).unwrap();
+        assert_eq!(out, format!("\u{feff}{}", lf.replace('\n', "\r\n")));
+        assert!(has_table(&out, Path::new("Cargo.toml")).unwrap());
     }
 
     #[test]

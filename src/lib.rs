@@ -1,4 +1,5 @@
 pub mod affected;
+pub mod atomic;
 pub mod build;
 pub mod changes;
 pub mod cluster;

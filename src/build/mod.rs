@@ -282,13 +282,13 @@ pub fn run(
         services: records,
     };
     let json = serde_json::to_vec_pretty(&record).expect("json");
-    std::fs::write(&record_path, json).map_err(io(&record_path))?;
+    crate::atomic::write(&record_path, &json).map_err(io(&record_path))?;
     for r in &record.services {
         index.insert(r.service.clone(), r.clone());
     }
     // Best effort: without it a later build compares with build.json only.
-    let _ = std::fs::create_dir_all(&cache_dir)
-        .and_then(|_| std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")));
+    let _ =
+        crate::atomic::write_in_new_dir(&index_path, &serde_json::to_vec(&index).expect("json"));
     Ok(Output {
         record,
         layout,

@@ -76,11 +76,7 @@ pub fn features_cached(
         })
         .expect("json");
         // Best effort: without the cache the next build asks cargo again.
-        let _ = cache
-            .parent()
-            .map(std::fs::create_dir_all)
-            .transpose()
-            .and_then(|_| std::fs::write(cache, body));
+        let _ = crate::atomic::write_in_new_dir(cache, &body);
     }
     Ok(packages
         .iter()

@@ -44,7 +44,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let detected = init::detect(&ws);
     let table = init::table_text(&detected);
     let updated = init::apply(&text, &table, &path, args.force).map_err(init_error)?;
-    std::fs::write(&path, &updated)
+    monoship::atomic::write(&path, updated.as_bytes())
         .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
 
     if detected.services.is_empty() {

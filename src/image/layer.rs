@@ -207,12 +207,7 @@ pub fn prune(cache: &Path, max_age: std::time::Duration, max_bytes: u64) -> usiz
 }
 
 fn write_cached(path: &Path, blob: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-    std::fs::write(&tmp, blob)?;
-    std::fs::rename(&tmp, path)
+    crate::atomic::write_in_new_dir(path, blob)
 }
 
 #[cfg(test)]

@@ -115,9 +115,7 @@ pub fn write_layout(dir: &Path, images: &[(String, &Image)]) -> std::io::Result<
     let put = |digest: &str, data: &[u8]| -> std::io::Result<()> {
         let path = blobs.join(digest.trim_start_matches("sha256:"));
         if !path.exists() {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, data)?;
-            std::fs::rename(&tmp, &path)?;
+            crate::atomic::write(&path, data)?;
         }
         Ok(())
     };
@@ -132,10 +130,14 @@ pub fn write_layout(dir: &Path, images: &[(String, &Image)]) -> std::io::Result<
         d.annotations.insert(REF_NAME.into(), name.clone());
         manifests.push(d);
     }
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    crate::atomic::write(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-    std::fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec_pretty(&index).expect("json"),
+    // The index last: it never names a blob that is not there.
+    crate::atomic::write(
+        &dir.join("index.json"),
+        &serde_json::to_vec_pretty(&index).expect("json"),
     )
 }

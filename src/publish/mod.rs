@@ -240,13 +240,10 @@ pub fn run(opts: &Options, emit: &mut dyn FnMut(Event)) -> Result<Output, Publis
     };
     let merged = merge(previous, &record, &build);
     let json = serde_json::to_vec_pretty(&merged).expect("json");
-    let tmp = record_path.with_extension("json.tmp");
-    std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, &record_path))
-        .map_err(|source| PublishError::Io {
-            path: record_path.display().to_string(),
-            source,
-        })?;
+    crate::atomic::write(&record_path, &json).map_err(|source| PublishError::Io {
+        path: record_path.display().to_string(),
+        source,
+    })?;
     Ok(Output {
         record,
         record_path,

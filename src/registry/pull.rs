@@ -200,8 +200,16 @@ async fn store(blobs: &Path, digest: &str, bytes: &[u8]) -> Result<(), RegistryE
         return Ok(());
     }
     let tmp = blobs.join(format!("{hex}.{}.partial", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await.map_err(io(&tmp))?;
-    tokio::fs::rename(&tmp, &path).await.map_err(io(&path))
+    let stored = async {
+        tokio::fs::write(&tmp, bytes).await.map_err(io(&tmp))?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io(&path))
+    }
+    .await;
+    if stored.is_err() {
+        // A full disk must not stay full of what could not be stored.
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    stored
 }
 
 async fn fetch_blob(
@@ -223,14 +231,18 @@ async fn fetch_blob(
     let pulled = registry
         .pull_blob(repository, &blob.digest, &mut file)
         .await;
-    if let Err(e) = pulled {
-        drop(file);
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    file.flush().await.map_err(io(&tmp))?;
+    let stored = match pulled {
+        Err(e) => Err(e),
+        Ok(_) => match file.flush().await {
+            Err(e) => Err(io(&tmp)(e)),
+            Ok(()) => tokio::fs::rename(&tmp, &path).await.map_err(io(&path)),
+        },
+    };
     drop(file);
-    tokio::fs::rename(&tmp, &path).await.map_err(io(&path))
+    if stored.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    stored
 }
 
 #[cfg(test)]
