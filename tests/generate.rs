@@ -142,6 +142,12 @@ fn check_passes_after_generate_and_fails_with_a_diff_after_an_edit() {
     let run = generate(&f, out.path(), &["--check"]);
     let err = failure(&run);
     assert!(err.contains("out of date: Dockerfile.monoship"), "{err}");
+    assert!(
+        run.stderr
+            .contains("Dockerfile.monoship was changed by hand"),
+        "{}",
+        run.stderr
+    );
     assert!(err.contains("monoship generate dockerfile --out"), "{err}");
     let diff = &run.stdout;
     assert!(
@@ -167,7 +173,17 @@ fn check_passes_after_generate_and_fails_with_a_diff_after_an_edit() {
         "{}",
         run.stdout
     );
+    // The hand edit is never overwritten silently: refused, nothing written, until --force.
     let run = generate(&f, out.path(), &[]);
+    let err = failure(&run);
+    assert!(
+        err.contains("Dockerfile.monoship was changed since monoship generated it"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert!(!out.path().join(".dockerignore").exists());
+    assert!(fs::read_to_string(&path).unwrap().contains("EXPOSE 8080\n"));
+    let run = generate(&f, out.path(), &["--force"]);
     ok(&run);
     assert!(run.stdout.starts_with("updated"), "{}", run.stdout);
     assert!(run.stdout.contains("created"), "{}", run.stdout);
@@ -202,7 +218,7 @@ fn check_as_json() {
     assert_eq!(report["files"][0]["status"], "up-to-date");
     assert_eq!(report["files"][0].get("diff"), None);
     assert_eq!(report["files"][1]["path"], ".dockerignore");
-    assert_eq!(report["files"][1]["status"], "differs");
+    assert_eq!(report["files"][1]["status"], "edited");
     assert!(report["files"][1]["diff"]
         .as_str()
         .unwrap()

@@ -104,16 +104,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     if flags.check {
         let mut checked = generate::check(&files, &out).map_err(generate_error)?;
-        for (path, old) in &leftovers {
-            checked.push(generate::Checked {
-                path: path.clone(),
-                status: CheckStatus::Leftover,
-                diff: generate::unified_diff(old, "", &format!("{path} (on disk)"), "/dev/null"),
-            });
-        }
+        checked.extend(generate::check_leftovers(&leftovers));
         let stale: Vec<&str> = checked
             .iter()
-            .filter(|c| c.status != CheckStatus::UpToDate)
+            .filter(|c| c.status.is_stale())
             .map(|c| c.path.as_str())
             .collect();
         if cli.format == Format::Json {
@@ -126,6 +120,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         } else {
             for c in &checked {
                 print!("{}", c.diff);
+                if c.status == CheckStatus::Edited {
+                    warn(&format!(
+                        "{} was changed by hand since monoship generated it",
+                        out.join(&c.path).display()
+                    ));
+                }
+                if c.status == CheckStatus::Kept {
+                    warn(&kept_message(&out, &c.path, generator));
+                }
             }
             if stale.is_empty() && !cli.quiet {
                 println!("up to date: {}", names());
@@ -151,8 +154,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::K8s => {}
     }
     let mut written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
-    let gone: Vec<String> = leftovers.into_iter().map(|(path, _)| path).collect();
-    written.extend(generate::remove_leftovers(&gone, &out).map_err(generate_error)?);
+    let removed = generate::remove_leftovers(&leftovers, &out).map_err(generate_error)?;
+    for w in removed.iter().filter(|w| w.status == WriteStatus::Kept) {
+        warn(&kept_message(&out, &w.path, generator));
+    }
+    written.extend(removed);
     if cli.format == Format::Json {
         output::json(&serde_json::json!({
             "generator": generator.name(),
@@ -166,11 +172,21 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 WriteStatus::Updated => "updated",
                 WriteStatus::Unchanged => "unchanged",
                 WriteStatus::Removed => "removed",
+                WriteStatus::Kept => "kept",
             };
             println!("{status:<9}  {}", out.join(&w.path).display());
         }
     }
     Ok(exit::OK)
+}
+
+fn kept_message(out: &Path, path: &str, generator: Generator) -> String {
+    format!(
+        "{} has the header of `monoship generate {}` but is not as monoship wrote it (edited, \
+         or copied by hand): kept",
+        out.join(path).display(),
+        generator.name()
+    )
 }
 
 fn warn_binary_names(ws: &Workspace) {

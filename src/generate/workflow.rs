@@ -41,7 +41,7 @@ impl Install {
             Install::Release(v) => format!("cargo install --locked monoship --version {v}"),
             Install::Path(dir) => format!(
                 "cargo install --locked --path {}",
-                if dir.is_empty() { "." } else { dir }
+                shell_word(if dir.is_empty() { "." } else { dir })
             ),
         }
     }
@@ -53,10 +53,10 @@ impl Install {
             Install::Path(dir) => {
                 let at = |rel: &str| join(&join(workspace_dir, dir), rel);
                 format!(
-                    "monoship-${{{{ runner.os }}}}-${{{{ hashFiles('{}', '{}', '{}') }}}}",
-                    at("Cargo.toml"),
-                    at("src/**"),
-                    join(workspace_dir, "Cargo.lock")
+                    "monoship-${{{{ runner.os }}}}-${{{{ hashFiles({}, {}, {}) }}}}",
+                    expression_string(&at("Cargo.toml")),
+                    expression_string(&at("src/**")),
+                    expression_string(&join(workspace_dir, "Cargo.lock"))
                 )
             }
         }
@@ -69,6 +69,41 @@ impl Install {
             Install::Path(_) => "until its sources or Cargo.lock change",
         }
     }
+}
+
+/// `s` as a YAML scalar: plain when that reads back as `s` (as every ordinary path and command
+/// does), else double-quoted (a JSON string is a valid YAML double-quoted scalar).
+fn yaml_scalar(s: &str) -> String {
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '~' | '_'))
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.ends_with([':', ' '])
+        && !s.chars().any(|c| c.is_control() || c == '"' || c == '\\');
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::Value::from(s).to_string()
+    }
+}
+
+/// `s` as one shell word: as it is when it holds no character the shell treats specially.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | '+' | '@'))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `s` as a string literal of a GitHub Actions expression.
+fn expression_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn join(a: &str, b: &str) -> String {
@@ -140,13 +175,29 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         .map(|line| BTreeMap::from([("line".to_string(), line.to_string())]))
         .collect();
     let dir = ctx.workspace_dir.as_str();
+    // Paths go into block scalars as they are: a line break cannot be written there.
+    if dir.chars().any(char::is_control) {
+        return Err(GenerateError::Input {
+            path: ctx.root.display().to_string(),
+            message: "the workspace directory's name holds a control character, which a \
+                      workflow file cannot carry"
+                .into(),
+        });
+    }
+    let target = join(dir, "target");
+    let target_key = format!(
+        "monoship-target-${{{{ runner.os }}}}-${{{{ hashFiles({}) }}}}",
+        expression_string(&join(dir, "Cargo.lock"))
+    );
     let mut vars = Vars::new();
     vars.set("install_command", install.command())
-        .set("install_key", install.cache_key(dir))
+        .set("install_run", yaml_scalar(&install.command()))
+        .set("install_key", yaml_scalar(&install.cache_key(dir)))
         .set("install_cached", install.cached())
         .list("needs", needs)
-        .set("target", join(dir, "target"))
-        .set("lock", join(dir, "Cargo.lock"))
+        .set("records_dir", yaml_scalar(&format!("{target}/monoship")))
+        .set("target_key", yaml_scalar(&target_key))
+        .set("target", target)
         .set("registry_user", user)
         .set("registry_password", password)
         .set(
@@ -159,7 +210,10 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         )
         .list("ghcr", one(registry == Registry::Ghcr, &[]))
         .list("registry_var", one(registry == Registry::Variable, &[]))
-        .list("subdir", one(!dir.is_empty(), &[("dir", dir)]));
+        .list(
+            "subdir",
+            one(!dir.is_empty(), &[("dir_yaml", yaml_scalar(dir).as_str())]),
+        );
     Ok(vec![GeneratedFile {
         path: FILE.into(),
         contents: template::render(FILE, TEMPLATE, &vars)?,
@@ -211,7 +265,12 @@ mod tests {
     fn expressions_survive_and_nothing_is_left_over() {
         let out = render_one(&ctx(Some("ghcr.io/acme"), "", None));
         assert!(out.contains("${{ fromJSON(needs.detect.outputs.services) }}"));
-        assert!(out.contains("monoship deploy ${{ matrix.service }} "));
+        assert!(out.contains("SERVICE: ${{ matrix.service }}\n"));
+        assert!(out.contains("run: monoship deploy \"$SERVICE\" "));
+        // Matrix values reach scripts only through `env:`.
+        for line in out.lines().filter(|l| l.trim_start().starts_with("run:")) {
+            assert!(!line.contains("${{"), "{line}");
+        }
         assert!(out.contains("  packages: write\n"));
         assert!(out.contains("MONOSHIP_REGISTRY_PASSWORD: ${{ secrets.GITHUB_TOKEN }}\n"));
         assert!(!out.contains("working-directory"));
@@ -249,5 +308,52 @@ mod tests {
             "hashFiles('fleet/tools/monoship/Cargo.toml', 'fleet/tools/monoship/src/**', \
              'fleet/Cargo.lock')"
         ));
+    }
+
+    #[test]
+    fn every_interpolated_value_survives_a_hostile_directory_name() {
+        let dir = "my fleet: #1 'x'";
+        let out = render_one(&ctx(None, dir, Some("tools/mono ship")));
+        let doc: serde_json::Value = serde_saphyr::from_str(&out).expect("valid YAML");
+        assert_eq!(doc["defaults"]["run"]["working-directory"], dir);
+        let build = &doc["jobs"]["build"]["steps"];
+        let steps = build.as_array().unwrap();
+        let install = steps
+            .iter()
+            .find(|s| s["name"] == "Install monoship")
+            .unwrap();
+        assert_eq!(
+            install["run"],
+            "cargo install --locked --path 'tools/mono ship'"
+        );
+        let cache = steps.iter().find(|s| s["id"] == "monoship").unwrap();
+        assert!(cache["with"]["key"]
+            .as_str()
+            .unwrap()
+            .contains("hashFiles('my fleet: #1 ''x''/tools/mono ship/Cargo.toml'"));
+        let target = steps
+            .iter()
+            .find(|s| s["name"] == "Cache cargo and the target directory")
+            .unwrap();
+        assert_eq!(
+            target["with"]["key"],
+            "monoship-target-${{ runner.os }}-${{ hashFiles('my fleet: #1 ''x''/Cargo.lock') }}"
+        );
+        assert!(target["with"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("\nmy fleet: #1 'x'/target/*\n"));
+        let deploy = doc["jobs"]["deploy"]["steps"].as_array().unwrap();
+        let fetch = deploy
+            .iter()
+            .find(|s| s["name"] == "Fetch the build and publish records")
+            .unwrap();
+        assert_eq!(fetch["with"]["path"], "my fleet: #1 'x'/target/monoship");
+    }
+
+    #[test]
+    fn a_line_break_in_the_directory_is_refused() {
+        let e = render(&ctx(None, "a\nb", None)).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 }
