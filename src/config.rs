@@ -187,10 +187,19 @@ fn parse_table<T: Default + for<'de> Deserialize<'de>>(
 ) -> Result<T, ConfigError> {
     match metadata.get("monoship") {
         None | Some(serde_json::Value::Null) => Ok(T::default()),
-        Some(value) => T::deserialize(value).map_err(|e| ConfigError::Invalid {
-            file: file.display().to_string(),
-            table,
-            message: e.to_string(),
+        // The error names the key at fault (`replicas`, `resources.limits.memory`, …).
+        Some(value) => serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                file: file.display().to_string(),
+                table,
+                message: if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("`{path}`: {inner}")
+                },
+            }
         }),
     }
 }

@@ -342,11 +342,21 @@ fn default_directory_check_and_a_diff() {
         "{}",
         run.stdout
     );
+    let users = f.path().join("deploy/k8s/users.yaml");
     assert_eq!(
         run.stderr.trim_end(),
-        "error: out of date: audit.yaml, users.yaml (run `monoship generate k8s`)"
+        format!(
+            "warning: {} was changed by hand since monoship generated it\n\
+             error: out of date: audit.yaml, users.yaml (run `monoship generate k8s`)",
+            users.display()
+        )
     );
-    ok(&f.run(&["generate", "k8s"]));
+    // The hand edit is kept until --force.
+    assert_eq!(f.run(&["generate", "k8s"]).code, 1);
+    assert!(fs::read_to_string(&users)
+        .unwrap()
+        .contains("  replicas: 5\n"));
+    ok(&f.run(&["generate", "k8s", "--force"]));
     ok(&f.run(&["generate", "k8s", "--check"]));
 }
 
@@ -431,14 +441,16 @@ fn dash_c_to_a_missing_directory_is_a_usage_error() {
 }
 
 /// A file `generate k8s` wrote for a service that is gone is flagged by `--check` and removed
-/// by the next `generate k8s`; files it did not write are left alone.
+/// by the next `generate k8s`; a copy made by hand (header kept) and files it did not write are
+/// left alone.
 #[test]
 fn files_of_services_that_are_gone_are_flagged_then_removed() {
     let f = Fleet::new();
     let out = f.path().join("k8s");
     ok(&generate(&f, &out, &[]));
-    fs::copy(out.join("search.yaml"), out.join("legacy.yaml")).unwrap();
+    fs::copy(out.join("users.yaml"), out.join("users-canary.yaml")).unwrap();
     fs::write(out.join("notes.yaml"), "kind: ConfigMap\n").unwrap();
+    f.remove("apps/search");
 
     let check = generate(&f, &out, &["--check"]);
     assert_eq!(
@@ -447,27 +459,34 @@ fn files_of_services_that_are_gone_are_flagged_then_removed() {
         check.stdout, check.stderr
     );
     assert!(
-        check.stderr.contains("out of date: legacy.yaml"),
+        check.stderr.contains("out of date: search.yaml ("),
+        "{}",
+        check.stderr
+    );
+    assert!(
+        check.stderr.contains("users-canary.yaml has the header"),
         "{}",
         check.stderr
     );
     assert!(!check.stderr.contains("notes.yaml"), "{}", check.stderr);
     assert!(
-        check.stdout.contains("--- legacy.yaml (on disk)"),
+        check.stdout.contains("--- search.yaml (on disk)"),
         "{}",
         check.stdout
     );
 
+    let canary = fs::read(out.join("users-canary.yaml")).unwrap();
     let run = generate(&f, &out, &[]);
     ok(&run);
-    assert!(
+    let line = |status: &str, name: &str| {
         run.stdout
             .lines()
-            .any(|l| l.starts_with("removed") && l.ends_with("legacy.yaml")),
-        "{}",
-        run.stdout
-    );
-    assert!(!out.join("legacy.yaml").exists());
+            .any(|l| l.starts_with(status) && l.ends_with(name))
+    };
+    assert!(line("removed", "/search.yaml"), "{}", run.stdout);
+    assert!(line("kept", "/users-canary.yaml"), "{}", run.stdout);
+    assert!(!out.join("search.yaml").exists());
+    assert_eq!(fs::read(out.join("users-canary.yaml")).unwrap(), canary);
     assert!(out.join("notes.yaml").exists());
     ok(&generate(&f, &out, &["--check"]));
 }

@@ -152,6 +152,27 @@ fn variants_pass_actionlint_too() {
 }
 
 #[test]
+fn a_hostile_workspace_directory_still_gives_a_valid_workflow() {
+    let dir = "my fleet: #1 'x'";
+    let f = Fleet::nested_in(dir);
+    ok(&f.run(&["generate", "workflow"]));
+    let repo = f.path().parent().unwrap();
+    let file = repo.join(WORKFLOW);
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("    working-directory: \"my fleet: #1 'x'\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hashFiles('my fleet: #1 ''x''/Cargo.lock')"),
+        "{text}"
+    );
+    assert!(text.contains("SERVICE: ${{ matrix.service }}\n"), "{text}");
+    assert_clean(repo, &file);
+    ok(&f.run(&["generate", "workflow", "--check"]));
+}
+
+#[test]
 fn every_required_piece() {
     let f = Fleet::new();
     ok(&f.run(&["generate", "workflow"]));
@@ -167,7 +188,7 @@ fn every_required_piece() {
         "          key: monoship-target-${{ runner.os }}-${{ hashFiles('Cargo.lock') }}\n",
         "      fail-fast: false\n",
         "      matrix: ${{ fromJSON(needs.detect.outputs.services) }}\n",
-        "run: monoship deploy ${{ matrix.service }} 2>&1 | tee \"$RUNNER_TEMP/deploy.log\"\n",
+        "          SERVICE: ${{ matrix.service }}\n        run: monoship deploy \"$SERVICE\" 2>&1 | tee \"$RUNNER_TEMP/deploy.log\"\n",
         "monoship affected --base \"$MONOSHIP_BASE\" --format mermaid\n",
         "} >> \"$GITHUB_STEP_SUMMARY\"\n",
         "uses: actions/upload-artifact@v4\n",

@@ -141,7 +141,12 @@ impl Fleet {
     /// Like [`Fleet::new`], with the workspace in directory `fleet/` of the repository, next
     /// to a file `NOTES.txt` that belongs to no package.
     pub fn nested() -> Fleet {
-        let fleet = Fleet::copy_to("repo/fleet");
+        Fleet::nested_in("fleet")
+    }
+
+    /// Like [`Fleet::nested`], with the workspace in directory `dir` of the repository.
+    pub fn nested_in(dir: &str) -> Fleet {
+        let fleet = Fleet::copy_to(&format!("repo/{dir}"));
         let repo = fleet.root.parent().unwrap().to_path_buf();
         fleet.write("../NOTES.txt", "notes\n");
         git_in(&repo, &["init", "-q", "-b", "main"]);
