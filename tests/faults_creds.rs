@@ -19,8 +19,13 @@ mod testenv;
 
 use base64::Engine;
 use fault::{Expect, SECRETS};
+use servers::{response, serve, Handler};
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = SECRETS[0];
 const PASSWORD: &str = SECRETS[1];
@@ -95,6 +100,9 @@ fn run_table(cases: &[Case]) {
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let out = (case.run)(&scratch);
+            if std::env::var_os("FAULTS_SHOW").is_some() {
+                eprintln!("{}: {}", case.name, String::from_utf8_lossy(&out.stderr));
+            }
             fault::assert_fails(
                 &out,
                 &Expect {
@@ -228,6 +236,398 @@ fn kubeconfig_faults() {
             code: 2,
             names: &["X.509 v1", "client-certificate-data", "v3"],
             run: kubeconfig_v1_client_cert,
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------- publish: credentials
+
+/// A build output (build.json and an OCI layout with one tiny image of `gateway`) in
+/// `s/out`, made by hand: no cargo build needed to reach the registry.
+fn build_output(s: &Scratch) -> PathBuf {
+    let out = s.path().join("out");
+    let blobs = out.join("oci/blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let add = |data: &[u8]| -> (String, usize) {
+        let hex = format!("{:x}", sha2::Sha256::digest(data));
+        std::fs::write(blobs.join(&hex), data).unwrap();
+        (format!("sha256:{hex}"), data.len())
+    };
+    let (layer, layer_size) = add(b"not really a tar, but a blob all the same\n");
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer]}
+    });
+    let (config, config_size) = add(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer, "size": layer_size}]
+    });
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let (digest, size) = add(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": digest, "size": size,
+                       "annotations": {"org.opencontainers.image.ref.name": "gateway"}}]
+    });
+    std::fs::write(out.join("oci/index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        out.join("oci/oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let record = serde_json::json!({
+        "revision": "0123456789abcdef0123456789abcdef01234567",
+        "services": [{"service": "gateway", "binary_sha256": "", "binary_size": 0,
+                      "image_digest": digest, "image_size": size, "base": "",
+                      "changed": true}]
+    });
+    std::fs::write(out.join("build.json"), record.to_string()).unwrap();
+    out
+}
+
+/// `monoship publish --from <a build output> --registry HOST [--insecure]` outside any
+/// workspace.
+fn publish(s: &Scratch, host: &str, insecure: bool, env: &[(&str, String)]) -> Output {
+    let out = build_output(s);
+    let from = out.to_str().unwrap();
+    let mut args = vec!["publish", "--from", from, "--registry", host];
+    if insecure {
+        args.push("--insecure");
+    }
+    monoship(s.path(), &args, env)
+}
+
+/// A docker config dir holding `config` (as config.json).
+fn docker_config(s: &Scratch, config: &str) -> (&'static str, String) {
+    s.write("docker/config.json", config);
+    (
+        "DOCKER_CONFIG",
+        s.path().join("docker").display().to_string(),
+    )
+}
+
+fn local_host() -> String {
+    format!("127.0.0.1:{}", servers::dead_port())
+}
+
+fn auth_of(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+fn config_truncated(s: &Scratch) -> Output {
+    let host = local_host();
+    let config = format!(
+        "{{\n  \"auths\": {{\n    \"{host}\": {{\n      \"auth\": \"{}\"\n",
+        auth_of("me", PASSWORD)
+    );
+    publish(s, &host, true, &[docker_config(s, &config)])
+}
+
+fn config_auth_not_a_string(s: &Scratch) -> Output {
+    let host = local_host();
+    let config = format!("{{\"auths\": {{\"{host}\": {{\"auth\": [\"{PASSWORD}\"]}}}}}}");
+    publish(s, &host, true, &[docker_config(s, &config)])
+}
+
+fn config_entry_not_an_object(s: &Scratch) -> Output {
+    let host = local_host();
+    let config = format!("{{\"auths\": {{\"{host}\": \"{TOKEN}\"}},\n\"x\": 1}}");
+    publish(s, &host, true, &[docker_config(s, &config)])
+}
+
+fn config_auth_not_base64(s: &Scratch) -> Output {
+    let host = local_host();
+    let config = format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"%%{PASSWORD}%%\"}}}}}}");
+    publish(s, &host, true, &[docker_config(s, &config)])
+}
+
+/// A credential helper `docker-credential-planted` running `script`, configured for the host.
+fn with_helper(s: &Scratch, script: &str) -> Output {
+    // Like a real helper, it reads the registry's name from stdin first.
+    let script = format!("cat >/dev/null\n{script}");
+    let host = local_host();
+    let bin = s.path().join("bin");
+    let helper = s.write(
+        "bin/docker-credential-planted",
+        &format!("#!/bin/sh\n{script}\n"),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = format!("{{\"credHelpers\": {{\"{host}\": \"planted\"}}}}");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    publish(s, &host, true, &[docker_config(s, &config), ("PATH", path)])
+}
+
+fn helper_prints_garbage(s: &Scratch) -> Output {
+    with_helper(s, &format!("echo 'Secret: {PASSWORD} {TOKEN}'"))
+}
+
+fn helper_fails(s: &Scratch) -> Output {
+    with_helper(
+        s,
+        &format!("echo '{{\"Secret\": \"{PASSWORD}\"}}'; echo 'broken {TOKEN}' >&2; exit 3"),
+    )
+}
+
+#[test]
+fn docker_config_and_helper_faults() {
+    run_table(&[
+        Case {
+            name: "config.json: truncated after an auth",
+            code: 2,
+            names: &["docker/config.json", "line ", "column "],
+            run: config_truncated,
+        },
+        Case {
+            name: "config.json: an auth that is a list",
+            code: 2,
+            names: &["docker/config.json", "line 1"],
+            run: config_auth_not_a_string,
+        },
+        Case {
+            name: "config.json: an auths entry that is a string",
+            code: 2,
+            names: &["docker/config.json", "line 1"],
+            run: config_entry_not_an_object,
+        },
+        Case {
+            name: "config.json: an auth that is not base64",
+            code: 2,
+            names: &["docker/config.json", "auth", "base64"],
+            run: config_auth_not_base64,
+        },
+        Case {
+            name: "credential helper prints garbage",
+            code: 2,
+            names: &["docker-credential-planted", "docker/config.json"],
+            run: helper_prints_garbage,
+        },
+        Case {
+            name: "credential helper fails",
+            code: 2,
+            names: &["docker-credential-planted", "failed"],
+            run: helper_fails,
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------- publish: registries
+
+/// An HTTPS registry whose `/v2/` names a token realm over plain HTTP on a listener that
+/// records what reaches it: nothing may.
+#[test]
+fn an_http_token_realm_gets_nothing() {
+    let s = Scratch {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let pki = servers::pki();
+    let realm = servers::silent();
+    let challenge = format!(
+        "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{}/token\",service=\"r\"",
+        realm.port
+    );
+    let handler: Handler = Arc::new(move |_| {
+        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        response("401 Unauthorized", &[&challenge], body)
+    });
+    let registry = serve(Some(&pki), handler);
+    let env = [
+        ("SSL_CERT_FILE", pki.ca_cert.display().to_string()),
+        ("MONOSHIP_REGISTRY_USER", "me".to_string()),
+        ("MONOSHIP_REGISTRY_PASSWORD", PASSWORD.to_string()),
+    ];
+    let out = publish(&s, &registry.host(), false, &env);
+    let realm_url = format!("http://127.0.0.1:{}/token", realm.port);
+    fault::assert_fails(
+        &out,
+        &Expect {
+            case: "http token realm",
+            code: 1,
+            names: &[&realm_url, &registry.host(), "plain HTTP"],
+        },
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        realm.connections.load(Ordering::SeqCst),
+        0,
+        "the realm was contacted"
+    );
+    assert_eq!(realm.received.load(Ordering::SeqCst), 0);
+    // Only the probe of /v2/ reached the registry, and without credentials.
+    let requests = registry.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.to_lowercase().contains("authorization:")),
+        "{requests:?}"
+    );
+}
+
+fn tls_registry() -> (servers::Pki, servers::Server) {
+    let pki = servers::pki();
+    let handler: Handler =
+        Arc::new(|_| response("200 OK", &["Content-Type: application/json"], "{}"));
+    let server = serve(Some(&pki), handler);
+    (pki, server)
+}
+
+fn tls_untrusted(s: &Scratch) -> Output {
+    let (_pki, server) = tls_registry();
+    let env = [
+        ("MONOSHIP_REGISTRY_PASSWORD", PASSWORD.to_string()),
+        ("MONOSHIP_REGISTRY_USER", "me".to_string()),
+    ];
+    let out = publish(s, &server.host(), false, &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("--insecure"),
+        "suggests --insecure: {stderr}"
+    );
+    out
+}
+
+fn insecure_against_https(s: &Scratch) -> Output {
+    let (_pki, server) = tls_registry();
+    publish(s, &server.host(), true, &[])
+}
+
+fn plain(handler: Handler) -> servers::Server {
+    serve(None, handler)
+}
+
+fn registry_500(s: &Scratch) -> Output {
+    let server = plain(Arc::new(|_| {
+        response("500 Internal Server Error", &[], "boom")
+    }));
+    publish(s, &server.host(), true, &[])
+}
+
+fn registry_html(s: &Scratch) -> Output {
+    let page = "<html><body>Please log in</body></html>";
+    let server = plain(Arc::new(move |_| {
+        response("200 OK", &["Content-Type: text/html; charset=utf-8"], page)
+    }));
+    publish(s, &server.host(), true, &[])
+}
+
+fn registry_down(s: &Scratch) -> Output {
+    publish(s, &local_host(), true, &[])
+}
+
+fn registry_wrong_password_local(s: &Scratch) -> Output {
+    let server = plain(Arc::new(|_| {
+        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        response(
+            "401 Unauthorized",
+            &[
+                "WWW-Authenticate: Basic realm=\"registry\"",
+                "Content-Type: application/json",
+            ],
+            body,
+        )
+    }));
+    let env = [
+        ("MONOSHIP_REGISTRY_USER", "me".to_string()),
+        ("MONOSHIP_REGISTRY_PASSWORD", PASSWORD.to_string()),
+    ];
+    publish(s, &server.host(), true, &env)
+}
+
+fn registry_no_answer(s: &Scratch) -> Output {
+    let silent = servers::silent();
+    let started = Instant::now();
+    let out = publish(s, &format!("127.0.0.1:{}", silent.port), true, &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
+    out
+}
+
+fn color_never(s: &Scratch) -> Output {
+    let out = build_output(s);
+    let host = local_host();
+    let args = [
+        "--color",
+        "never",
+        "-vv",
+        "publish",
+        "--from",
+        out.to_str().unwrap(),
+        "--registry",
+        &host,
+        "--insecure",
+    ];
+    let out = monoship(s.path(), &args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("registry client"),
+        "no debug line: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes with --color never: {stderr:?}"
+    );
+    out
+}
+
+#[test]
+fn registry_faults() {
+    run_table(&[
+        Case {
+            name: "TLS: a registry whose CA is not trusted",
+            code: 1,
+            names: &["127.0.0.1", "SSL_CERT_FILE", "certificate"],
+            run: tls_untrusted,
+        },
+        Case {
+            name: "--insecure against an HTTPS-only registry",
+            code: 2,
+            names: &["127.0.0.1", "serves HTTPS", "--insecure"],
+            run: insecure_against_https,
+        },
+        Case {
+            name: "a registry answering 500",
+            code: 1,
+            names: &["127.0.0.1", "500"],
+            run: registry_500,
+        },
+        Case {
+            name: "an HTML page instead of a registry",
+            code: 1,
+            names: &["127.0.0.1", "not an OCI registry", "HTML"],
+            run: registry_html,
+        },
+        Case {
+            name: "a registry that is down",
+            code: 1,
+            names: &["cannot reach registry 127.0.0.1"],
+            run: registry_down,
+        },
+        Case {
+            name: "a wrong password (basic auth)",
+            code: 1,
+            names: &["authentication failed for 127.0.0.1"],
+            run: registry_wrong_password_local,
+        },
+        Case {
+            name: "a registry that never answers",
+            code: 1,
+            names: &["127.0.0.1", "no answer"],
+            run: registry_no_answer,
+        },
+        Case {
+            name: "--color never: no ANSI escape on stderr",
+            code: 1,
+            names: &["cannot reach registry 127.0.0.1"],
+            run: color_never,
         },
     ]);
 }
