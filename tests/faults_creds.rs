@@ -631,3 +631,158 @@ fn registry_faults() {
         },
     ]);
 }
+
+// ---------------------------------------------------------------- workspace and build record
+
+fn fleet_with(change: impl FnOnce(&fleet::Fleet)) -> fleet::Fleet {
+    let f = fleet::Fleet::new();
+    change(&f);
+    f
+}
+
+fn cargo_toml_syntax(_: &Scratch) -> Output {
+    let f = fleet_with(|f| {
+        f.replace(
+            "Cargo.toml",
+            "members = [\"apps/*\", \"crates/*\"]",
+            "members = [\"apps/*\", \"crates/*\"",
+        )
+    });
+    monoship(f.path(), &["services"], &[])
+}
+
+fn cargo_lock_corrupt(_: &Scratch) -> Output {
+    let f = fleet_with(|f| f.append("Cargo.lock", "garbage [[[\n"));
+    monoship(f.path(), &["services"], &[])
+}
+
+fn missing_member(_: &Scratch) -> Output {
+    let f = fleet_with(|f| {
+        f.replace(
+            "Cargo.toml",
+            "members = [\"apps/*\", \"crates/*\"]",
+            "members = [\"apps/*\", \"crates/*\", \"crates/nope\"]",
+        )
+    });
+    monoship(f.path(), &["services"], &[])
+}
+
+fn unknown_revision(_: &Scratch) -> Output {
+    let f = fleet::Fleet::new();
+    monoship(f.path(), &["affected", "--base", "no-such-revision"], &[])
+}
+
+fn truncate(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, &text[..text.len() / 2]).unwrap();
+}
+
+fn build_record_truncated_publish(s: &Scratch) -> Output {
+    let out = build_output(s);
+    truncate(&out.join("build.json"));
+    let from = out.to_str().unwrap();
+    let host = local_host();
+    monoship(
+        s.path(),
+        &["publish", "--from", from, "--registry", &host, "--insecure"],
+        &[],
+    )
+}
+
+fn build_record_truncated_deploy(s: &Scratch) -> Output {
+    let f = fleet::Fleet::new();
+    let out = build_output(s);
+    truncate(&out.join("build.json"));
+    let target = f.path().join("target/monoship");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::copy(out.join("build.json"), target.join("build.json")).unwrap();
+    let kubeconfig = s.write("kube/config", &kubeconfig("    token: x\n"));
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    monoship(
+        f.path(),
+        &["deploy", "users", "--kubeconfig", kubeconfig],
+        &[],
+    )
+}
+
+#[test]
+fn workspace_and_build_record_faults() {
+    run_table(&[
+        Case {
+            name: "Cargo.toml syntax error keeps cargo's location",
+            code: 2,
+            names: &["cargo metadata", "Cargo.toml:5:1"],
+            run: cargo_toml_syntax,
+        },
+        Case {
+            name: "a corrupt Cargo.lock",
+            code: 2,
+            names: &["Cargo.lock", "line "],
+            run: cargo_lock_corrupt,
+        },
+        Case {
+            name: "a missing workspace member",
+            code: 2,
+            names: &["crates/nope"],
+            run: missing_member,
+        },
+        Case {
+            name: "an unknown revision",
+            code: 2,
+            names: &["no-such-revision"],
+            run: unknown_revision,
+        },
+        Case {
+            name: "a truncated build record: publish",
+            code: 2,
+            names: &["build.json"],
+            run: build_record_truncated_publish,
+        },
+        Case {
+            name: "a truncated build record: deploy (the same exit code)",
+            code: 2,
+            names: &["build.json"],
+            run: build_record_truncated_deploy,
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------- the real registry
+
+/// A wrong password against the test environment's registry with authentication: one line,
+/// the password nowhere, and no tag made (checked with skopeo and the right password).
+#[test]
+fn against_the_test_registry() {
+    let host = testenv::env("MONOSHIP_TEST_REGISTRY_AUTH");
+    let user = testenv::env("MONOSHIP_TEST_REGISTRY_USER");
+    let right = testenv::env("MONOSHIP_TEST_REGISTRY_PASSWORD");
+    let s = Scratch {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let target = format!("{host}/faults-{}", testenv::unique());
+    let env = [
+        ("MONOSHIP_REGISTRY_USER", user.clone()),
+        ("MONOSHIP_REGISTRY_PASSWORD", PASSWORD.to_string()),
+        ("MONOSHIP_LOG", "trace".to_string()),
+    ];
+    let out = publish(&s, &target, true, &env);
+    fault::assert_fails(
+        &out,
+        &Expect {
+            case: "a wrong password against the real registry",
+            code: 1,
+            names: &["authentication failed", &host],
+        },
+    );
+    let image = format!("docker://{target}/gateway:0123456789ab");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds"])
+        .arg(format!("{user}:{right}"))
+        .arg(&image)
+        .output()
+        .expect("running skopeo");
+    assert!(
+        !inspect.status.success(),
+        "{image} exists after a failed publish"
+    );
+}
