@@ -8,6 +8,8 @@
 //! 127.0.0.1, made by the test (tests/support/servers.rs); the cases against the real registry of
 //! the test environment are in `against_the_test_registry`.
 
+#[path = "support/cases.rs"]
+mod cases;
 #[path = "support/fault.rs"]
 mod fault;
 #[path = "support/fleet.rs"]
@@ -18,10 +20,13 @@ mod servers;
 mod testenv;
 
 use base64::Engine;
+use cases::{
+    auth_of, build_output, deploy_with, docker_config, fleet_with, kubeconfig, local_host,
+    monoship, plain, publish, run_table, tls_registry, truncate, with_exec_plugin, with_helper,
+    Case, Scratch,
+};
 use fault::{Expect, SECRETS};
 use servers::{response, serve, Handler};
-use sha2::Digest;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,124 +35,7 @@ const TOKEN: &str = SECRETS[0];
 const PASSWORD: &str = SECRETS[1];
 const KEY: &str = SECRETS[2];
 
-/// `monoship ARGS` in `dir` with a clean environment: no registry credentials, an empty
-/// docker config and home (so no `~/.kube/config`), no KUBECONFIG; `env` adds to it.
-fn monoship(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    let real_home = std::env::var("HOME").unwrap_or_default();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monoship"));
-    cmd.arg("--offline")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("MONOSHIP_REGISTRY_USER")
-        .env_remove("MONOSHIP_REGISTRY_PASSWORD")
-        .env_remove("MONOSHIP_LOG")
-        .env_remove("KUBECONFIG")
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("GITHUB_OUTPUT")
-        .env("CARGO_HOME", cargo_home(&real_home))
-        .env(
-            "RUSTUP_HOME",
-            std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{real_home}/.rustup")),
-        )
-        .env("HOME", home.path())
-        .env("DOCKER_CONFIG", home.path().join(".docker"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("running monoship")
-}
-
-fn cargo_home(real_home: &str) -> String {
-    std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{real_home}/.cargo"))
-}
-
-/// One case: how to make the fault and run the command, and what must come out.
-struct Case {
-    name: &'static str,
-    code: i32,
-    names: &'static [&'static str],
-    run: fn(&Scratch) -> Output,
-}
-
-/// A scratch directory per case, and the case's own checks of what is left.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-/// Run every case (each on its own, so one failure does not hide the others).
-fn run_table(cases: &[Case]) {
-    let mut failed = Vec::new();
-    for case in cases {
-        let scratch = Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let out = (case.run)(&scratch);
-            if std::env::var_os("FAULTS_SHOW").is_some() {
-                eprintln!("{}: {}", case.name, String::from_utf8_lossy(&out.stderr));
-            }
-            fault::assert_fails(
-                &out,
-                &Expect {
-                    case: case.name,
-                    code: case.code,
-                    names: case.names,
-                },
-            );
-        }));
-        if result.is_err() {
-            failed.push(case.name);
-        }
-    }
-    assert!(failed.is_empty(), "failed cases: {failed:?}");
-}
-
 // ---------------------------------------------------------------- kubeconfig
-
-fn users_image() -> String {
-    format!("users=127.0.0.1:5000/fleet/users@sha256:{}", "a".repeat(64))
-}
-
-/// A kubeconfig for an API server nobody runs, with `user` as the user's lines (6 spaces in).
-fn kubeconfig(user: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: \
-         https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n\
-         {user}contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n",
-        servers::dead_port()
-    )
-}
-
-fn deploy_with(s: &Scratch, kubeconfig_text: &str, via_env: bool) -> Output {
-    let fleet = fleet::Fleet::new();
-    let path = s.write("kube/config", kubeconfig_text);
-    let path = path.to_str().unwrap().to_string();
-    let image = users_image();
-    let mut args = vec!["deploy", "--image", &image, "users"];
-    let mut env = vec![];
-    if via_env {
-        env.push(("KUBECONFIG", path.clone()));
-    } else {
-        args.extend(["--kubeconfig", &path]);
-    }
-    monoship(fleet.path(), &args, &env)
-}
 
 fn kubeconfig_unclosed_flow(s: &Scratch) -> Output {
     let user = format!("    token: {TOKEN}\n    password: {PASSWORD}\n    extra: [unclosed\n");
@@ -189,6 +77,20 @@ fn kubeconfig_v1_client_cert(s: &Scratch) -> Output {
         b64(&key)
     );
     deploy_with(s, &kubeconfig(&user), false)
+}
+
+fn exec_plugin_prints_garbage(s: &Scratch) -> Output {
+    with_exec_plugin(
+        s,
+        &format!(
+            "echo '{{\"apiVersion\": \"client.authentication.k8s.io/v1\", \"kind\": \
+             \"ExecCredential\", \"status\": {{\"token\": [\"{TOKEN}\"]}}}}'"
+        ),
+    )
+}
+
+fn exec_plugin_fails(s: &Scratch) -> Output {
+    with_exec_plugin(s, &format!("echo '{TOKEN}'; echo '{PASSWORD}' >&2; exit 1"))
 }
 
 #[test]
@@ -236,88 +138,22 @@ fn kubeconfig_faults() {
             names: &["X.509 v1", "client-certificate-data", "v3"],
             run: kubeconfig_v1_client_cert,
         },
+        Case {
+            name: "kubeconfig: an exec plugin that prints garbage with a token",
+            code: 1,
+            names: &["kube-credential-planted", "ExecCredential", "line 1"],
+            run: exec_plugin_prints_garbage,
+        },
+        Case {
+            name: "kubeconfig: an exec plugin that fails, printing secrets",
+            code: 1,
+            names: &["kube-credential-planted", "failed"],
+            run: exec_plugin_fails,
+        },
     ]);
 }
 
 // ---------------------------------------------------------------- publish: credentials
-
-/// A build output (build.json and an OCI layout with one tiny image of `gateway`) in
-/// `s/out`, made by hand: no cargo build needed to reach the registry.
-fn build_output(s: &Scratch) -> PathBuf {
-    let out = s.path().join("out");
-    let blobs = out.join("oci/blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let add = |data: &[u8]| -> (String, usize) {
-        let hex = format!("{:x}", sha2::Sha256::digest(data));
-        std::fs::write(blobs.join(&hex), data).unwrap();
-        (format!("sha256:{hex}"), data.len())
-    };
-    let (layer, layer_size) = add(b"not really a tar, but a blob all the same\n");
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer]}
-    });
-    let (config, config_size) = add(&serde_json::to_vec(&config).unwrap());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer, "size": layer_size}]
-    });
-    let manifest = serde_json::to_vec(&manifest).unwrap();
-    let (digest, size) = add(&manifest);
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": digest, "size": size,
-                       "annotations": {"org.opencontainers.image.ref.name": "gateway"}}]
-    });
-    std::fs::write(out.join("oci/index.json"), index.to_string()).unwrap();
-    std::fs::write(
-        out.join("oci/oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let record = serde_json::json!({
-        "revision": "0123456789abcdef0123456789abcdef01234567",
-        "services": [{"service": "gateway", "binary_sha256": "", "binary_size": 0,
-                      "image_digest": digest, "image_size": size, "base": "",
-                      "changed": true}]
-    });
-    std::fs::write(out.join("build.json"), record.to_string()).unwrap();
-    out
-}
-
-/// `monoship publish --from <a build output> --registry HOST [--insecure]` outside any
-/// workspace.
-fn publish(s: &Scratch, host: &str, insecure: bool, env: &[(&str, String)]) -> Output {
-    let out = build_output(s);
-    let from = out.to_str().unwrap();
-    let mut args = vec!["publish", "--from", from, "--registry", host];
-    if insecure {
-        args.push("--insecure");
-    }
-    monoship(s.path(), &args, env)
-}
-
-/// A docker config dir holding `config` (as config.json).
-fn docker_config(s: &Scratch, config: &str) -> (&'static str, String) {
-    s.write("docker/config.json", config);
-    (
-        "DOCKER_CONFIG",
-        s.path().join("docker").display().to_string(),
-    )
-}
-
-fn local_host() -> String {
-    format!("127.0.0.1:{}", servers::dead_port())
-}
-
-fn auth_of(user: &str, password: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-}
 
 fn config_truncated(s: &Scratch) -> Output {
     let host = local_host();
@@ -344,23 +180,6 @@ fn config_auth_not_base64(s: &Scratch) -> Output {
     let host = local_host();
     let config = format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"%%{PASSWORD}%%\"}}}}}}");
     publish(s, &host, true, &[docker_config(s, &config)])
-}
-
-/// A credential helper `docker-credential-planted` running `script`, configured for the host.
-fn with_helper(s: &Scratch, script: &str) -> Output {
-    // Like a real helper, it reads the registry's name from stdin first.
-    let script = format!("cat >/dev/null\n{script}");
-    let host = local_host();
-    let bin = s.path().join("bin");
-    let helper = s.write(
-        "bin/docker-credential-planted",
-        &format!("#!/bin/sh\n{script}\n"),
-    );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = format!("{{\"credHelpers\": {{\"{host}\": \"planted\"}}}}");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    publish(s, &host, true, &[docker_config(s, &config), ("PATH", path)])
 }
 
 fn helper_prints_garbage(s: &Scratch) -> Output {
@@ -422,9 +241,7 @@ fn docker_config_and_helper_faults() {
 /// records what reaches it: nothing may.
 #[test]
 fn an_http_token_realm_gets_nothing() {
-    let s = Scratch {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let s = Scratch::new();
     let pki = servers::pki();
     // The realm answers like a token service, and records every request it gets.
     let realm = serve(
@@ -479,14 +296,6 @@ fn an_http_token_realm_gets_nothing() {
     );
 }
 
-fn tls_registry() -> (servers::Pki, servers::Server) {
-    let pki = servers::pki();
-    let handler: Handler =
-        Arc::new(|_| response("200 OK", &["Content-Type: application/json"], "{}"));
-    let server = serve(Some(&pki), handler);
-    (pki, server)
-}
-
 fn tls_untrusted(s: &Scratch) -> Output {
     let (_pki, server) = tls_registry();
     let env = [
@@ -505,10 +314,6 @@ fn tls_untrusted(s: &Scratch) -> Output {
 fn insecure_against_https(s: &Scratch) -> Output {
     let (_pki, server) = tls_registry();
     publish(s, &server.host(), true, &[])
-}
-
-fn plain(handler: Handler) -> servers::Server {
-    serve(None, handler)
 }
 
 fn registry_500(s: &Scratch) -> Output {
@@ -644,12 +449,6 @@ fn registry_faults() {
 
 // ---------------------------------------------------------------- workspace and build record
 
-fn fleet_with(change: impl FnOnce(&fleet::Fleet)) -> fleet::Fleet {
-    let f = fleet::Fleet::new();
-    change(&f);
-    f
-}
-
 fn cargo_toml_syntax(_: &Scratch) -> Output {
     let f = fleet_with(|f| {
         f.replace(
@@ -680,11 +479,6 @@ fn missing_member(_: &Scratch) -> Output {
 fn unknown_revision(_: &Scratch) -> Output {
     let f = fleet::Fleet::new();
     monoship(f.path(), &["affected", "--base", "no-such-revision"], &[])
-}
-
-fn truncate(path: &Path) {
-    let text = std::fs::read_to_string(path).unwrap();
-    std::fs::write(path, &text[..text.len() / 2]).unwrap();
 }
 
 fn build_record_truncated_publish(s: &Scratch) -> Output {
@@ -766,9 +560,7 @@ fn against_the_test_registry() {
     let host = testenv::env("MONOSHIP_TEST_REGISTRY_AUTH");
     let user = testenv::env("MONOSHIP_TEST_REGISTRY_USER");
     let right = testenv::env("MONOSHIP_TEST_REGISTRY_PASSWORD");
-    let s = Scratch {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let s = Scratch::new();
     let target = format!("{host}/faults-{}", testenv::unique());
     let env = [
         ("MONOSHIP_REGISTRY_USER", user.clone()),

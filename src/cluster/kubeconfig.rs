@@ -52,6 +52,37 @@ pub fn error(path: &Path, e: KubeconfigError) -> ConnectError {
     }
 }
 
+/// A client error for the user. An exec credential plugin's output (a token, when it works) and
+/// the parser's excerpt of it are never repeated; the plugin is named instead.
+pub fn client_error(e: kube::Error, plugin: Option<String>) -> ConnectError {
+    use kube::client::AuthError;
+    let plugin = plugin.unwrap_or_else(|| "exec".to_string());
+    let not_shown = "its output is not shown: it may hold credentials";
+    let message = match &e {
+        kube::Error::Auth(AuthError::AuthExecRun { out, .. }) => format!(
+            "auth error: the credential plugin `{plugin}` of the kubeconfig failed ({}; \
+             {not_shown})",
+            out.status
+        ),
+        kube::Error::Auth(AuthError::AuthExecParse(p)) => {
+            let at = p
+                .location()
+                .filter(|l| l.line() > 0)
+                .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            format!(
+                "auth error: the credential plugin `{plugin}` of the kubeconfig did not print an \
+                 ExecCredential{at} ({not_shown})"
+            )
+        }
+        kube::Error::Auth(AuthError::ParseTokenKey(_)) => {
+            format!("auth error: the token of the kubeconfig does not parse ({not_shown})")
+        }
+        other => other.to_string(),
+    };
+    ConnectError::Client(message)
+}
+
 /// A client certificate that rustls refuses (X.509 v1: rustls and webpki accept only v3) is
 /// reported with what to do about it.
 pub fn check_client_certificate(auth: &AuthInfo) -> Result<(), ConnectError> {

@@ -68,7 +68,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
     // The registry client and kube link rustls with different crypto backends between them,
     // so rustls cannot pick one by itself: use ring, which kube is built with.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_from(config).map_err(|e| ConnectError::Client(e.to_string()))?;
+    let plugin = config
+        .auth_info
+        .exec
+        .as_ref()
+        .and_then(|x| x.command.clone());
+    let client = kube::Client::try_from(config).map_err(|e| kubeconfig::client_error(e, plugin))?;
     Ok(Connection {
         client,
         namespace,
