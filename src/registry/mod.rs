@@ -314,6 +314,56 @@ impl Registry {
             .map_err(|e| self.error(e, repository))
     }
 
+    /// A failed request (no registry error envelope): its status, or why it got none.
+    fn request_error(&self, re: &reqwest::Error, repository: &str) -> RegistryError {
+        let registry = self.host.clone();
+        if let Some(status) = re.status() {
+            return match status.as_u16() {
+                401 | 403 => self.error(
+                    OciDistributionError::ServerError {
+                        code: status.as_u16(),
+                        url: String::new(),
+                        message: String::new(),
+                    },
+                    repository,
+                ),
+                code => RegistryError::Protocol {
+                    registry,
+                    detail: format!("HTTP {code}"),
+                },
+            };
+        }
+        let detail = root_cause(re);
+        if is_certificate_error(re) {
+            return RegistryError::Unreachable {
+                registry,
+                detail: format!(
+                    "{detail}: the registry's TLS certificate is not trusted; to trust a private \
+                     CA, set SSL_CERT_FILE to its PEM file or add it to the system's store (see \
+                     docs/publish.md)"
+                ),
+            };
+        }
+        if re.is_timeout() {
+            return RegistryError::Unreachable {
+                registry,
+                detail: "no answer (timed out)".to_string(),
+            };
+        }
+        if !re.is_connect() {
+            return RegistryError::Protocol { registry, detail };
+        }
+        let hint = if !self.insecure && is_local(&self.host) && !refused(&detail) {
+            " (if it serves plain HTTP, pass --insecure)"
+        } else {
+            ""
+        };
+        RegistryError::Unreachable {
+            registry,
+            detail: format!("{detail}{hint}"),
+        }
+    }
+
     /// Turn a client error into one line for the user (never containing credentials).
     fn error(&self, e: OciDistributionError, repository: &str) -> RegistryError {
         let registry = self.host.clone();
@@ -334,48 +384,7 @@ impl Registry {
             repository: repository.to_string(),
         };
         match e {
-            OciDistributionError::RequestError(re) => {
-                if let Some(status) = re.status() {
-                    return match status.as_u16() {
-                        401 => auth_failed(),
-                        403 => denied(),
-                        code => RegistryError::Protocol {
-                            registry,
-                            detail: format!("HTTP {code}"),
-                        },
-                    };
-                }
-                let detail = root_cause(&re);
-                if is_certificate_error(&re) {
-                    return RegistryError::Unreachable {
-                        registry,
-                        detail: format!(
-                            "{detail}: the registry's TLS certificate is not trusted; to trust a \
-                             private CA, set SSL_CERT_FILE to its PEM file or add it to the \
-                             system's store (see docs/publish.md)"
-                        ),
-                    };
-                }
-                if re.is_timeout() {
-                    return RegistryError::Unreachable {
-                        registry,
-                        detail: "no answer (timed out)".to_string(),
-                    };
-                }
-                if re.is_connect() {
-                    let hint = if !self.insecure && is_local(&self.host) && !refused(&detail) {
-                        " (if it serves plain HTTP, pass --insecure)"
-                    } else {
-                        ""
-                    };
-                    RegistryError::Unreachable {
-                        registry,
-                        detail: format!("{detail}{hint}"),
-                    }
-                } else {
-                    RegistryError::Protocol { registry, detail }
-                }
-            }
+            OciDistributionError::RequestError(re) => self.request_error(&re, repository),
             OciDistributionError::AuthenticationFailure(_)
             | OciDistributionError::UnauthorizedError { .. } => auth_failed(),
             OciDistributionError::ServerError { code: 401, .. } => auth_failed(),
