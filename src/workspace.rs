@@ -78,15 +78,51 @@ pub fn cargo_metadata_members(manifest: &Path, offline: bool) -> Result<Metadata
 fn exec(cmd: cargo_metadata::MetadataCommand) -> Result<Metadata, WorkspaceError> {
     cmd.exec().map_err(|e| {
         let text = match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => stderr
-                .lines()
-                .find(|l| l.starts_with("error"))
-                .unwrap_or(stderr.trim())
-                .to_string(),
+            cargo_metadata::Error::CargoMetadata { stderr } => cargo_error(&stderr),
             other => other.to_string(),
         };
         WorkspaceError::Metadata(text)
     })
+}
+
+/// cargo's error in one line: its first `error` line, where it is (` --> FILE:LINE:COL`) and its
+/// causes (`TOML parse error at line L, column C: …`), without the source excerpts.
+fn cargo_error(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("error")) else {
+        return stderr.trim().to_string();
+    };
+    let first = lines[start];
+    let mut text = first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .trim()
+        .to_string();
+    let rest = &lines[start + 1..];
+    if let Some(at) = rest.iter().find_map(|l| l.trim().strip_prefix("--> ")) {
+        text.push_str(&format!(" (at {at})"));
+    }
+    let mut in_causes = false;
+    for line in rest {
+        let t = line.trim();
+        if t == "Caused by:" {
+            in_causes = true;
+        } else if t.starts_with("error") || t.starts_with("warning") {
+            break;
+        } else if in_causes && !t.is_empty() && !is_excerpt(t) {
+            text.push_str(": ");
+            text.push_str(t);
+        }
+    }
+    text
+}
+
+/// A line of a source excerpt: `818 | text`, `|`, `^^^`.
+fn is_excerpt(t: &str) -> bool {
+    let after_number = t
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    after_number.starts_with('|') || t.chars().all(|c| c == '^' || c == '-' || c == ' ')
 }
 
 /// The triple this binary was built for.
@@ -339,5 +375,26 @@ pub fn rel(root: &Path, path: &Path) -> String {
             .collect::<Vec<_>>()
             .join("/"),
         Err(_) => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cargo_errors_keep_their_location() {
+        let new_style = "error: missing comma between array elements, expected `,`\n --> \
+                         Cargo.toml:5:1\n  |\n5 | [workspace.package]\n  | ^\n";
+        assert_eq!(
+            super::cargo_error(new_style),
+            "missing comma between array elements, expected `,` (at Cargo.toml:5:1)"
+        );
+        let caused = "error: failed to parse lock file at: /w/Cargo.lock\n\nCaused by:\n  TOML \
+                      parse error at line 818, column 9\n      |\n  818 | garbage [[[\n      |   \
+                      ^\n  key with no value, expected `=`\n";
+        assert_eq!(
+            super::cargo_error(caused),
+            "failed to parse lock file at: /w/Cargo.lock: TOML parse error at line 818, column 9: \
+             key with no value, expected `=`"
+        );
     }
 }

@@ -152,13 +152,16 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let mut cli = Cli::parse();
     quiet_broken_pipe(&cli.command);
-    init_tracing(cli.verbose, cli.quiet);
     let color = match cli.color {
         Color::Always => anstream::ColorChoice::Always,
         Color::Never => anstream::ColorChoice::Never,
         Color::Auto => anstream::ColorChoice::Auto,
     };
     color.write_global();
+    // The log lines on stderr follow --color (and NO_COLOR, and whether stderr is a terminal)
+    // like everything else.
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    init_tracing(cli.verbose, cli.quiet, ansi);
     // `-C DIR`: as if started in DIR (like `cargo -C` and `git -C`), so relative paths in
     // other arguments (--manifests, --out, --kubeconfig, …) are relative to DIR too.
     if let Some(dir) = cli.dir.take() {
@@ -242,7 +245,7 @@ fn quiet_broken_pipe(command: &Command) {
     }));
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -255,6 +258,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .without_time()
         .try_init();

@@ -1,5 +1,9 @@
 //! Connecting to Kubernetes like kubectl does: `--kubeconfig`, then `$KUBECONFIG`, then
 //! `~/.kube/config`, then the in-cluster service account; `--context` picks a context.
+//!
+//! Errors about a kubeconfig name the file, line and column, never its content.
+
+mod kubeconfig;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
@@ -12,6 +16,8 @@ pub enum ConnectError {
     NoConfig(String),
     #[error("Kubernetes client: {0}")]
     Client(String),
+    #[error("{0}")]
+    ClientCertificate(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,30 +41,39 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
     };
     let config = match &opts.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| ConnectError::Kubeconfig {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let kc = Kubeconfig::read_from(path).map_err(|e| kubeconfig::error(path, e))?;
             kube::Config::from_custom_kubeconfig(kc, &kc_opts)
                 .await
-                .map_err(|e| ConnectError::Kubeconfig {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?
+                .map_err(|e| kubeconfig::error(path, e))?
         }
-        None if opts.context.is_some() => kube::Config::from_kubeconfig(&kc_opts)
-            .await
-            .map_err(|e| ConnectError::NoConfig(e.to_string()))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| ConnectError::NoConfig(e.to_string()))?,
+        None => {
+            // kube's own errors would quote a malformed file: parse each one first.
+            for path in kubeconfig::default_files() {
+                kubeconfig::check_file(&path)?;
+            }
+            if opts.context.is_some() {
+                kube::Config::from_kubeconfig(&kc_opts)
+                    .await
+                    .map_err(|e| ConnectError::NoConfig(e.to_string()))?
+            } else {
+                kube::Config::infer()
+                    .await
+                    .map_err(|e| ConnectError::NoConfig(e.to_string()))?
+            }
+        }
     };
+    kubeconfig::check_client_certificate(&config.auth_info)?;
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
     // The registry client and kube link rustls with different crypto backends between them,
     // so rustls cannot pick one by itself: use ring, which kube is built with.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_from(config).map_err(|e| ConnectError::Client(e.to_string()))?;
+    let plugin = config
+        .auth_info
+        .exec
+        .as_ref()
+        .and_then(|x| x.command.clone());
+    let client = kube::Client::try_from(config).map_err(|e| kubeconfig::client_error(e, plugin))?;
     Ok(Connection {
         client,
         namespace,

@@ -25,9 +25,9 @@ pub fn read_record(dir: &Path) -> Result<(BuildRecord, PathBuf), PublishError> {
             })
         }
     };
-    let record = serde_json::from_slice(&bytes).map_err(|e| PublishError::Layout {
+    let record = serde_json::from_slice(&bytes).map_err(|e| PublishError::BadBuildRecord {
         path: path.display().to_string(),
-        detail: format!("not a build record ({e}); run `monoship build` again"),
+        detail: e.to_string(),
     })?;
     Ok((record, path))
 }

@@ -23,6 +23,10 @@ pub const RECORD: &str = "publish.json";
 pub enum PublishError {
     #[error("no build record at {0}: run `monoship build` first")]
     NoBuildRecord(String),
+    /// A build record that does not parse (truncated, not JSON): like a missing one, a usage
+    /// error, as for `deploy`.
+    #[error("{path}: not a build record ({detail}); run `monoship build` again")]
+    BadBuildRecord { path: String, detail: String },
     #[error("service `{service}` is not in the build record {record} (build it first: `monoship build {service}`)")]
     UnknownService { service: String, record: String },
     #[error("{0}")]
@@ -48,6 +52,7 @@ impl PublishError {
     pub fn is_usage(&self) -> bool {
         match self {
             PublishError::NoBuildRecord(_)
+            | PublishError::BadBuildRecord { .. }
             | PublishError::UnknownService { .. }
             | PublishError::Usage(_) => true,
             PublishError::Registry(e) | PublishError::Service { source: e, .. } => e.is_usage(),

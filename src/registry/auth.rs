@@ -7,7 +7,8 @@
 use super::RegistryError;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 use oci_client::secrets::RegistryAuth;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub const USER_ENV: &str = "MONOSHIP_REGISTRY_USER";
 pub const PASSWORD_ENV: &str = "MONOSHIP_REGISTRY_PASSWORD";
@@ -96,47 +97,102 @@ impl Credentials {
                 })
             }
         };
-        let err = |detail: String| RegistryError::Credentials {
-            registry: host.to_string(),
-            detail,
-        };
-        match docker_credential::get_credential_from_reader(bytes.as_slice(), host) {
-            Ok(DockerCredential::UsernamePassword(user, password)) => Ok(Credentials::basic(
-                &user,
-                &password,
-                Source::DockerConfig(path),
-            )),
-            Ok(DockerCredential::IdentityToken(token)) => Ok(Credentials {
-                auth: RegistryAuth::Bearer(token),
-                source: Source::DockerConfig(path),
-            }),
-            Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::anonymous()),
-            // Helpers answer "credentials not found" with a failure exit code.
-            Err(CredentialRetrievalError::HelperFailure {
-                helper,
-                stdout,
-                stderr,
-            }) => {
-                let text = format!("{stdout}{stderr}").to_lowercase();
-                if text.contains("not found") {
-                    Ok(Credentials::anonymous())
-                } else {
-                    // The helper's output is not repeated: it is not ours to print.
-                    Err(err(format!(
-                        "credential helper `{helper}` failed (configured in {})",
-                        path.display()
-                    )))
-                }
-            }
-            Err(CredentialRetrievalError::HelperCommunicationError) => Err(err(format!(
-                "cannot run the credential helper configured in {}",
-                path.display()
-            ))),
-            Err(CredentialRetrievalError::ConfigReadError) => {
-                Err(err(format!("{} is not valid JSON", path.display())))
-            }
-            Err(other) => Err(err(format!("{}: {other}", path.display()))),
+        from_docker_config(host, &path, &bytes)
+    }
+}
+
+/// The shape of docker's `config.json` as `docker_credential` reads it; parsed here first so
+/// that an error names the line and column (serde's messages would quote the content).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigShape {
+    #[allow(dead_code)]
+    auths: Option<HashMap<String, AuthShape>>,
+    creds_store: Option<String>,
+    cred_helpers: Option<HashMap<String, String>>,
+}
+
+#[allow(dead_code)]
+#[derive(serde::Deserialize)]
+struct AuthShape {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    identitytoken: Option<String>,
+}
+
+/// Where in `path` it stops being a docker config, without its content.
+fn config_error(path: &Path, e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "is not a docker config",
+        _ => "is not valid JSON",
+    };
+    format!(
+        "{} {what} at line {}, column {} (the content is not shown: it may hold credentials)",
+        path.display(),
+        e.line(),
+        e.column()
+    )
+}
+
+fn from_docker_config(host: &str, path: &Path, bytes: &[u8]) -> Result<Credentials, RegistryError> {
+    let err = |detail: String| RegistryError::Credentials {
+        registry: host.to_string(),
+        detail,
+    };
+    let shape: ConfigShape =
+        serde_json::from_slice(bytes).map_err(|e| err(config_error(path, &e)))?;
+    let helper = shape
+        .cred_helpers
+        .as_ref()
+        .and_then(|h| h.get(host))
+        .or(shape.creds_store.as_ref())
+        .map(|h| format!("docker-credential-{h}"))
+        .unwrap_or_else(|| "docker-credential-…".to_string());
+    let source = || Source::DockerConfig(path.to_path_buf());
+    match docker_credential::get_credential_from_reader(bytes, host) {
+        Ok(DockerCredential::UsernamePassword(user, password)) => {
+            Ok(Credentials::basic(&user, &password, source()))
         }
+        Ok(DockerCredential::IdentityToken(token)) => Ok(Credentials {
+            auth: RegistryAuth::Bearer(token),
+            source: source(),
+        }),
+        Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::anonymous()),
+        // Helpers answer "credentials not found" with a failure exit code.
+        Err(CredentialRetrievalError::HelperFailure {
+            helper,
+            stdout,
+            stderr,
+        }) => {
+            let text = format!("{stdout}{stderr}").to_lowercase();
+            if text.contains("not found") {
+                Ok(Credentials::anonymous())
+            } else {
+                // The helper's output is not repeated: it is not ours to print.
+                Err(err(format!(
+                    "credential helper `{helper}` failed (configured in {})",
+                    path.display()
+                )))
+            }
+        }
+        Err(CredentialRetrievalError::MalformedHelperResponse) => Err(err(format!(
+            "credential helper `{helper}` (configured in {}) did not answer with its JSON \
+             (Username, Secret); its output is not shown",
+            path.display()
+        ))),
+        Err(CredentialRetrievalError::HelperCommunicationError) => Err(err(format!(
+            "cannot run the credential helper `{helper}` configured in {}",
+            path.display()
+        ))),
+        Err(CredentialRetrievalError::ConfigReadError) => {
+            Err(err(format!("{} is not a docker config", path.display())))
+        }
+        Err(CredentialRetrievalError::CredentialDecodingError) => Err(err(format!(
+            "{}: the `auth` of {host} is not base64 of `user:password`",
+            path.display()
+        ))),
+        Err(other) => Err(err(format!("{}: {other}", path.display()))),
     }
 }
 
@@ -159,5 +215,26 @@ mod tests {
         let text = format!("{c:?}");
         assert!(!text.contains("s3cr3t-value"), "{text}");
         assert!(text.contains("me"), "{text}");
+    }
+
+    #[test]
+    fn a_malformed_config_names_line_and_column_but_not_the_content() {
+        let secret = "bW9ub3NoaXAtdW5pdC1zZWNyZXQ=";
+        let path = Path::new("/tmp/docker/config.json");
+        for text in [
+            format!("{{\n  \"auths\": {{\n    \"r.io\": {{\"auth\": \"{secret}\"\n}}"),
+            format!("{{\"auths\": {{\"r.io\": {{\"auth\": [\"{secret}\"]}}}}}}"),
+            format!("{{\"auths\": {{\"r.io\": \"{secret}\"}}}}"),
+        ] {
+            let e = from_docker_config("r.io", path, text.as_bytes()).unwrap_err();
+            let shown = e.to_string();
+            assert!(e.is_usage(), "{shown}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("/tmp/docker/config.json"), "{shown}");
+            assert!(
+                shown.contains("line ") && shown.contains("column "),
+                "{shown}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! Every call is async; [`runtime`] gives callers without one a small runtime to block on.
 
 pub mod auth;
+pub mod probe;
 pub mod pull;
 
 pub use auth::{Credentials, Source};
@@ -28,6 +29,12 @@ pub enum RegistryError {
     },
     #[error("registry {registry}: {detail}")]
     Protocol { registry: String, detail: String },
+    /// A token service over plain HTTP for a registry reached over HTTPS: nothing is sent.
+    #[error(
+        "registry {registry} names a token service over plain HTTP ({realm}): refused, no \
+         credentials were sent (the token service must use HTTPS)"
+    )]
+    InsecureRealm { registry: String, realm: String },
     /// Bad or unreadable credential configuration (a usage error).
     #[error("credentials for {registry}: {detail}")]
     Credentials { registry: String, detail: String },
@@ -173,6 +180,9 @@ impl Registry {
         } else {
             RegistryOperation::Pull
         };
+        if let probe::Probe::Failed(e) = probe::probe(&self.host, self.insecure).await? {
+            return Err(self.error(OciDistributionError::RequestError(e), repository));
+        }
         self.client
             .auth(
                 &self.reference(repository, "latest"),
@@ -304,6 +314,56 @@ impl Registry {
             .map_err(|e| self.error(e, repository))
     }
 
+    /// A failed request (no registry error envelope): its status, or why it got none.
+    fn request_error(&self, re: &reqwest::Error, repository: &str) -> RegistryError {
+        let registry = self.host.clone();
+        if let Some(status) = re.status() {
+            return match status.as_u16() {
+                401 | 403 => self.error(
+                    OciDistributionError::ServerError {
+                        code: status.as_u16(),
+                        url: String::new(),
+                        message: String::new(),
+                    },
+                    repository,
+                ),
+                code => RegistryError::Protocol {
+                    registry,
+                    detail: format!("HTTP {code}"),
+                },
+            };
+        }
+        let detail = root_cause(re);
+        if is_certificate_error(re) {
+            return RegistryError::Unreachable {
+                registry,
+                detail: format!(
+                    "{detail}: the registry's TLS certificate is not trusted; to trust a private \
+                     CA, set SSL_CERT_FILE to its PEM file or add it to the system's store (see \
+                     docs/publish.md)"
+                ),
+            };
+        }
+        if re.is_timeout() {
+            return RegistryError::Unreachable {
+                registry,
+                detail: "no answer (timed out)".to_string(),
+            };
+        }
+        if !re.is_connect() {
+            return RegistryError::Protocol { registry, detail };
+        }
+        let hint = if !self.insecure && is_local(&self.host) && !refused(&detail) {
+            " (if it serves plain HTTP, pass --insecure)"
+        } else {
+            ""
+        };
+        RegistryError::Unreachable {
+            registry,
+            detail: format!("{detail}{hint}"),
+        }
+    }
+
     /// Turn a client error into one line for the user (never containing credentials).
     fn error(&self, e: OciDistributionError, repository: &str) -> RegistryError {
         let registry = self.host.clone();
@@ -324,32 +384,7 @@ impl Registry {
             repository: repository.to_string(),
         };
         match e {
-            OciDistributionError::RequestError(re) => {
-                if let Some(status) = re.status() {
-                    return match status.as_u16() {
-                        401 => auth_failed(),
-                        403 => denied(),
-                        code => RegistryError::Protocol {
-                            registry,
-                            detail: format!("HTTP {code}"),
-                        },
-                    };
-                }
-                let detail = root_cause(&re);
-                if re.is_connect() || re.is_timeout() {
-                    let hint = if !self.insecure && is_local(&self.host) && !refused(&detail) {
-                        " (if it serves plain HTTP, pass --insecure)"
-                    } else {
-                        ""
-                    };
-                    RegistryError::Unreachable {
-                        registry,
-                        detail: format!("{detail}{hint}"),
-                    }
-                } else {
-                    RegistryError::Protocol { registry, detail }
-                }
-            }
+            OciDistributionError::RequestError(re) => self.request_error(&re, repository),
             OciDistributionError::AuthenticationFailure(_)
             | OciDistributionError::UnauthorizedError { .. } => auth_failed(),
             OciDistributionError::ServerError { code: 401, .. } => auth_failed(),
@@ -401,6 +436,30 @@ fn is_not_found(e: &OciDistributionError) -> bool {
         OciDistributionError::RequestError(re) => re.status().is_some_and(|s| s.as_u16() == 404),
         _ => false,
     }
+}
+
+/// Whether a TLS handshake failed on the server's certificate (anywhere in the chain; an
+/// `io::Error` hides its inner error from `source()`, so it is looked into).
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if is_certificate_error(inner) {
+                    return true;
+                }
+            }
+        }
+        let text = err.to_string().to_lowercase();
+        if text.contains("invalid peer certificate") || text.contains("certificate verify failed") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn refused(detail: &str) -> bool {
