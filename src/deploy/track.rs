@@ -8,6 +8,7 @@
 
 use super::budget;
 use super::revisions::selector_string;
+use super::stop::{self, Stop};
 use super::verdict::{self, code, Expect, Failure, Observed, Progress, Verdict};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
@@ -35,6 +36,18 @@ pub struct TrackSpec {
     /// A fixed time limit (`--timeout`); without it, the deadline from the probes, counted
     /// from the start and again from each new replica that becomes available.
     pub timeout: Option<Duration>,
+    /// A signal's stop request, and what it does to this tracking.
+    pub stop: Stop,
+    pub on_stop: OnStop,
+}
+
+/// What a stop request does to a tracking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStop {
+    /// End it at once ([`Tracked::Interrupted`]): a rollout to roll back.
+    End,
+    /// Follow it for at most [`stop::GRACE`] more: a rollback.
+    Bound,
 }
 
 /// What tracking ends with.
@@ -43,6 +56,10 @@ pub enum Tracked {
     Complete(Progress),
     Failed(Failure),
     Superseded(String),
+    /// The API server refused to show the rollout (401, 403): it cannot be followed.
+    Denied(String),
+    /// A stop request ended the tracking ([`OnStop::End`]).
+    Interrupted(&'static str),
 }
 
 /// The last state seen, for failure reports.
@@ -151,33 +168,49 @@ pub async fn track(
     let template_spec = spec.template.spec.clone().unwrap_or_default();
     let derived = budget::deadline(&template_spec);
     let started = Instant::now();
-    let mut deadline = started + spec.timeout.unwrap_or(derived);
+    let mut deadline = budget::later(started, spec.timeout.unwrap_or(derived));
     let mut best_available = 0;
     let mut disconnected: Option<String> = None;
     let mut last_note = String::new();
     let mut last_progress: Option<Progress> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut stop = spec.stop.clone();
+    let mut stopped: Option<&'static str> = None;
+    let mut links = Links::default();
 
     loop {
         let outcome = tokio::select! {
-            Some(e) = next_item(&mut deployments) => Some(e.map(|e| d_cache.apply(e))),
-            Some(e) = next_item(&mut replica_sets) => Some(e.map(|e| rs_cache.apply(e))),
-            Some(e) = next_item(&mut pods) => Some(e.map(|e| pod_cache.apply(e))),
+            Some(e) = next_item(&mut deployments) => Some((0, e.map(|e| d_cache.apply(e)))),
+            Some(e) = next_item(&mut replica_sets) => Some((1, e.map(|e| rs_cache.apply(e)))),
+            Some(e) = next_item(&mut pods) => Some((2, e.map(|e| pod_cache.apply(e)))),
+            why = stop.requested(), if stopped.is_none() => {
+                if spec.on_stop == OnStop::End {
+                    return (Tracked::Interrupted(why), Snapshot::default());
+                }
+                stopped = Some(why);
+                deadline = deadline.min(budget::later(Instant::now(), stop::GRACE));
+                None
+            }
             _ = tick.tick() => None,
         };
-        match outcome {
-            Some(Err(e)) => {
-                let m = super::error::one_line(&e.to_string());
-                if disconnected.is_none() {
-                    note(Note::Disconnected(m.clone()));
+        if let Some((_, Err(e))) = &outcome {
+            if let Some(m) = denied(e) {
+                return (Tracked::Denied(m), Snapshot::default());
+            }
+        }
+        if let Some((watch, result)) = outcome {
+            let error = result.err().map(|e| super::error::one_line(&e.to_string()));
+            match links.update(watch, error) {
+                Some(Note::Disconnected(m)) => {
+                    disconnected = Some(m.clone());
+                    note(Note::Disconnected(m));
                 }
-                disconnected = Some(m);
+                Some(n) => {
+                    disconnected = None;
+                    note(n);
+                }
+                None => {}
             }
-            Some(Ok(())) if disconnected.is_some() => {
-                disconnected = None;
-                note(Note::Reconnected);
-            }
-            _ => {}
         }
         let snapshot = |events: &[Event]| Snapshot {
             deployment: d_cache.values().into_iter().next(),
@@ -195,6 +228,7 @@ pub async fn track(
                     None,
                     None,
                     disconnected.as_deref(),
+                    stopped,
                 );
                 return (Tracked::Failed(f), snapshot(&events));
             }
@@ -239,8 +273,8 @@ pub async fn track(
             Verdict::Progressing(p) => {
                 if p.new_available > best_available {
                     best_available = p.new_available;
-                    if spec.timeout.is_none() {
-                        deadline = Instant::now() + derived;
+                    if spec.timeout.is_none() && stopped.is_none() {
+                        deadline = budget::later(Instant::now(), derived);
                     }
                 }
                 let m = p.message();
@@ -261,10 +295,60 @@ pub async fn track(
                 last_progress.as_ref(),
                 restarts.as_deref(),
                 disconnected.as_deref(),
+                stopped,
             );
             return (Tracked::Failed(f), snapshot(&events));
         }
     }
+}
+
+/// The three watches' connections, for saying once that the API server is lost and once
+/// that it is back, however many of them fail and recover in between.
+#[derive(Debug, Default)]
+struct Links {
+    failed: [bool; 3],
+}
+
+impl Links {
+    /// Watch `watch` delivered an item (`error`: a failed one); the note to give, if any.
+    fn update(&mut self, watch: usize, error: Option<String>) -> Option<Note> {
+        let was_down = self.failed.iter().any(|f| *f);
+        if let Some(slot) = self.failed.get_mut(watch) {
+            *slot = error.is_some();
+        }
+        let down = self.failed.iter().any(|f| *f);
+        match (was_down, down, error) {
+            (false, true, Some(m)) => Some(Note::Disconnected(m)),
+            (true, false, _) => Some(Note::Reconnected),
+            _ => None,
+        }
+    }
+}
+
+/// A watch error that retrying cannot fix (401, 403), as one line.
+fn denied(e: &watcher::Error) -> Option<String> {
+    use super::error::is_denied;
+    let text = match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k)
+            if is_denied(k) =>
+        {
+            match k {
+                kube::Error::Api(s) => s.message.clone(),
+                other => other.to_string(),
+            }
+        }
+        watcher::Error::WatchError(s) if matches!(s.code, 401 | 403) => s.message.clone(),
+        _ => return None,
+    };
+    Some(
+        if text.contains("forbidden") || e.to_string().contains("403") {
+            super::error::forbidden_line(&text)
+        } else {
+            format!("unauthorized: {}", super::error::one_line(&text))
+        },
+    )
 }
 
 /// Events are only needed to tell probe kills from other restarts.
@@ -284,11 +368,16 @@ fn timeout_failure(
     last: Option<&Progress>,
     restarts: Option<&str>,
     disconnected: Option<&str>,
+    stopped: Option<&str>,
 ) -> Failure {
     let elapsed = started.elapsed().as_secs();
-    let limit = match spec.timeout {
-        Some(t) => format!("--timeout {} s", t.as_secs()),
-        None => format!(
+    let limit = match (stopped, spec.timeout) {
+        (Some(why), _) => format!(
+            "followed for at most {} s after {why}",
+            stop::GRACE.as_secs()
+        ),
+        (None, Some(t)) => format!("--timeout {} s", t.as_secs()),
+        (None, None) => format!(
             "deadline {} s without progress, from the probes ({})",
             budget::deadline(template).as_secs(),
             budget::explain(template)
