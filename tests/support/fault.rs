@@ -41,10 +41,7 @@ pub fn assert_fails(out: &Output, expect: &Expect) -> String {
         "panic in {context}"
     );
     assert_no_secret(&[&stdout, &stderr], case);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "one `error:` line in {context}");
     for name in expect.names {
         assert!(
