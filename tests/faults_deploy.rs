@@ -327,7 +327,7 @@ fn interrupted(prefix: &str, bad: &str, signal: &str, code: i32) {
     let (child, rx) = spawn(&c, &fleet, &["--image", &flag]);
     let mut seen = Vec::new();
     wait_for_line(&rx, "users: patched", &mut seen);
-    kill(&child, signal);
+    kill(&child, signal.trim_start_matches("SIG"));
     let out = finish(child, rx, seen);
     let case = format!("{bad} interrupted by {signal}");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -357,17 +357,32 @@ fn interrupted(prefix: &str, bad: &str, signal: &str, code: i32) {
 
 #[test]
 fn sigint_during_a_slow_rollout() {
-    interrupted("fd-int-slow", &image("slowstart", "users", 2), "INT", 130);
+    interrupted(
+        "fd-int-slow",
+        &image("slowstart", "users", 2),
+        "SIGINT",
+        130,
+    );
 }
 
 #[test]
 fn sigterm_during_a_slow_rollout() {
-    interrupted("fd-term-slow", &image("slowstart", "users", 3), "TERM", 143);
+    interrupted(
+        "fd-term-slow",
+        &image("slowstart", "users", 3),
+        "SIGTERM",
+        143,
+    );
 }
 
 #[test]
 fn sigint_during_a_crash_loop() {
-    interrupted("fd-int-crash", &image("crashloop", "users", 4), "INT", 130);
+    interrupted(
+        "fd-int-crash",
+        &image("crashloop", "users", 4),
+        "SIGINT",
+        130,
+    );
 }
 
 #[test]
@@ -375,7 +390,7 @@ fn sigterm_during_a_crash_loop() {
     interrupted(
         "fd-term-crash",
         &image("crashloop", "users", 5),
-        "TERM",
+        "SIGTERM",
         143,
     );
 }
@@ -414,7 +429,12 @@ fn a_second_signal_stops_at_once() {
 fn concurrent_deploys_of_one_service() {
     let c = Cluster::new("fd-concurrent");
     let fleet = Fleet::new();
-    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
+    // A readiness budget the slow pods (Ready after 20 s) stay within.
+    let generous = cluster::Probe {
+        period: 10,
+        failures: 6,
+    };
+    c.create_deployment("users", &image("fleet", "users", 1), generous);
     let slow = image("slowstart", "users", 2);
     let flag = format!("users={slow}");
     let (first, rx) = spawn(&c, &fleet, &["--image", &flag]);

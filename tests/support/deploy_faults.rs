@@ -92,7 +92,9 @@ pub fn assert_after(c: &Cluster, case: &str, after: &After, before: &(i64, Strin
 pub fn run_case(c: &Cluster, fleet: &Fleet, kubeconfig: &Path, case: &Case) -> String {
     let before = state(c);
     let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
-    let out = command(fleet, case.command, kubeconfig, Some(&c.namespace), &args)
+    // A case that names its own namespace gets no other.
+    let ns = (!args.contains(&"--namespace")).then_some(c.namespace.as_str());
+    let out = command(fleet, case.command, kubeconfig, ns, &args)
         .output()
         .unwrap();
     let names: Vec<&str> = case.names.iter().map(String::as_str).collect();
