@@ -12,8 +12,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 
-/// Attempts at an undo that conflicts with a concurrent update of the Deployment.
-const UNDO_ATTEMPTS: usize = 3;
+/// Attempts at an undo that conflicts with a concurrent update of the Deployment: the
+/// controller updates it right after our change, and an interrupted run must not give up.
+const UNDO_ATTEMPTS: usize = 10;
 
 /// What the Deployment was before the change.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +128,10 @@ async fn roll_back_inner(
         }
         match rollback::undo(client, &current, &target, &t.service, opts, emit).await {
             Ok(u) => break (u, healthy),
-            Err(DeployError::Conflict(_)) if attempt < UNDO_ATTEMPTS => continue,
+            Err(DeployError::Conflict(_)) if attempt < UNDO_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
             Err(e) => return Err(e),
         }
     };

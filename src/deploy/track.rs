@@ -401,3 +401,47 @@ fn timeout_failure(
         crashed: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, message: &str) -> Box<kube::core::Status> {
+        Box::new(kube::core::Status {
+            code,
+            message: message.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn denials_end_the_tracking_other_errors_do_not() {
+        let forbidden = "pods is forbidden: User \"ci\" cannot watch resource \"pods\"";
+        let e = watcher::Error::WatchStartFailed(kube::Error::Api(status(403, forbidden)));
+        assert_eq!(
+            denied(&e).as_deref(),
+            Some("forbidden: User \"ci\" cannot watch resource \"pods\"")
+        );
+        let e = watcher::Error::InitialListFailed(kube::Error::Api(status(401, "Unauthorized")));
+        assert_eq!(denied(&e).as_deref(), Some("unauthorized: Unauthorized"));
+        let e = watcher::Error::WatchError(status(403, forbidden));
+        assert!(denied(&e).is_some());
+        let e = watcher::Error::InitialListFailed(kube::Error::Api(status(503, "unavailable")));
+        assert_eq!(denied(&e), None);
+        assert_eq!(denied(&watcher::Error::NoResourceVersion), None);
+    }
+
+    #[test]
+    fn an_outage_of_several_watches_is_one_disconnect_and_one_reconnect() {
+        let mut l = Links::default();
+        assert_eq!(
+            l.update(0, Some("refused".into())),
+            Some(Note::Disconnected("refused".into()))
+        );
+        assert_eq!(l.update(1, Some("refused".into())), None);
+        assert_eq!(l.update(0, None), None);
+        assert_eq!(l.update(2, None), None);
+        assert_eq!(l.update(1, None), Some(Note::Reconnected));
+        assert_eq!(l.update(1, None), None);
+    }
+}
