@@ -474,7 +474,55 @@ fn concurrent_deploys_of_one_service() {
     assert_after(
         &c,
         "concurrent deploy",
-        &After::Healthy(slow),
+        &After::Healthy(slow.clone()),
+        &(0, String::new()),
+    );
+    // The first run recorded the revision it found healthy, for a later rollback.
+    let d = c.deployment("users");
+    let recorded = d["metadata"]["annotations"]["monoship.dev/healthy-replica-set"].clone();
+    let names: Vec<Value> = c
+        .replica_sets("users")
+        .iter()
+        .map(|rs| rs["metadata"]["name"].clone())
+        .collect();
+    assert!(
+        recorded.is_string() && names.contains(&recorded),
+        "{recorded} of {names:?}"
+    );
+
+    // With --wait-for-others, a second run waits for the first and then deploys.
+    let slower = image("slowstart", "users", 4);
+    let flag = format!("users={slower}");
+    let (first, rx) = spawn(&c, &fleet, &["--image", &flag]);
+    let mut seen = Vec::new();
+    wait_for_line(&rx, "users: patched", &mut seen);
+    let waited = command(
+        &fleet,
+        "deploy",
+        &c.kubeconfig,
+        Some(&c.namespace),
+        &["--wait-for-others", "--image", &users(5)],
+    )
+    .output()
+    .unwrap();
+    let out = finish(first, rx, seen);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        waited.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(String::from_utf8_lossy(&waited.stdout).contains("deployed"));
+    assert_after(
+        &c,
+        "--wait-for-others",
+        &After::Healthy(image("fleet", "users", 5)),
         &(0, String::new()),
     );
 }

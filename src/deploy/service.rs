@@ -426,3 +426,33 @@ async fn deploy_inner(
     result.rollback = Some(rb);
     Ok((outcome, Some(reason)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(generation: i64, observed: Option<i64>) -> Deployment {
+        let mut d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "users", "generation": generation},
+            "spec": {"selector": {}, "template": {}},
+            "status": {}
+        }))
+        .unwrap();
+        if let Some(s) = d.status.as_mut() {
+            s.observed_generation = observed;
+        }
+        d
+    }
+
+    #[test]
+    fn a_change_not_yet_observed_is_in_progress() {
+        assert_eq!(in_progress(&deployment(3, Some(3))), None);
+        let why = in_progress(&deployment(4, Some(3))).unwrap();
+        assert!(
+            why.contains("did not make") && why.contains("generation 4, observed 3"),
+            "{why}"
+        );
+        assert!(in_progress(&deployment(1, None)).is_some());
+    }
+}
