@@ -157,106 +157,149 @@ pub async fn track(
     let mut pods = Box::pin(
         watcher(Api::<Pod>::namespaced(client.clone(), ns), by_selector).default_backoff(),
     );
-    let events_api: Api<Event> = Api::namespaced(client.clone(), ns);
-
-    let mut d_cache = Cache::<Deployment>::new();
-    let mut rs_cache = Cache::<ReplicaSet>::new();
-    let mut pod_cache = Cache::<Pod>::new();
-    let mut events: Vec<Event> = Vec::new();
-    let mut events_at: Option<Instant> = None;
-
-    let template_spec = spec.template.spec.clone().unwrap_or_default();
-    let derived = budget::deadline(&template_spec);
-    let started = Instant::now();
-    let mut deadline = budget::later(started, spec.timeout.unwrap_or(derived));
-    let mut best_available = 0;
-    let mut disconnected: Option<String> = None;
-    let mut last_note = String::new();
-    let mut last_progress: Option<Progress> = None;
+    let mut f = Follow::new(client, spec);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut stop = spec.stop.clone();
-    let mut stopped: Option<&'static str> = None;
-    let mut links = Links::default();
-
     loop {
-        let outcome = tokio::select! {
-            Some(e) = next_item(&mut deployments) => Some((0, e.map(|e| d_cache.apply(e)))),
-            Some(e) = next_item(&mut replica_sets) => Some((1, e.map(|e| rs_cache.apply(e)))),
-            Some(e) = next_item(&mut pods) => Some((2, e.map(|e| pod_cache.apply(e)))),
-            why = stop.requested(), if stopped.is_none() => {
+        let item = tokio::select! {
+            Some(e) = next_item(&mut deployments) => Some((0, e.map(|e| f.d_cache.apply(e)))),
+            Some(e) = next_item(&mut replica_sets) => Some((1, e.map(|e| f.rs_cache.apply(e)))),
+            Some(e) = next_item(&mut pods) => Some((2, e.map(|e| f.pod_cache.apply(e)))),
+            why = stop.requested(), if f.stopped.is_none() => {
                 if spec.on_stop == OnStop::End {
                     return (Tracked::Interrupted(why), Snapshot::default());
                 }
-                stopped = Some(why);
-                deadline = deadline.min(budget::later(Instant::now(), stop::GRACE));
+                f.stopped = Some(why);
+                f.deadline = f.deadline.min(budget::later(Instant::now(), stop::GRACE));
                 None
             }
             _ = tick.tick() => None,
         };
-        if let Some((_, Err(e))) = &outcome {
+        if let Some((watch, result)) = item {
+            if let Some(end) = f.on_item(watch, result, note) {
+                return (end, Snapshot::default());
+            }
+        }
+        if let Some(end) = f.judge(note).await {
+            return (end, f.snapshot());
+        }
+    }
+}
+
+/// The state of one tracking between two inputs.
+struct Follow<'a> {
+    spec: &'a TrackSpec,
+    template_spec: k8s_openapi::api::core::v1::PodSpec,
+    derived: Duration,
+    started: Instant,
+    deadline: Instant,
+    best_available: i32,
+    disconnected: Option<String>,
+    stopped: Option<&'static str>,
+    last_note: String,
+    last_progress: Option<Progress>,
+    links: Links,
+    d_cache: Cache<Deployment>,
+    rs_cache: Cache<ReplicaSet>,
+    pod_cache: Cache<Pod>,
+    events_api: Api<Event>,
+    events: Vec<Event>,
+    events_at: Option<Instant>,
+}
+
+impl<'a> Follow<'a> {
+    fn new(client: &Client, spec: &'a TrackSpec) -> Follow<'a> {
+        let template_spec = spec.template.spec.clone().unwrap_or_default();
+        let derived = budget::deadline(&template_spec);
+        let started = Instant::now();
+        Follow {
+            spec,
+            template_spec,
+            derived,
+            started,
+            deadline: budget::later(started, spec.timeout.unwrap_or(derived)),
+            best_available: 0,
+            disconnected: None,
+            stopped: None,
+            last_note: String::new(),
+            last_progress: None,
+            links: Links::default(),
+            d_cache: Cache::new(),
+            rs_cache: Cache::new(),
+            pod_cache: Cache::new(),
+            events_api: Api::namespaced(client.clone(), &spec.namespace),
+            events: Vec::new(),
+            events_at: None,
+        }
+    }
+
+    /// A watch delivered an item: note the connection; a denial ends the tracking.
+    fn on_item(
+        &mut self,
+        watch: usize,
+        result: Result<(), watcher::Error>,
+        note: &mut (dyn FnMut(Note) + Send),
+    ) -> Option<Tracked> {
+        if let Err(e) = &result {
             if let Some(m) = denied(e) {
-                return (Tracked::Denied(m), Snapshot::default());
+                return Some(Tracked::Denied(m));
             }
         }
-        if let Some((watch, result)) = outcome {
-            let error = result.err().map(|e| super::error::one_line(&e.to_string()));
-            match links.update(watch, error) {
-                Some(Note::Disconnected(m)) => {
-                    disconnected = Some(m.clone());
-                    note(Note::Disconnected(m));
-                }
-                Some(n) => {
-                    disconnected = None;
-                    note(n);
-                }
-                None => {}
+        let error = result.err().map(|e| super::error::one_line(&e.to_string()));
+        match self.links.update(watch, error) {
+            Some(Note::Disconnected(m)) => {
+                self.disconnected = Some(m.clone());
+                note(Note::Disconnected(m));
             }
+            Some(n) => {
+                self.disconnected = None;
+                note(n);
+            }
+            None => {}
         }
-        let snapshot = |events: &[Event]| Snapshot {
-            deployment: d_cache.values().into_iter().next(),
-            replica_sets: rs_cache.values(),
-            pods: pod_cache.values(),
-            events: events.to_vec(),
+        None
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            deployment: self.d_cache.values().into_iter().next(),
+            replica_sets: self.rs_cache.values(),
+            pods: self.pod_cache.values(),
+            events: self.events.clone(),
+        }
+    }
+
+    fn timeout(&self, restarts: Option<&str>) -> Tracked {
+        Tracked::Failed(timeout_failure(
+            self.spec,
+            &self.template_spec,
+            self.started,
+            self.last_progress.as_ref(),
+            restarts,
+            self.disconnected.as_deref(),
+            self.stopped,
+        ))
+    }
+
+    /// Judge what the watches show; the end of the tracking, if this is it.
+    async fn judge(&mut self, note: &mut (dyn FnMut(Note) + Send)) -> Option<Tracked> {
+        let spec = self.spec;
+        let timed_out = Instant::now() >= self.deadline;
+        if !(self.d_cache.ready && self.rs_cache.ready && self.pod_cache.ready) {
+            return timed_out.then(|| self.timeout(None));
+        }
+        let Some(deployment) = self.d_cache.items.values().next().cloned() else {
+            return Some(Tracked::Superseded("the deployment was deleted".into()));
         };
-        let timed_out = Instant::now() >= deadline;
-        if !(d_cache.ready && rs_cache.ready && pod_cache.ready) {
-            if timed_out {
-                let f = timeout_failure(
-                    spec,
-                    &template_spec,
-                    started,
-                    None,
-                    None,
-                    disconnected.as_deref(),
-                    stopped,
-                );
-                return (Tracked::Failed(f), snapshot(&events));
-            }
-            continue;
-        }
-        let Some(deployment) = d_cache.items.values().next().cloned() else {
-            return (
-                Tracked::Superseded("the deployment was deleted".into()),
-                snapshot(&events),
-            );
-        };
-        let rss = rs_cache.values();
-        let pod_list = pod_cache.values();
-        if needs_events(&pod_list, spec.max_restarts)
-            && events_at.is_none_or(|t| t.elapsed() > Duration::from_secs(2))
-        {
-            events_at = Some(Instant::now());
-            let lp = ListParams::default().fields("involvedObject.kind=Pod");
-            if let Ok(list) = events_api.list(&lp).await {
-                events = list.items;
-            }
-        }
+        let rss = self.rs_cache.values();
+        let pod_list = self.pod_cache.values();
+        self.refresh_events(&pod_list).await;
         let verdict = verdict::assess(
             Observed {
                 deployment: &deployment,
                 replica_sets: &rss,
                 pods: &pod_list,
-                events: &events,
+                events: &self.events,
             },
             Expect {
                 generation: spec.generation,
@@ -266,38 +309,45 @@ pub async fn track(
             },
         );
         let message = match verdict {
-            Verdict::Complete(p) => return (Tracked::Complete(p), snapshot(&events)),
-            Verdict::Failed(f) => return (Tracked::Failed(f), snapshot(&events)),
-            Verdict::Superseded(m) => return (Tracked::Superseded(m), snapshot(&events)),
+            Verdict::Complete(p) => return Some(Tracked::Complete(p)),
+            Verdict::Failed(f) => return Some(Tracked::Failed(f)),
+            Verdict::Superseded(m) => return Some(Tracked::Superseded(m)),
             Verdict::Waiting(m) => m,
             Verdict::Progressing(p) => {
-                if p.new_available > best_available {
-                    best_available = p.new_available;
-                    if spec.timeout.is_none() && stopped.is_none() {
-                        deadline = budget::later(Instant::now(), derived);
+                if p.new_available > self.best_available {
+                    self.best_available = p.new_available;
+                    if spec.timeout.is_none() && self.stopped.is_none() {
+                        self.deadline = budget::later(Instant::now(), self.derived);
                     }
                 }
                 let m = p.message();
-                last_progress = Some(p);
+                self.last_progress = Some(p);
                 m
             }
         };
-        if message != last_note {
+        if message != self.last_note {
             note(Note::Progress(message.clone()));
-            last_note = message;
+            self.last_note = message;
         }
-        if timed_out {
+        timed_out.then(|| {
             let restarts = verdict::restarts_note(&spec.template, &rss, &pod_list);
-            let f = timeout_failure(
-                spec,
-                &template_spec,
-                started,
-                last_progress.as_ref(),
-                restarts.as_deref(),
-                disconnected.as_deref(),
-                stopped,
-            );
-            return (Tracked::Failed(f), snapshot(&events));
+            self.timeout(restarts.as_deref())
+        })
+    }
+
+    /// Events tell probe kills from other restarts: read them (at most every 2 s) once a
+    /// container restarted past the budget.
+    async fn refresh_events(&mut self, pods: &[Pod]) {
+        if needs_events(pods, self.spec.max_restarts)
+            && self
+                .events_at
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(2))
+        {
+            self.events_at = Some(Instant::now());
+            let lp = ListParams::default().fields("involvedObject.kind=Pod");
+            if let Ok(list) = self.events_api.list(&lp).await {
+                self.events = list.items;
+            }
         }
     }
 }
