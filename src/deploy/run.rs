@@ -179,17 +179,8 @@ async fn schedule(
                 let Some(p) = prepared.remove(&name) else {
                     continue;
                 };
-                let client = client.clone();
-                let opts = opts.clone();
-                let tx = tx.clone();
-                let handle = tasks.spawn(async move {
-                    let mut send = |e: Event| {
-                        let _ = tx.send(e);
-                    };
-                    let r = service::deploy(&client, &p, &opts, &mut send).await;
-                    let _ = tx.send(Event::Finished(Box::new(r)));
-                });
-                running.insert(handle.id(), name);
+                let id = start(&mut tasks, client, p, opts, &tx);
+                running.insert(id, name);
                 continue;
             }
             i = i.saturating_add(1);
@@ -202,13 +193,7 @@ async fn schedule(
             // Settle what is pending at once.
             _ = stop.requested(), if opts.stop.reason().is_none() => {}
             Some(event) = rx.recv() => {
-                if let Event::Finished(r) = &event {
-                    done.insert(r.service.clone(), r.result);
-                    if !r.result.is_success() && opts.fail_fast {
-                        stopped = true;
-                    }
-                    results.insert(r.service.clone(), (**r).clone());
-                }
+                stopped |= record(&event, &mut done, &mut results, opts);
                 emit(event);
             }
             Some(joined) = tasks.join_next_with_id() => {
@@ -219,13 +204,7 @@ async fn schedule(
                 if let Some(name) = running.remove(&id) {
                     // Its events are all sent before the task ends; take them first.
                     while let Ok(event) = rx.try_recv() {
-                        if let Event::Finished(r) = &event {
-                            done.insert(r.service.clone(), r.result);
-                            if !r.result.is_success() && opts.fail_fast {
-                                stopped = true;
-                            }
-                            results.insert(r.service.clone(), (**r).clone());
-                        }
+                        stopped |= record(&event, &mut done, &mut results, opts);
                         emit(event);
                     }
                     if !done.contains_key(&name) {
@@ -244,6 +223,41 @@ async fn schedule(
         emit(event);
     }
     order.iter().filter_map(|s| results.remove(s)).collect()
+}
+
+/// Deploy `p` in a task of its own, its events sent to `tx`.
+fn start(
+    tasks: &mut tokio::task::JoinSet<()>,
+    client: &Client,
+    p: Prepared,
+    opts: &Options,
+    tx: &mpsc::UnboundedSender<Event>,
+) -> tokio::task::Id {
+    let (client, opts, tx) = (client.clone(), opts.clone(), tx.clone());
+    tasks
+        .spawn(async move {
+            let mut send = |e: Event| {
+                let _ = tx.send(e);
+            };
+            let r = service::deploy(&client, &p, &opts, &mut send).await;
+            let _ = tx.send(Event::Finished(Box::new(r)));
+        })
+        .id()
+}
+
+/// Keep a finished service's result; `true` when it stops the run (`--fail-fast`).
+fn record(
+    event: &Event,
+    done: &mut BTreeMap<String, Outcome>,
+    results: &mut BTreeMap<String, ServiceResult>,
+    opts: &Options,
+) -> bool {
+    let Event::Finished(r) = event else {
+        return false;
+    };
+    done.insert(r.service.clone(), r.result);
+    results.insert(r.service.clone(), (**r).clone());
+    !r.result.is_success() && opts.fail_fast
 }
 
 fn crashed(service: &str, why: &str) -> ServiceResult {
