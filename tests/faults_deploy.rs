@@ -22,8 +22,8 @@ mod testenv;
 
 use cluster::{image, Cluster, FAST_PROBE};
 use deploy_faults::{
-    account, assert_after, command, finish, kill, rule, run_case, spawn, strings, users,
-    wait_for_line, After, Case, LEASES,
+    account, assert_after, command, finish, kill, rule, run_case, spawn, spawn_command, strings,
+    users, wait_for_line, After, Case, LEASES,
 };
 use fault::Expect;
 use fleet::Fleet;
@@ -392,6 +392,55 @@ fn sigterm_during_a_crash_loop() {
         &image("crashloop", "users", 5),
         "SIGTERM",
         143,
+    );
+}
+
+/// `rollback` interrupted: the rollback in flight is followed for at most 30 s more. This one
+/// takes about 42 s (two pods, one at a time, each Ready 20 s after it starts): the run ends at
+/// the bound with exit code 130 and says the rollback is not finished; the cluster finishes it.
+#[test]
+fn sigint_during_a_rollback() {
+    let c = Cluster::new("fd-int-rb");
+    let fleet = Fleet::new();
+    let generous = cluster::Probe {
+        period: 10,
+        failures: 6,
+    };
+    let slow = image("slowstart", "users", 1);
+    c.create_deployment("users", &slow, generous);
+    c.kubectl_ok(&["set", "image", "deployment/users", &users(2)]);
+    c.kubectl_ok(&["rollout", "status", "deployment/users", "--timeout=60s"]);
+    let (child, rx) = spawn_command(&c, &fleet, "rollback", &["users"]);
+    let mut seen = Vec::new();
+    wait_for_line(&rx, "users: patched", &mut seen);
+    kill(&child, "INT");
+    let interrupted_at = Instant::now();
+    let out = finish(child, rx, seen);
+    let bound = interrupted_at.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let context = format!("stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(out.status.code(), Some(130), "{context}");
+    assert!(
+        (Duration::from_secs(25)..Duration::from_secs(40)).contains(&bound),
+        "ended {bound:?} after the signal: {context}"
+    );
+    assert!(!stderr.contains("panicked"), "{context}");
+    assert!(
+        stdout.contains("interrupted by SIGINT: rollback not finished: Timeout")
+            && stdout.contains("followed for at most 30 s after SIGINT"),
+        "{context}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{context}"
+    );
+    assert_after(
+        &c,
+        "rollback interrupted",
+        &After::Healthy(slow),
+        &(0, String::new()),
     );
 }
 

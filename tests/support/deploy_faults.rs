@@ -142,7 +142,17 @@ pub fn spawn(
     fleet: &Fleet,
     args: &[&str],
 ) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = command(fleet, "deploy", &c.kubeconfig, Some(&c.namespace), args)
+    spawn_command(c, fleet, "deploy", args)
+}
+
+/// Like [`spawn`], for any command.
+pub fn spawn_command(
+    c: &Cluster,
+    fleet: &Fleet,
+    cmd: &str,
+    args: &[&str],
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = command(fleet, cmd, &c.kubeconfig, Some(&c.namespace), args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
