@@ -6,12 +6,13 @@ mod render;
 
 pub use render::{print_changes, print_report, render, Reporter};
 
+use super::signals::{self, InFlight};
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::Target;
-use monoship::deploy::{manifests, DeployError, Options};
+use monoship::deploy::{manifests, DeployError, Options, Others};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,6 +32,13 @@ pub struct ClusterArgs {
     /// Show the exact change (server-side dry run), change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When another monoship run is deploying a service, wait for it instead of refusing.
+    #[arg(long, conflicts_with = "force")]
+    pub wait_for_others: bool,
+    /// Deploy even when another monoship run holds a service's lease (taking it over) or a
+    /// change monoship did not make is in progress.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,32 +83,52 @@ pub struct Args {
     pub fail_fast: bool,
 }
 
-/// `90`, `90s`, `1m30s`, `5m`, `500ms`, `1h`.
+/// The longest `--timeout`: 30 days (a rollout that takes longer has no deadline worth the name).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `90`, `90s`, `1m30s`, `5m`, `500ms`, `1h`; more than zero and at most [`MAX_TIMEOUT`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration (like 90s, 5m, 1m30s)");
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        total += match &rest[..unit] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit..];
-    }
+    let too_long = || format!("`{text}` is longer than the longest timeout, 720h (30 days)");
+    let total = if let Ok(secs) = text.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let mut total = Duration::ZERO;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            let (number, after) = rest.split_at(digits);
+            // All digits, so the only way to fail is a number too large for u64.
+            let n: u64 = if number.is_empty() {
+                return Err(bad());
+            } else {
+                number.parse().map_err(|_| too_long())?
+            };
+            let unit = after
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(after.len());
+            let (unit, next) = after.split_at(unit);
+            let part = match unit {
+                "ms" => Some(Duration::from_millis(n)),
+                "s" => Some(Duration::from_secs(n)),
+                "m" => n.checked_mul(60).map(Duration::from_secs),
+                "h" => n.checked_mul(3600).map(Duration::from_secs),
+                _ => return Err(bad()),
+            };
+            total = part
+                .and_then(|p| total.checked_add(p))
+                .ok_or_else(too_long)?;
+            rest = next;
+        }
+        total
+    };
     if total.is_zero() {
-        return Err(bad());
+        return Err(format!(
+            "`{text}` is no time at all: give a timeout above zero"
+        ));
+    }
+    if total > MAX_TIMEOUT {
+        return Err(too_long());
     }
     Ok(total)
 }
@@ -136,6 +164,10 @@ pub fn deploy_error(e: DeployError, server: &str) -> CliError {
             }
             .to_string(),
         ),
+        DeployError::Busy(m) => CliError {
+            code: exit::BUSY,
+            message: m,
+        },
         other => CliError::failed(other.to_string()),
     }
 }
@@ -169,10 +201,18 @@ pub async fn connect_to(
 }
 
 pub fn options(args: &ClusterArgs) -> Options {
+    let others = if args.force {
+        Others::Force
+    } else if args.wait_for_others {
+        Others::Wait
+    } else {
+        Others::Refuse
+    };
     Options {
         timeout: args.timeout,
         max_restarts: args.max_restarts,
         dry_run: args.dry_run,
+        others,
         ..Options::default()
     }
 }
@@ -316,22 +356,32 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             targets.push(target);
         }
         let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
+        let in_flight = InFlight::default();
+        let stop = signals::listen(in_flight.clone(), cli.quiet)?;
         let opts = Options {
-            parallel: args.parallel as usize,
+            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
             no_rollback: args.no_rollback,
             fail_fast: args.fail_fast,
+            stop: stop.clone(),
             ..options(&args.cluster)
         };
         let mut reporter = Reporter::new(cli);
         let known = |s: &str| ws.service(s).is_some();
         let results = monoship::deploy::run::run(&conn.client, targets, &known, &opts, &mut |e| {
+            in_flight.on(&e);
             reporter.on(e)
         })
         .await;
         reporter.finish();
         let results = results.map_err(|e| deploy_error(e, &conn.server))?;
-        let namespace = (namespaces.len() == 1).then(|| namespaces.into_iter().next().unwrap());
+        let namespace = match namespaces.len() {
+            1 => namespaces.into_iter().next(),
+            _ => None,
+        };
         render(cli, namespace.as_deref(), &results)?;
+        if let Some(why) = stop.reason() {
+            return Err(signals::interrupted(why, &results));
+        }
         Ok(if results.iter().all(|r| r.result.is_success()) {
             exit::OK
         } else {
@@ -352,6 +402,22 @@ mod tests {
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("0m0s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+        assert_eq!(parse_duration("720h").unwrap(), MAX_TIMEOUT);
+        for huge in [
+            "18446744073709551615s",
+            "18446744073709551615s1s",
+            "18446744073709551615",
+            "307445734561825861m",
+            "5124095576030431h",
+            "99999999999999999999999s",
+            "721h",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("longer than"), "{huge}: {e}");
+        }
     }
 }

@@ -15,6 +15,7 @@ mod publish;
 mod rollback;
 mod services;
 mod ship;
+mod signals;
 mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +31,13 @@ pub mod exit {
     /// Bad usage or configuration: unknown flag, revision, service, config key, glob; not a
     /// git repository; not a Cargo workspace.
     pub const USAGE: u8 = 2;
+    /// `deploy`, `ship`, `rollback`: another monoship run is deploying a service (it holds the
+    /// service's lease), or a change monoship did not make is in progress; nothing was changed.
+    pub const BUSY: u8 = 3;
+    /// `deploy`, `ship`, `rollback` stopped by SIGINT (128 + 2): in-flight rollouts rolled back.
+    pub const SIGINT: u8 = 130;
+    /// `deploy`, `ship`, `rollback` stopped by SIGTERM (128 + 15): in-flight rollouts rolled back.
+    pub const SIGTERM: u8 = 143;
 }
 
 /// An error for the user: one line, and the exit code it maps to.

@@ -1,8 +1,9 @@
 //! `monoship rollback`: `rollout undo` for one service, followed like a deploy.
 
 use super::deploy::{self, ClusterArgs, Reporter};
+use super::signals::{self, InFlight};
 use super::{exit, require_format, Cli, CliError, Format};
-use monoship::deploy::{plan, rollback, Outcome};
+use monoship::deploy::{plan, rollback, Options, Outcome};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -39,7 +40,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             &conn.namespace,
         )
         .map_err(CliError::usage)?;
-        let opts = deploy::options(&args.cluster);
+        let in_flight = InFlight::default();
+        let stop = signals::listen(in_flight.clone(), cli.quiet)?;
+        let opts = Options {
+            stop: stop.clone(),
+            ..deploy::options(&args.cluster)
+        };
         let mut reporter = Reporter::new(cli);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut send = move |e| {
@@ -58,7 +64,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         tokio::pin!(work);
         let result = loop {
             tokio::select! {
-                Some(e) = rx.recv() => reporter.on(e),
+                Some(e) = rx.recv() => {
+                    in_flight.on(&e);
+                    reporter.on(e)
+                }
                 r = &mut work => break r,
             }
         };
@@ -68,6 +77,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         reporter.finish();
         let result = result.map_err(|e| deploy::deploy_error(e, &conn.server))?;
         deploy::render(cli, Some(&loc.namespace), std::slice::from_ref(&result))?;
+        if let Some(why) = stop.reason() {
+            return Err(signals::interrupted(why, std::slice::from_ref(&result)));
+        }
         Ok(match result.result {
             Outcome::RolledBack | Outcome::Unchanged | Outcome::WouldDeploy => exit::OK,
             _ => exit::FAILED,

@@ -1,6 +1,7 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
 use super::deploy::{connect, deploy_error, runtime, ClusterArgs, Reporter};
+use super::signals::{self, InFlight};
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::build::{self, BuildError, Event};
 use monoship::deploy::images::Artifact;
@@ -192,10 +193,16 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 .map_err(CliError::usage)?,
         );
     }
+    let in_flight = InFlight::default();
+    let stop = {
+        let _runtime = rt.enter();
+        signals::listen(in_flight.clone(), cli.quiet)?
+    };
     let opts = Options {
-        parallel: args.parallel as usize,
+        parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
         no_rollback: args.no_rollback,
         fail_fast: args.fail_fast,
+        stop: stop.clone(),
         ..super::deploy::options(&args.cluster)
     };
     let known = |s: &str| ws.service(s).is_some();
@@ -205,7 +212,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         targets,
         &known,
         &opts,
-        &mut |e| reporter.on(e),
+        &mut |e| {
+            in_flight.on(&e);
+            reporter.on(e)
+        },
     ));
     reporter.finish();
     let results = results.map_err(|e| deploy_error(e, &conn.server))?;
@@ -213,6 +223,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let rows = rows(&selected, &digests, &pushed, &artifacts, &results);
     let ok = results.iter().all(|r| r.result.is_success());
     render(cli, &base, &head, &rows, &results, started)?;
+    if let Some(why) = stop.reason() {
+        return Err(signals::interrupted(why, &results));
+    }
     Ok(if ok { exit::OK } else { exit::FAILED })
 }
 
@@ -319,7 +332,10 @@ fn render(
             count("deployed"),
             count("unchanged"),
             count("would-deploy"),
-            rows.len() - count("deployed") - count("unchanged") - count("would-deploy"),
+            rows.len()
+                .saturating_sub(count("deployed"))
+                .saturating_sub(count("unchanged"))
+                .saturating_sub(count("would-deploy")),
             started.elapsed().as_secs_f64()
         );
     }

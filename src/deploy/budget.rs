@@ -15,15 +15,21 @@ pub const READY_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_PERIOD: i32 = 10;
 const DEFAULT_FAILURE_THRESHOLD: i32 = 3;
 
-/// `initialDelaySeconds + periodSeconds × failureThreshold` (Kubernetes' defaults: 0, 10, 3).
+/// The longest window a probe can give: the API server accepts any `i32` for its fields, and
+/// a window this long is no deadline at all (about 136 years).
+pub const MAX_WINDOW: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// `initialDelaySeconds + periodSeconds × failureThreshold` (Kubernetes' defaults: 0, 10, 3),
+/// at most [`MAX_WINDOW`].
 pub fn probe_window(p: &Probe) -> Duration {
-    let delay = p.initial_delay_seconds.unwrap_or(0).max(0);
-    let period = p.period_seconds.unwrap_or(DEFAULT_PERIOD).max(1);
-    let threshold = p
-        .failure_threshold
-        .unwrap_or(DEFAULT_FAILURE_THRESHOLD)
-        .max(1);
-    Duration::from_secs((delay + period * threshold) as u64)
+    let field = |v: Option<i32>, default: i32, min: i32| {
+        u64::from(v.unwrap_or(default).max(min).unsigned_abs())
+    };
+    let delay = field(p.initial_delay_seconds, 0, 0);
+    let period = field(p.period_seconds, DEFAULT_PERIOD, 1);
+    let threshold = field(p.failure_threshold, DEFAULT_FAILURE_THRESHOLD, 1);
+    let secs = period.saturating_mul(threshold).saturating_add(delay);
+    Duration::from_secs(secs).min(MAX_WINDOW)
 }
 
 /// The probe windows of one container.
@@ -45,14 +51,18 @@ impl ContainerBudget {
     /// its startup window, its readiness window and [`READY_GRACE`]. `None` without a
     /// readiness probe.
     pub fn ready_within(&self) -> Option<Duration> {
-        self.readiness
-            .map(|r| self.startup.unwrap_or_default() + r + READY_GRACE)
+        self.readiness.map(|r| {
+            self.startup
+                .unwrap_or_default()
+                .saturating_add(r)
+                .saturating_add(READY_GRACE)
+        })
     }
 
     fn total(&self) -> Option<Duration> {
         match (self.startup, self.readiness) {
             (None, None) => None,
-            (s, r) => Some(s.unwrap_or_default() + r.unwrap_or_default()),
+            (s, r) => Some(s.unwrap_or_default().saturating_add(r.unwrap_or_default())),
         }
     }
 }
@@ -64,7 +74,7 @@ pub fn deadline(spec: &PodSpec) -> Duration {
         .iter()
         .filter_map(|c| ContainerBudget::of(c).total())
         .max()
-        .map_or(DEFAULT_DEADLINE, |d| d + MARGIN)
+        .map_or(DEFAULT_DEADLINE, |d| d.saturating_add(MARGIN))
 }
 
 /// How [`deadline`] came about, for messages.
@@ -93,6 +103,17 @@ pub fn explain(spec: &PodSpec) -> String {
     } else {
         format!("{} + {} s margin", parts.join(", "), MARGIN.as_secs())
     }
+}
+
+/// Far enough to be no deadline, near enough for any clock to represent.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + d`, saturating: a deadline too far away to be represented is [`FAR`] away (and one
+/// that cannot even be that is `at` plus at most `d`).
+pub fn later(at: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(FAR.min(d)))
+        .unwrap_or(at)
 }
 
 fn window_text(p: &Probe) -> String {
@@ -142,5 +163,33 @@ mod tests {
         // 0 + 10 × 3 + 30
         assert_eq!(deadline(&s), Duration::from_secs(60));
         assert_eq!(ContainerBudget::of(&s.containers[1]).ready_within(), None);
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        let now = tokio::time::Instant::now();
+        assert!(later(now, Duration::MAX) > now + Duration::from_secs(3600));
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn the_largest_probe_the_api_server_accepts_saturates() {
+        let max = i32::MAX;
+        let s = spec(json!([{"name": "a", "image": "x",
+            "startupProbe": {"initialDelaySeconds": max, "periodSeconds": max,
+                             "failureThreshold": max, "tcpSocket": {"port": 80}},
+            "readinessProbe": {"initialDelaySeconds": max, "periodSeconds": max,
+                               "failureThreshold": max, "tcpSocket": {"port": 80}}}]));
+        let b = ContainerBudget::of(&s.containers[0]);
+        assert_eq!(b.startup, Some(MAX_WINDOW));
+        assert!(b.ready_within().unwrap() >= MAX_WINDOW);
+        assert!(deadline(&s) >= MAX_WINDOW);
+        let negative = spec(json!([{"name": "a", "image": "x",
+            "readinessProbe": {"initialDelaySeconds": i32::MIN, "periodSeconds": i32::MIN,
+                               "failureThreshold": i32::MIN, "tcpSocket": {"port": 80}}}]));
+        assert_eq!(deadline(&negative), Duration::from_secs(1) + MARGIN);
     }
 }

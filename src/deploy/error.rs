@@ -26,6 +26,10 @@ pub enum DeployError {
     /// The object changed between reading and patching it (HTTP 409).
     #[error("{0}")]
     Conflict(String),
+    /// Another run is deploying the service, or a rollout monoship did not start is in
+    /// progress; nothing was changed (exit code 3).
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Api(String),
 }
@@ -75,6 +79,11 @@ pub fn is_transport(e: &kube::Error) -> bool {
     )
 }
 
+/// The API server will not let us (401, 403): retrying cannot help.
+pub fn is_denied(e: &kube::Error) -> bool {
+    matches!(status_code(e), Some(401 | 403))
+}
+
 /// An error worth retrying: no answer, or 429 / 5xx (an API server starting or overloaded).
 pub fn is_transient(e: &kube::Error) -> bool {
     is_transport(e) || matches!(status_code(e), Some(429 | 500..=504))
@@ -96,7 +105,9 @@ where
             Err(e) if is_transient(&e) && start.elapsed() < RETRY_FOR => {
                 tracing::debug!("retrying after a transient error: {e}");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                delay = delay
+                    .saturating_mul(2)
+                    .min(std::time::Duration::from_secs(2));
             }
             other => return other,
         }

@@ -251,7 +251,7 @@ impl Cursor {
     /// Of a read's lines (with timestamps), the ones not passed on before, in order.
     pub fn new_lines<'a>(&mut self, text: &'a str) -> Vec<&'a str> {
         let (before, before_count) = (self.last, self.at_last);
-        let mut same_as_before = 0;
+        let mut same_as_before: usize = 0;
         let mut out = Vec::new();
         for line in text.lines() {
             let (ts, body) = split_timestamp(line);
@@ -262,7 +262,7 @@ impl Cursor {
             match before {
                 Some(b) if ts < b => continue,
                 Some(b) if ts == b => {
-                    same_as_before += 1;
+                    same_as_before = same_as_before.saturating_add(1);
                     if same_as_before <= before_count {
                         continue;
                     }
@@ -271,7 +271,7 @@ impl Cursor {
             }
             out.push(body);
             if self.last == Some(ts) {
-                self.at_last += 1;
+                self.at_last = self.at_last.saturating_add(1);
             } else if self.last.is_none_or(|l| ts > l) {
                 self.last = Some(ts);
                 self.at_last = 1;
@@ -367,7 +367,7 @@ pub async fn logs(
             if !started.insert(s.pod.clone()) {
                 continue;
             }
-            summary.pods += 1;
+            summary.pods = summary.pods.saturating_add(1);
             running.insert(s.pod.clone());
             let _ = tx.send(LogEvent::Following {
                 pod: s.pod.clone(),
@@ -382,7 +382,7 @@ pub async fn logs(
                 Arc::clone(&lines),
             ));
         }
-        tokio::time::sleep(opts.interval * 2).await;
+        tokio::time::sleep(opts.interval.saturating_mul(2)).await;
         while let Ok((pod, problem)) = done_rx.try_recv() {
             running.remove(&pod);
             if let Some(p) = problem {
@@ -431,11 +431,11 @@ async fn read_once(
     results.sort_by_key(|(i, _, _)| *i);
     let mut summary = LogSummary::default();
     for (_, s, result) in results {
-        summary.pods += 1;
+        summary.pods = summary.pods.saturating_add(1);
         match result {
             Ok(text) => {
                 for line in text.lines() {
-                    summary.lines += 1;
+                    summary.lines = summary.lines.saturating_add(1);
                     let _ = tx.send(LogEvent::Line {
                         pod: s.pod.clone(),
                         container: s.container.clone(),

@@ -6,25 +6,30 @@
 //! (following it), [`report`] (what went wrong), [`rollback`] (undoing it); [`run`] wires them
 //! for many services and emits [`Event`]s, which the command line renders.
 
+pub mod access;
 pub mod budget;
 pub mod diff;
 pub mod error;
 pub mod history;
 pub mod images;
+pub mod lease;
 pub mod logs;
 pub mod manifests;
 pub mod patch;
 pub mod plan;
+pub mod recover;
 pub mod report;
 pub mod revisions;
 pub mod rollback;
 pub mod run;
 pub mod service;
 pub mod status;
+pub mod stop;
 pub mod track;
 pub mod verdict;
 
 pub use error::DeployError;
+pub use stop::Stop;
 
 use serde::Serialize;
 use std::time::Duration;
@@ -42,6 +47,22 @@ pub struct Options {
     pub fail_fast: bool,
     /// Show the changes (server-side dry run), change nothing.
     pub dry_run: bool,
+    /// What to do when another monoship run holds a service's lease.
+    pub others: Others,
+    /// The first SIGINT/SIGTERM: start nothing more, roll back what is in flight.
+    pub stop: Stop,
+}
+
+/// Another monoship run is deploying a service (it holds the service's Lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Others {
+    /// Refuse before changing anything ([`DeployError::Busy`]).
+    #[default]
+    Refuse,
+    /// Wait until the other run is done.
+    Wait,
+    /// Take the lease over (`--force`).
+    Force,
 }
 
 impl Default for Options {
@@ -53,6 +74,8 @@ impl Default for Options {
             no_rollback: false,
             fail_fast: false,
             dry_run: false,
+            others: Others::Refuse,
+            stop: Stop::never(),
         }
     }
 }
@@ -87,6 +110,8 @@ pub enum Outcome {
     Skipped,
     /// Could not be deployed or followed: superseded by another change, an API error.
     Error,
+    /// A signal stopped the run: not started, or rolled back (within a bound) when in flight.
+    Interrupted,
 }
 
 impl Outcome {
@@ -100,6 +125,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
             Outcome::Error => "error",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
@@ -120,6 +146,9 @@ pub struct RollbackResult {
     pub ok: bool,
     pub reason: Option<String>,
     pub report: Option<report::Report>,
+    /// When the Deployment was already failing before the deploy: that, and where it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One service's result.

@@ -3,7 +3,9 @@
 //! carry the `resourceVersion` they were computed from, so a change made by someone else in
 //! between is a conflict instead of being overwritten.
 
-use super::revisions::{self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION, REVISION};
+use super::revisions::{
+    self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_HEALTHY, MONOSHIP_REVISION, REVISION,
+};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{json, Map, Value};
@@ -19,6 +21,7 @@ const UNDO_SKIP: &[&str] = &[
     "deployment.kubernetes.io/desired-replicas",
     "deployment.kubernetes.io/max-replicas",
     "deprecated.deployment.rollback.to",
+    MONOSHIP_HEALTHY,
 ];
 
 /// The container whose image deploy sets: the configured one, else the one named like the

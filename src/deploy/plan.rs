@@ -67,7 +67,7 @@ pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, Str
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
+        let after = rest.get(start.saturating_add(1)..).unwrap_or_default();
         let end = after
             .find('}')
             .ok_or_else(|| format!("deployment template `{template}`: unclosed `{{`"))?;
@@ -81,7 +81,7 @@ pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, Str
                 ))
             }
         }
-        rest = &after[end + 1..];
+        rest = after.get(end.saturating_add(1)..).unwrap_or_default();
     }
     out.push_str(rest);
     Ok(out)
@@ -95,8 +95,14 @@ fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), Stri
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
         })
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
@@ -135,7 +141,11 @@ pub fn waves(targets: &[Target], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec
                 .filter(|d| names.contains(d))
                 .collect();
             if deps.iter().all(|d| level.contains_key(d)) {
-                let l = deps.iter().map(|d| level[d] + 1).max().unwrap_or(0);
+                let l = deps
+                    .iter()
+                    .map(|d| level.get(d).map_or(0, |l: &usize| l.saturating_add(1)))
+                    .max()
+                    .unwrap_or(0);
                 level.insert(t.service.as_str(), l);
                 false
             } else {
@@ -150,7 +160,11 @@ pub fn waves(targets: &[Target], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec
             ));
         }
     }
-    let depth = level.values().copied().max().map_or(0, |m| m + 1);
+    let depth = level
+        .values()
+        .copied()
+        .max()
+        .map_or(0, |m| m.saturating_add(1));
     let mut out = vec![Vec::new(); depth];
     for t in targets {
         out[level[t.service.as_str()]].push(t.service.clone());

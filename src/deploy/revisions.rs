@@ -23,6 +23,10 @@ pub const MONOSHIP_REVISION: &str = "monoship.dev/revision";
 /// The image digest monoship deployed (on the Deployment and its pod template).
 pub const MONOSHIP_DIGEST: &str = "monoship.dev/digest";
 
+/// The ReplicaSet that last ran complete and available, recorded on the Deployment by a
+/// deploy that found it so (a failed deploy goes back there, not to a failing template).
+pub const MONOSHIP_HEALTHY: &str = "monoship.dev/healthy-replica-set";
+
 /// The revision number of a ReplicaSet (`deployment.kubernetes.io/revision`).
 pub fn revision_of(rs: &ReplicaSet) -> Option<i64> {
     annotation(&rs.metadata, REVISION)?.parse().ok()
@@ -220,6 +224,68 @@ pub fn rollback_target(rss: &[ReplicaSet], to: Option<i64>) -> Result<&ReplicaSe
     }
 }
 
+/// Where a failed rollout goes back to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Back<'a> {
+    pub replica_set: &'a ReplicaSet,
+    /// It ran complete and available (else it is only the template from before the change,
+    /// which was failing too).
+    pub healthy: bool,
+}
+
+/// The ReplicaSet a failed rollout of `ours` goes back to, of `rss` (as
+/// [`replica_sets_of`] returns them): the one of the template `before` had when that was
+/// healthy (`before_healthy`); else the one named by `recorded` ([`MONOSHIP_HEALTHY`]); else the
+/// newest one that still has available pods; else, with nothing better, the template from
+/// before the change. Never one with the template of `ours` or of a failing `before`.
+pub fn back_to<'a>(
+    rss: &'a [ReplicaSet],
+    ours: &PodTemplateSpec,
+    before: Option<&PodTemplateSpec>,
+    before_healthy: bool,
+    recorded: Option<&str>,
+) -> Option<Back<'a>> {
+    let old = before.and_then(|b| replica_set_for_template(b, rss));
+    let is = |rs: &ReplicaSet, t: Option<&PodTemplateSpec>| matches!((rs_template(rs), t), (Some(a), Some(b)) if equal_ignore_hash(a, b));
+    let usable = |rs: &&ReplicaSet| !is(rs, Some(ours)) && !is(rs, before);
+    if before_healthy {
+        if let Some(rs) = old.filter(|rs| !is(rs, Some(ours))) {
+            return Some(Back {
+                replica_set: rs,
+                healthy: true,
+            });
+        }
+    }
+    let named = recorded.and_then(|n| {
+        rss.iter()
+            .find(|rs| rs.metadata.name.as_deref() == Some(n))
+            .filter(usable)
+    });
+    let available = || {
+        rss.iter()
+            .rev()
+            .filter(usable)
+            .find(|rs| available_replicas(rs) > 0)
+    };
+    if let Some(rs) = named.or_else(available) {
+        return Some(Back {
+            replica_set: rs,
+            healthy: true,
+        });
+    }
+    old.filter(|rs| !is(rs, Some(ours))).map(|rs| Back {
+        replica_set: rs,
+        healthy: false,
+    })
+}
+
+fn available_replicas(rs: &ReplicaSet) -> i32 {
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+}
+
 /// One revision of a Deployment, as `history` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RevisionInfo {
@@ -349,6 +415,60 @@ mod tests {
         let err = rollback_target(&rss, Some(2)).unwrap_err();
         assert!(err.contains("1, 3, 4"), "{err}");
         assert!(rollback_target(&rss[..1], None).is_err());
+    }
+
+    fn with_available(mut rs: ReplicaSet, n: i32) -> ReplicaSet {
+        rs.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
+            available_replicas: Some(n),
+            replicas: n,
+            ..Default::default()
+        });
+        rs
+    }
+
+    fn template(rs: &ReplicaSet) -> PodTemplateSpec {
+        rs.spec.as_ref().unwrap().template.clone().unwrap()
+    }
+
+    #[test]
+    fn back_to_a_healthy_revision() {
+        // 1 ran fine and still serves, 2 is a crash loop someone left, 3 is our failed one.
+        let rss = vec![
+            with_available(rs("a", Some(1), "x@sha256:a", "u1"), 2),
+            rs("b", Some(2), "x@sha256:b", "u1"),
+            rs("c", Some(3), "x@sha256:c", "u1"),
+        ];
+        let (a, b, c) = (template(&rss[0]), template(&rss[1]), template(&rss[2]));
+        let name = |back: Option<Back>| {
+            back.map(|b| (b.replica_set.metadata.name.clone().unwrap(), b.healthy))
+        };
+        // Healthy before: back to the template from before the change.
+        assert_eq!(
+            name(back_to(&rss, &c, Some(&b), true, None)),
+            Some(("b".into(), true))
+        );
+        // Failing before: the newest revision with available pods, not the failing one.
+        assert_eq!(
+            name(back_to(&rss, &c, Some(&b), false, None)),
+            Some(("a".into(), true))
+        );
+        // What a deploy recorded wins, even without available pods.
+        let none_available = vec![
+            rs("a", Some(1), "x@sha256:a", "u1"),
+            rs("b", Some(2), "x@sha256:b", "u1"),
+            rs("c", Some(3), "x@sha256:c", "u1"),
+        ];
+        assert_eq!(
+            name(back_to(&none_available, &c, Some(&b), false, Some("a"))),
+            Some(("a".into(), true))
+        );
+        // A record naming the failing template is ignored; with nothing else, back as it was.
+        assert_eq!(
+            name(back_to(&none_available, &c, Some(&b), false, Some("b"))),
+            Some(("b".into(), false))
+        );
+        // Never our own template.
+        assert_eq!(name(back_to(&rss, &a, Some(&a), true, None)), None);
     }
 
     #[test]

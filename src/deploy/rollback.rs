@@ -5,7 +5,7 @@
 use super::patch::{self, undo_patch};
 use super::report::{self, Report};
 use super::revisions::{self, annotation, MONOSHIP_DIGEST, MONOSHIP_REVISION};
-use super::track::{self, Note, TrackSpec, Tracked};
+use super::track::{self, Note, OnStop, TrackSpec, Tracked};
 use super::{DeployError, Event, Options, Outcome, ServiceResult, Version};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -97,6 +97,8 @@ pub async fn undo(
         template: patched.spec.clone().unwrap_or_default().template,
         max_restarts: opts.max_restarts,
         timeout: opts.timeout,
+        stop: opts.stop.clone(),
+        on_stop: OnStop::Bound,
     };
     emit(Event::Patched {
         service: service.to_string(),
@@ -165,7 +167,7 @@ pub async fn rollback(
                 "already at the template of revision {}",
                 revision.map_or("?".to_string(), |r| r.to_string())
             ));
-            result.duration_ms = started.elapsed().as_millis() as u64;
+            result.duration_ms = millis(started);
             return Ok(result);
         }
     }
@@ -187,10 +189,25 @@ pub async fn rollback(
         result.changes = patch::changes(&d, &after);
         result.result = Outcome::WouldDeploy;
         result.reason = revision.map(|r| format!("would roll back to revision {r}"));
-        result.duration_ms = started.elapsed().as_millis() as u64;
+        result.duration_ms = millis(started);
         return Ok(result);
     }
-    let undone = undo(client, &d, &target, service, opts, emit).await?;
+    super::access::check(client, namespace, super::access::ROLLOUT).await?;
+    let holder = super::lease::holder_identity();
+    let held = super::lease::acquire(
+        client,
+        namespace,
+        deployment,
+        service,
+        &holder,
+        opts.others,
+        &opts.stop,
+    )
+    .await?;
+    let keeper = super::lease::Keeper::start(client, vec![held]);
+    let undone = undo(client, &d, &target, service, opts, emit).await;
+    keeper.release().await;
+    let undone = undone?;
     let (outcome, reason) = match &undone.tracked {
         Tracked::Complete(_) => (
             Outcome::RolledBack,
@@ -200,13 +217,37 @@ pub async fn rollback(
             Outcome::RollbackFailed,
             Some(format!("{}: {}", f.code, f.message)),
         ),
-        Tracked::Superseded(m) => (Outcome::Error, Some(m.clone())),
+        Tracked::Superseded(m) | Tracked::Denied(m) => (Outcome::Error, Some(m.clone())),
+        Tracked::Interrupted(why) => (Outcome::Interrupted, Some(format!("interrupted by {why}"))),
+    };
+    // A signal during the rollback: it was followed a little longer, and says how it ended.
+    let (outcome, reason) = match (opts.stop.reason(), outcome) {
+        (Some(why), Outcome::RolledBack) => (
+            Outcome::Interrupted,
+            Some(format!(
+                "interrupted by {why}: {}",
+                reason.unwrap_or_else(|| "rolled back".into())
+            )),
+        ),
+        (Some(why), Outcome::RollbackFailed) => (
+            Outcome::Interrupted,
+            Some(format!(
+                "interrupted by {why}: rollback not finished: {}",
+                reason.unwrap_or_default()
+            )),
+        ),
+        other => (other.1, reason),
     };
     result.result = outcome;
     result.reason = reason;
     result.report = undone.report;
-    result.duration_ms = started.elapsed().as_millis() as u64;
+    result.duration_ms = millis(started);
     Ok(result)
+}
+
+/// Milliseconds since `started`, saturating.
+fn millis(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use super::plan::{self, Target};
 use super::service::{self, Prepared};
-use super::{DeployError, Event, Options, Outcome, ServiceResult};
+use super::{lease, DeployError, Event, Options, Outcome, ServiceResult};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,9 +46,15 @@ pub async fn run(
         waves: waves.clone(),
     });
     check_namespaces(client, &targets).await?;
+    if !opts.dry_run {
+        let names: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
+        for ns in names {
+            super::access::check(client, ns, super::access::ROLLOUT).await?;
+        }
+    }
     let mut prepared: BTreeMap<String, Prepared> = BTreeMap::new();
     for t in targets {
-        let p = service::prepare(client, t).await?;
+        let p = service::prepare(client, t, opts).await?;
         prepared.insert(p.target.service.clone(), p);
     }
     let order: Vec<String> = waves.into_iter().flatten().collect();
@@ -62,11 +68,61 @@ pub async fn run(
         }
         return Ok(results);
     }
-    Ok(schedule(client, order, prepared, opts, emit).await)
+    let keeper = take_leases(client, &prepared, opts).await?;
+    let results = schedule(client, order, prepared, opts, emit).await;
+    keeper.release().await;
+    Ok(results)
+}
+
+/// One lease per service to change, all taken before anything changes (given back if one
+/// cannot be).
+async fn take_leases(
+    client: &Client,
+    prepared: &BTreeMap<String, Prepared>,
+    opts: &Options,
+) -> Result<lease::Keeper, DeployError> {
+    let holder = lease::holder_identity();
+    let mut held = Vec::new();
+    for p in prepared.values().filter(|p| !p.unchanged) {
+        let t = &p.target;
+        let taken = lease::acquire(
+            client,
+            &t.namespace,
+            &t.deployment,
+            &t.service,
+            &holder,
+            opts.others,
+            &opts.stop,
+        )
+        .await;
+        match taken {
+            Ok(h) => held.push(h),
+            Err(e) => {
+                lease::Keeper::start(client, held).release().await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(lease::Keeper::start(client, held))
 }
 
 /// Why a pending service cannot start, if it never will.
-fn blocked(p: &Prepared, done: &BTreeMap<String, Outcome>, stopped: bool) -> Option<String> {
+fn blocked(
+    p: &Prepared,
+    done: &BTreeMap<String, Outcome>,
+    stopped: bool,
+    opts: &Options,
+) -> Option<(Outcome, String)> {
+    if let Some(why) = opts.stop.reason() {
+        return Some((
+            Outcome::Interrupted,
+            format!("not started: interrupted by {why}"),
+        ));
+    }
+    blocked_by(p, done, stopped).map(|why| (Outcome::Skipped, why))
+}
+
+fn blocked_by(p: &Prepared, done: &BTreeMap<String, Outcome>, stopped: bool) -> Option<String> {
     if let Some(dep) = p
         .target
         .depends_on
@@ -108,8 +164,8 @@ async fn schedule(
         let mut i = 0;
         while i < pending.len() {
             let p = &prepared[&pending[i]];
-            if let Some(why) = blocked(p, &done, stopped) {
-                let mut r = service::result_of(p, Outcome::Skipped);
+            if let Some((outcome, why)) = blocked(p, &done, stopped, opts) {
+                let mut r = service::result_of(p, outcome);
                 r.reason = Some(why);
                 done.insert(r.service.clone(), r.result);
                 emit(Event::Finished(Box::new(r.clone())));
@@ -120,34 +176,24 @@ async fn schedule(
             }
             if running.len() < parallel && ready(p, &in_run, &done) {
                 let name = pending.remove(i);
-                let p = prepared.remove(&name).expect("prepared");
-                let client = client.clone();
-                let opts = opts.clone();
-                let tx = tx.clone();
-                let handle = tasks.spawn(async move {
-                    let mut send = |e: Event| {
-                        let _ = tx.send(e);
-                    };
-                    let r = service::deploy(&client, &p, &opts, &mut send).await;
-                    let _ = tx.send(Event::Finished(Box::new(r)));
-                });
-                running.insert(handle.id(), name);
+                let Some(p) = prepared.remove(&name) else {
+                    continue;
+                };
+                let id = start(&mut tasks, client, p, opts, &tx);
+                running.insert(id, name);
                 continue;
             }
-            i += 1;
+            i = i.saturating_add(1);
         }
         if running.is_empty() {
             break;
         }
+        let mut stop = opts.stop.clone();
         tokio::select! {
+            // Settle what is pending at once.
+            _ = stop.requested(), if opts.stop.reason().is_none() => {}
             Some(event) = rx.recv() => {
-                if let Event::Finished(r) = &event {
-                    done.insert(r.service.clone(), r.result);
-                    if !r.result.is_success() && opts.fail_fast {
-                        stopped = true;
-                    }
-                    results.insert(r.service.clone(), (**r).clone());
-                }
+                stopped |= record(&event, &mut done, &mut results, opts);
                 emit(event);
             }
             Some(joined) = tasks.join_next_with_id() => {
@@ -158,13 +204,7 @@ async fn schedule(
                 if let Some(name) = running.remove(&id) {
                     // Its events are all sent before the task ends; take them first.
                     while let Ok(event) = rx.try_recv() {
-                        if let Event::Finished(r) = &event {
-                            done.insert(r.service.clone(), r.result);
-                            if !r.result.is_success() && opts.fail_fast {
-                                stopped = true;
-                            }
-                            results.insert(r.service.clone(), (**r).clone());
-                        }
+                        stopped |= record(&event, &mut done, &mut results, opts);
                         emit(event);
                     }
                     if !done.contains_key(&name) {
@@ -183,6 +223,41 @@ async fn schedule(
         emit(event);
     }
     order.iter().filter_map(|s| results.remove(s)).collect()
+}
+
+/// Deploy `p` in a task of its own, its events sent to `tx`.
+fn start(
+    tasks: &mut tokio::task::JoinSet<()>,
+    client: &Client,
+    p: Prepared,
+    opts: &Options,
+    tx: &mpsc::UnboundedSender<Event>,
+) -> tokio::task::Id {
+    let (client, opts, tx) = (client.clone(), opts.clone(), tx.clone());
+    tasks
+        .spawn(async move {
+            let mut send = |e: Event| {
+                let _ = tx.send(e);
+            };
+            let r = service::deploy(&client, &p, &opts, &mut send).await;
+            let _ = tx.send(Event::Finished(Box::new(r)));
+        })
+        .id()
+}
+
+/// Keep a finished service's result; `true` when it stops the run (`--fail-fast`).
+fn record(
+    event: &Event,
+    done: &mut BTreeMap<String, Outcome>,
+    results: &mut BTreeMap<String, ServiceResult>,
+    opts: &Options,
+) -> bool {
+    let Event::Finished(r) = event else {
+        return false;
+    };
+    done.insert(r.service.clone(), r.result);
+    results.insert(r.service.clone(), (**r).clone());
+    !r.result.is_success() && opts.fail_fast
 }
 
 fn crashed(service: &str, why: &str) -> ServiceResult {

@@ -4,15 +4,15 @@
 
 use super::patch::{self, ImageChange};
 use super::plan::Target;
+use super::recover;
 use super::report;
-use super::revisions::{self, equal_ignore_hash};
-use super::rollback::{self, notes, version_of};
-use super::track::{self, TrackSpec, Tracked};
+use super::revisions::{self, equal_ignore_hash, MONOSHIP_HEALTHY};
+use super::rollback::{notes, version_of};
+use super::track::{self, OnStop, TrackSpec, Tracked};
 use super::verdict::code;
 use super::{diff, manifests};
-use super::{DeployError, Event, Options, Outcome, RollbackResult, ServiceResult, Version};
+use super::{DeployError, Event, Options, Others, Outcome, ServiceResult, Version};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 use std::time::Instant;
 
@@ -51,6 +51,21 @@ pub fn healthy(d: &Deployment) -> bool {
         && status.available_replicas.unwrap_or(0) >= updated
 }
 
+/// A change of the Deployment the controller has not acted on yet (generation ≠ observed):
+/// someone else's rollout is starting.
+pub fn in_progress(d: &Deployment) -> Option<String> {
+    let generation = d.metadata.generation?;
+    let observed = d.status.as_ref().and_then(|s| s.observed_generation);
+    match observed {
+        Some(o) if o >= generation => None,
+        _ => Some(format!(
+            "has a change in progress that this run did not make (generation {generation}, \
+             observed {})",
+            observed.map_or("none".to_string(), |o| o.to_string())
+        )),
+    }
+}
+
 /// It already runs `digest` in `container` and is healthy.
 pub fn is_unchanged(d: &Deployment, container: &str, digest: &str) -> bool {
     patch::container_image(d, container).and_then(patch::digest_of) == Some(digest) && healthy(d)
@@ -77,9 +92,25 @@ async fn existing(client: &Client, t: &Target) -> Result<Option<Deployment>, Dep
 /// Check a service against the cluster, changing nothing: its Deployment exists (unless
 /// `--manifests` creates it) and is not paused, the container is known, and (unless it is
 /// unchanged) the API server accepts the change in a dry run — which also checks RBAC.
-pub async fn prepare(client: &Client, target: Target) -> Result<Prepared, DeployError> {
+pub async fn prepare(
+    client: &Client,
+    target: Target,
+    opts: &Options,
+) -> Result<Prepared, DeployError> {
     let ns = target.namespace.as_str();
     let found = existing(client, &target).await?;
+    if found.is_none() && !opts.dry_run {
+        super::access::check(client, ns, &[super::access::CREATE]).await?;
+    }
+    if let Some(why) = found.as_ref().and_then(in_progress) {
+        if opts.others == Others::Refuse {
+            return Err(DeployError::Busy(format!(
+                "{}: deployment {ns}/{} {why}; nothing was changed: wait for it, or pass \
+                 --force",
+                target.service, target.deployment
+            )));
+        }
+    }
     if found
         .as_ref()
         .and_then(|d| d.spec.as_ref())
@@ -122,7 +153,12 @@ pub async fn prepare(client: &Client, target: Target) -> Result<Prepared, Deploy
             changes,
         });
     }
-    let d = found.expect("found without --manifests");
+    let Some(d) = found else {
+        return Err(DeployError::DeploymentNotFound {
+            namespace: ns.to_string(),
+            name: target.deployment.clone(),
+        });
+    };
     let spec = d.spec.clone().unwrap_or_default();
     let container = patch::choose_container(
         &spec.template.spec.clone().unwrap_or_default(),
@@ -195,8 +231,94 @@ pub async fn deploy(
     };
     result.result = outcome;
     result.reason = reason;
-    result.duration_ms = started.elapsed().as_millis() as u64;
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     result
+}
+
+/// The change as it was made.
+struct Changed {
+    before: Option<Deployment>,
+    patched: Deployment,
+    /// The Deployment was healthy before the change; the ReplicaSet then recorded as healthy.
+    before_healthy: bool,
+    recorded: Option<String>,
+}
+
+/// Make the change (again after a conflict, up to [`PATCH_ATTEMPTS`]); `None` when the
+/// Deployment already runs the image and is healthy.
+async fn change_it(
+    client: &Client,
+    p: &Prepared,
+    emit: &mut (dyn FnMut(Event) + Send),
+    result: &mut ServiceResult,
+) -> Result<Option<Changed>, DeployError> {
+    let t = &p.target;
+    let ns = t.namespace.as_str();
+    let mut attempt: usize = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let d = existing(client, t).await?;
+        if let (Some(d), None) = (&d, &t.manifest) {
+            if is_unchanged(d, &p.container, &t.artifact.digest) {
+                return Ok(None);
+            }
+        }
+        if attempt == 1 {
+            let template = d
+                .as_ref()
+                .and_then(|d| d.spec.as_ref())
+                .map(|s| &s.template);
+            result.from = version_of(template, Some(&p.container));
+            emit(Event::Started {
+                service: t.service.clone(),
+                deployment: t.deployment.clone(),
+                from: result.from.clone(),
+                to: p.to.clone(),
+            });
+        }
+        let before_healthy = d.as_ref().is_some_and(healthy);
+        let recorded = match &d {
+            Some(d) if before_healthy => revisions::replica_sets_of(client, ns, d)
+                .await?
+                .iter()
+                .find(|rs| {
+                    rs.spec
+                        .as_ref()
+                        .and_then(|s| s.template.as_ref())
+                        .is_some_and(|tt| {
+                            d.spec
+                                .as_ref()
+                                .is_some_and(|s| equal_ignore_hash(tt, &s.template))
+                        })
+                })
+                .and_then(|rs| rs.metadata.name.clone()),
+            Some(d) => revisions::annotation(&d.metadata, MONOSHIP_HEALTHY).map(str::to_string),
+            None => None,
+        };
+        let rv = d.as_ref().and_then(|d| d.metadata.resource_version.clone());
+        let sent = match &t.manifest {
+            Some(object) => manifests::apply(client, ns, object, rv.as_deref(), false).await,
+            None => {
+                let mut patch = patch::image_patch(&change(t, &p.container), rv.as_deref());
+                if let Some(name) = recorded.as_deref().filter(|_| before_healthy) {
+                    patch["metadata"]["annotations"][MONOSHIP_HEALTHY] = name.into();
+                }
+                patch::send(client, ns, &t.deployment, &patch, false).await
+            }
+        };
+        match sent {
+            Ok(patched) => {
+                return Ok(Some(Changed {
+                    before: d,
+                    patched,
+                    before_healthy,
+                    recorded,
+                }))
+            }
+            Err(DeployError::Conflict(_)) if attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn deploy_inner(
@@ -207,67 +329,68 @@ async fn deploy_inner(
     result: &mut ServiceResult,
 ) -> Result<(Outcome, Option<String>), DeployError> {
     let t = &p.target;
-    let ns = t.namespace.as_str();
     let service = t.service.as_str();
-    let mut attempt = 0;
-    let patched_at = k8s_openapi::jiff::Timestamp::now();
     if t.manifest.is_some() && p.unchanged {
         return Ok((Outcome::Unchanged, None));
     }
-    let (before, patched) = loop {
-        attempt += 1;
-        let d = existing(client, t).await?;
-        if let (Some(d), None) = (&d, &t.manifest) {
-            if is_unchanged(d, &p.container, &t.artifact.digest) {
-                return Ok((Outcome::Unchanged, None));
-            }
-        }
-        if attempt == 1 {
-            let template = d
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .map(|s| &s.template);
-            result.from = version_of(template, Some(&p.container));
-            emit(Event::Started {
-                service: service.to_string(),
-                deployment: t.deployment.clone(),
-                from: result.from.clone(),
-                to: p.to.clone(),
-            });
-        }
-        let rv = d.as_ref().and_then(|d| d.metadata.resource_version.clone());
-        let sent = match &t.manifest {
-            Some(object) => manifests::apply(client, ns, object, rv.as_deref(), false).await,
-            None => {
-                let patch = patch::image_patch(&change(t, &p.container), rv.as_deref());
-                patch::send(client, ns, &t.deployment, &patch, false).await
-            }
-        };
-        match sent {
-            Ok(patched) => break (d, patched),
-            Err(DeployError::Conflict(_)) if attempt < PATCH_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
+    if let Some(why) = opts.stop.reason() {
+        return Ok((
+            Outcome::Interrupted,
+            Some(format!("not started: interrupted by {why}")),
+        ));
+    }
+    let patched_at = k8s_openapi::jiff::Timestamp::now();
+    let Some(changed) = change_it(client, p, emit, result).await? else {
+        return Ok((Outcome::Unchanged, None));
     };
-    let old_template = before.and_then(|b| b.spec).map(|s| s.template);
-    let spec = patched.spec.clone().unwrap_or_default();
+    let spec = changed.patched.spec.clone().unwrap_or_default();
     let track_spec = TrackSpec {
-        namespace: ns.to_string(),
+        namespace: t.namespace.clone(),
         deployment: t.deployment.clone(),
         selector: spec.selector.clone(),
-        generation: patched.metadata.generation.unwrap_or(0),
+        generation: changed.patched.metadata.generation.unwrap_or(0),
         template: spec.template.clone(),
         max_restarts: opts.max_restarts,
         timeout: opts.timeout,
+        stop: opts.stop.clone(),
+        on_stop: OnStop::End,
     };
     emit(Event::Patched {
         service: service.to_string(),
         generation: track_spec.generation,
     });
     let (tracked, snap) = track::track(client, &track_spec, &mut notes(service, emit)).await;
+    let before = recover::Before {
+        template: changed
+            .before
+            .as_ref()
+            .and_then(|b| b.spec.as_ref())
+            .map(|s| s.template.clone()),
+        healthy: changed.before_healthy,
+        recorded: changed.recorded.clone(),
+        failing: changed
+            .before
+            .as_ref()
+            .filter(|_| !changed.before_healthy)
+            .map(recover::failing_note),
+    };
     let failure = match tracked {
         Tracked::Complete(_) => return Ok((Outcome::Deployed, None)),
         Tracked::Superseded(m) => return Ok((Outcome::Error, Some(m))),
+        Tracked::Denied(m) => {
+            return Ok((
+                Outcome::Error,
+                Some(format!(
+                    "{m}: the rollout cannot be followed, so it is left as it is (not rolled back)"
+                )),
+            ))
+        }
+        Tracked::Interrupted(why) => {
+            let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
+            let text = recover::interrupted_reason(why, &rb);
+            result.rollback = Some(rb);
+            return Ok((Outcome::Interrupted, Some(text)));
+        }
         Tracked::Failed(f) => f,
     };
     emit(Event::RolloutFailed {
@@ -279,7 +402,7 @@ async fn deploy_inner(
     result.report = Some(
         report::gather(
             client,
-            ns,
+            &t.namespace,
             &track_spec.template,
             &failure,
             &snap,
@@ -293,103 +416,43 @@ async fn deploy_inner(
             Some(format!("{reason} (not rolled back: --no-rollback)")),
         ));
     }
-    let rb = roll_back(
-        client,
-        t,
-        &track_spec.template,
-        old_template.as_ref(),
-        opts,
-        emit,
-    )
-    .await;
-    let outcome = match &rb {
-        Ok(r) if r.ok => Outcome::RolledBack,
-        Ok(_) => Outcome::RollbackFailed,
-        Err(_) => Outcome::RollbackFailed,
+    let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
+    let outcome = if rb.ok {
+        Outcome::RolledBack
+    } else {
+        Outcome::RollbackFailed
     };
-    let rb = rb.unwrap_or_else(|e| RollbackResult {
-        revision: None,
-        ok: false,
-        reason: Some(e.to_string()),
-        report: None,
-    });
-    let reason = match (&rb.ok, &rb.reason) {
-        (false, Some(why)) => format!("{reason}; rollback failed: {why}"),
-        _ => reason,
-    };
+    let reason = recover::failed_reason(reason, &rb);
     result.rollback = Some(rb);
     Ok((outcome, Some(reason)))
 }
 
-/// Undo our change: back to the ReplicaSet of the template the Deployment had before it
-/// (else the previous revision; there is none for a Deployment `--manifests` created), unless
-/// someone else has changed the Deployment since.
-async fn roll_back(
-    client: &Client,
-    t: &Target,
-    ours: &PodTemplateSpec,
-    old: Option<&PodTemplateSpec>,
-    opts: &Options,
-    emit: &mut (dyn FnMut(Event) + Send),
-) -> Result<RollbackResult, DeployError> {
-    let failed = |reason: String| RollbackResult {
-        revision: None,
-        ok: false,
-        reason: Some(reason),
-        report: None,
-    };
-    let mut attempt = 0;
-    let undone = loop {
-        attempt += 1;
-        let current = revisions::find_deployment(client, &t.namespace, &t.deployment).await?;
-        let now = current.spec.as_ref().map(|s| &s.template);
-        if !now.is_some_and(|n| equal_ignore_hash(n, ours)) {
-            return Ok(failed(
-                "the deployment was changed by someone else meanwhile; not rolled back".into(),
-            ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(generation: i64, observed: Option<i64>) -> Deployment {
+        let mut d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "users", "generation": generation},
+            "spec": {"selector": {}, "template": {}},
+            "status": {}
+        }))
+        .unwrap();
+        if let Some(s) = d.status.as_mut() {
+            s.observed_generation = observed;
         }
-        let rss = revisions::replica_sets_of(client, &t.namespace, &current).await?;
-        let target = match old.and_then(|o| revisions::replica_set_for_template(o, &rss)) {
-            Some(rs) => rs.clone(),
-            None => match revisions::rollback_target(&rss, None) {
-                Ok(rs) => rs.clone(),
-                Err(e) => return Ok(failed(e)),
-            },
-        };
-        if target
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.as_ref())
-            .is_some_and(|tt| equal_ignore_hash(tt, ours))
-        {
-            return Ok(failed(
-                "the previous revision has the same pod template as the failed one".into(),
-            ));
-        }
-        match rollback::undo(client, &current, &target, &t.service, opts, emit).await {
-            Ok(u) => break u,
-            Err(DeployError::Conflict(_)) if attempt < PATCH_ATTEMPTS => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    Ok(match undone.tracked {
-        Tracked::Complete(_) => RollbackResult {
-            revision: undone.revision,
-            ok: true,
-            reason: None,
-            report: None,
-        },
-        Tracked::Failed(f) => RollbackResult {
-            revision: undone.revision,
-            ok: false,
-            reason: Some(format!("{}: {}", f.code, f.message)),
-            report: undone.report,
-        },
-        Tracked::Superseded(m) => RollbackResult {
-            revision: undone.revision,
-            ok: false,
-            reason: Some(m),
-            report: None,
-        },
-    })
+        d
+    }
+
+    #[test]
+    fn a_change_not_yet_observed_is_in_progress() {
+        assert_eq!(in_progress(&deployment(3, Some(3))), None);
+        let why = in_progress(&deployment(4, Some(3))).unwrap();
+        assert!(
+            why.contains("did not make") && why.contains("generation 4, observed 3"),
+            "{why}"
+        );
+        assert!(in_progress(&deployment(1, None)).is_some());
+    }
 }

@@ -185,7 +185,7 @@ pub fn service_status(target: &Target, snap: &Snapshot, now: Timestamp) -> Servi
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(|t| now.as_second() - t.0.as_second()),
+            .map(|t| now.as_second().saturating_sub(t.0.as_second())),
     }
 }
 
@@ -262,7 +262,7 @@ pub fn rollout_state(d: &Deployment, new_pods: &[&Pod]) -> (State, Option<String
     let why = if updated < want {
         format!("{updated} of {want} new replicas updated")
     } else if replicas > updated {
-        let old = replicas - updated;
+        let old = replicas.saturating_sub(updated);
         format!(
             "{old} old replica{} pending termination",
             if old == 1 { "" } else { "s" }

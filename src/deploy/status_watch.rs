@@ -198,7 +198,7 @@ pub async fn watch(
         };
         apply(&mut state, &mut broken, msg, on);
         // Let a burst of changes (a rollout touches many objects) settle into one report.
-        let until = tokio::time::Instant::now() + settle;
+        let until = crate::deploy::budget::later(tokio::time::Instant::now(), settle);
         while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
             apply(&mut state, &mut broken, msg, on);
         }

@@ -8,6 +8,7 @@
 
 use super::budget;
 use super::revisions::selector_string;
+use super::stop::{self, Stop};
 use super::verdict::{self, code, Expect, Failure, Observed, Progress, Verdict};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
@@ -35,6 +36,18 @@ pub struct TrackSpec {
     /// A fixed time limit (`--timeout`); without it, the deadline from the probes, counted
     /// from the start and again from each new replica that becomes available.
     pub timeout: Option<Duration>,
+    /// A signal's stop request, and what it does to this tracking.
+    pub stop: Stop,
+    pub on_stop: OnStop,
+}
+
+/// What a stop request does to a tracking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStop {
+    /// End it at once ([`Tracked::Interrupted`]): a rollout to roll back.
+    End,
+    /// Follow it for at most [`stop::GRACE`] more: a rollback.
+    Bound,
 }
 
 /// What tracking ends with.
@@ -43,6 +56,10 @@ pub enum Tracked {
     Complete(Progress),
     Failed(Failure),
     Superseded(String),
+    /// The API server refused to show the rollout (401, 403): it cannot be followed.
+    Denied(String),
+    /// A stop request ended the tracking ([`OnStop::End`]).
+    Interrupted(&'static str),
 }
 
 /// The last state seen, for failure reports.
@@ -140,89 +157,149 @@ pub async fn track(
     let mut pods = Box::pin(
         watcher(Api::<Pod>::namespaced(client.clone(), ns), by_selector).default_backoff(),
     );
-    let events_api: Api<Event> = Api::namespaced(client.clone(), ns);
-
-    let mut d_cache = Cache::<Deployment>::new();
-    let mut rs_cache = Cache::<ReplicaSet>::new();
-    let mut pod_cache = Cache::<Pod>::new();
-    let mut events: Vec<Event> = Vec::new();
-    let mut events_at: Option<Instant> = None;
-
-    let template_spec = spec.template.spec.clone().unwrap_or_default();
-    let derived = budget::deadline(&template_spec);
-    let started = Instant::now();
-    let mut deadline = started + spec.timeout.unwrap_or(derived);
-    let mut best_available = 0;
-    let mut disconnected: Option<String> = None;
-    let mut last_note = String::new();
-    let mut last_progress: Option<Progress> = None;
+    let mut f = Follow::new(client, spec);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-
+    let mut stop = spec.stop.clone();
     loop {
-        let outcome = tokio::select! {
-            Some(e) = next_item(&mut deployments) => Some(e.map(|e| d_cache.apply(e))),
-            Some(e) = next_item(&mut replica_sets) => Some(e.map(|e| rs_cache.apply(e))),
-            Some(e) = next_item(&mut pods) => Some(e.map(|e| pod_cache.apply(e))),
+        let item = tokio::select! {
+            Some(e) = next_item(&mut deployments) => Some((0, e.map(|e| f.d_cache.apply(e)))),
+            Some(e) = next_item(&mut replica_sets) => Some((1, e.map(|e| f.rs_cache.apply(e)))),
+            Some(e) = next_item(&mut pods) => Some((2, e.map(|e| f.pod_cache.apply(e)))),
+            why = stop.requested(), if f.stopped.is_none() => {
+                if spec.on_stop == OnStop::End {
+                    return (Tracked::Interrupted(why), Snapshot::default());
+                }
+                f.stopped = Some(why);
+                f.deadline = f.deadline.min(budget::later(Instant::now(), stop::GRACE));
+                None
+            }
             _ = tick.tick() => None,
         };
-        match outcome {
-            Some(Err(e)) => {
-                let m = super::error::one_line(&e.to_string());
-                if disconnected.is_none() {
-                    note(Note::Disconnected(m.clone()));
-                }
-                disconnected = Some(m);
+        if let Some((watch, result)) = item {
+            if let Some(end) = f.on_item(watch, result, note) {
+                return (end, Snapshot::default());
             }
-            Some(Ok(())) if disconnected.is_some() => {
-                disconnected = None;
-                note(Note::Reconnected);
-            }
-            _ => {}
         }
-        let snapshot = |events: &[Event]| Snapshot {
-            deployment: d_cache.values().into_iter().next(),
-            replica_sets: rs_cache.values(),
-            pods: pod_cache.values(),
-            events: events.to_vec(),
+        if let Some(end) = f.judge(note).await {
+            return (end, f.snapshot());
+        }
+    }
+}
+
+/// The state of one tracking between two inputs.
+struct Follow<'a> {
+    spec: &'a TrackSpec,
+    template_spec: k8s_openapi::api::core::v1::PodSpec,
+    derived: Duration,
+    started: Instant,
+    deadline: Instant,
+    best_available: i32,
+    disconnected: Option<String>,
+    stopped: Option<&'static str>,
+    last_note: String,
+    last_progress: Option<Progress>,
+    links: Links,
+    d_cache: Cache<Deployment>,
+    rs_cache: Cache<ReplicaSet>,
+    pod_cache: Cache<Pod>,
+    events_api: Api<Event>,
+    events: Vec<Event>,
+    events_at: Option<Instant>,
+}
+
+impl<'a> Follow<'a> {
+    fn new(client: &Client, spec: &'a TrackSpec) -> Follow<'a> {
+        let template_spec = spec.template.spec.clone().unwrap_or_default();
+        let derived = budget::deadline(&template_spec);
+        let started = Instant::now();
+        Follow {
+            spec,
+            template_spec,
+            derived,
+            started,
+            deadline: budget::later(started, spec.timeout.unwrap_or(derived)),
+            best_available: 0,
+            disconnected: None,
+            stopped: None,
+            last_note: String::new(),
+            last_progress: None,
+            links: Links::default(),
+            d_cache: Cache::new(),
+            rs_cache: Cache::new(),
+            pod_cache: Cache::new(),
+            events_api: Api::namespaced(client.clone(), &spec.namespace),
+            events: Vec::new(),
+            events_at: None,
+        }
+    }
+
+    /// A watch delivered an item: note the connection; a denial ends the tracking.
+    fn on_item(
+        &mut self,
+        watch: usize,
+        result: Result<(), watcher::Error>,
+        note: &mut (dyn FnMut(Note) + Send),
+    ) -> Option<Tracked> {
+        if let Err(e) = &result {
+            if let Some(m) = denied(e) {
+                return Some(Tracked::Denied(m));
+            }
+        }
+        let error = result.err().map(|e| super::error::one_line(&e.to_string()));
+        match self.links.update(watch, error) {
+            Some(Note::Disconnected(m)) => {
+                self.disconnected = Some(m.clone());
+                note(Note::Disconnected(m));
+            }
+            Some(n) => {
+                self.disconnected = None;
+                note(n);
+            }
+            None => {}
+        }
+        None
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            deployment: self.d_cache.values().into_iter().next(),
+            replica_sets: self.rs_cache.values(),
+            pods: self.pod_cache.values(),
+            events: self.events.clone(),
+        }
+    }
+
+    fn timeout(&self, restarts: Option<&str>) -> Tracked {
+        Tracked::Failed(timeout_failure(
+            self.spec,
+            &self.template_spec,
+            self.started,
+            self.last_progress.as_ref(),
+            restarts,
+            self.disconnected.as_deref(),
+            self.stopped,
+        ))
+    }
+
+    /// Judge what the watches show; the end of the tracking, if this is it.
+    async fn judge(&mut self, note: &mut (dyn FnMut(Note) + Send)) -> Option<Tracked> {
+        let spec = self.spec;
+        let timed_out = Instant::now() >= self.deadline;
+        if !(self.d_cache.ready && self.rs_cache.ready && self.pod_cache.ready) {
+            return timed_out.then(|| self.timeout(None));
+        }
+        let Some(deployment) = self.d_cache.items.values().next().cloned() else {
+            return Some(Tracked::Superseded("the deployment was deleted".into()));
         };
-        let timed_out = Instant::now() >= deadline;
-        if !(d_cache.ready && rs_cache.ready && pod_cache.ready) {
-            if timed_out {
-                let f = timeout_failure(
-                    spec,
-                    &template_spec,
-                    started,
-                    None,
-                    None,
-                    disconnected.as_deref(),
-                );
-                return (Tracked::Failed(f), snapshot(&events));
-            }
-            continue;
-        }
-        let Some(deployment) = d_cache.items.values().next().cloned() else {
-            return (
-                Tracked::Superseded("the deployment was deleted".into()),
-                snapshot(&events),
-            );
-        };
-        let rss = rs_cache.values();
-        let pod_list = pod_cache.values();
-        if needs_events(&pod_list, spec.max_restarts)
-            && events_at.is_none_or(|t| t.elapsed() > Duration::from_secs(2))
-        {
-            events_at = Some(Instant::now());
-            let lp = ListParams::default().fields("involvedObject.kind=Pod");
-            if let Ok(list) = events_api.list(&lp).await {
-                events = list.items;
-            }
-        }
+        let rss = self.rs_cache.values();
+        let pod_list = self.pod_cache.values();
+        self.refresh_events(&pod_list).await;
         let verdict = verdict::assess(
             Observed {
                 deployment: &deployment,
                 replica_sets: &rss,
                 pods: &pod_list,
-                events: &events,
+                events: &self.events,
             },
             Expect {
                 generation: spec.generation,
@@ -232,39 +309,96 @@ pub async fn track(
             },
         );
         let message = match verdict {
-            Verdict::Complete(p) => return (Tracked::Complete(p), snapshot(&events)),
-            Verdict::Failed(f) => return (Tracked::Failed(f), snapshot(&events)),
-            Verdict::Superseded(m) => return (Tracked::Superseded(m), snapshot(&events)),
+            Verdict::Complete(p) => return Some(Tracked::Complete(p)),
+            Verdict::Failed(f) => return Some(Tracked::Failed(f)),
+            Verdict::Superseded(m) => return Some(Tracked::Superseded(m)),
             Verdict::Waiting(m) => m,
             Verdict::Progressing(p) => {
-                if p.new_available > best_available {
-                    best_available = p.new_available;
-                    if spec.timeout.is_none() {
-                        deadline = Instant::now() + derived;
+                if p.new_available > self.best_available {
+                    self.best_available = p.new_available;
+                    if spec.timeout.is_none() && self.stopped.is_none() {
+                        self.deadline = budget::later(Instant::now(), self.derived);
                     }
                 }
                 let m = p.message();
-                last_progress = Some(p);
+                self.last_progress = Some(p);
                 m
             }
         };
-        if message != last_note {
+        if message != self.last_note {
             note(Note::Progress(message.clone()));
-            last_note = message;
+            self.last_note = message;
         }
-        if timed_out {
+        timed_out.then(|| {
             let restarts = verdict::restarts_note(&spec.template, &rss, &pod_list);
-            let f = timeout_failure(
-                spec,
-                &template_spec,
-                started,
-                last_progress.as_ref(),
-                restarts.as_deref(),
-                disconnected.as_deref(),
-            );
-            return (Tracked::Failed(f), snapshot(&events));
+            self.timeout(restarts.as_deref())
+        })
+    }
+
+    /// Events tell probe kills from other restarts: read them (at most every 2 s) once a
+    /// container restarted past the budget.
+    async fn refresh_events(&mut self, pods: &[Pod]) {
+        if needs_events(pods, self.spec.max_restarts)
+            && self
+                .events_at
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(2))
+        {
+            self.events_at = Some(Instant::now());
+            let lp = ListParams::default().fields("involvedObject.kind=Pod");
+            if let Ok(list) = self.events_api.list(&lp).await {
+                self.events = list.items;
+            }
         }
     }
+}
+
+/// The three watches' connections, for saying once that the API server is lost and once
+/// that it is back, however many of them fail and recover in between.
+#[derive(Debug, Default)]
+struct Links {
+    failed: [bool; 3],
+}
+
+impl Links {
+    /// Watch `watch` delivered an item (`error`: a failed one); the note to give, if any.
+    fn update(&mut self, watch: usize, error: Option<String>) -> Option<Note> {
+        let was_down = self.failed.iter().any(|f| *f);
+        if let Some(slot) = self.failed.get_mut(watch) {
+            *slot = error.is_some();
+        }
+        let down = self.failed.iter().any(|f| *f);
+        match (was_down, down, error) {
+            (false, true, Some(m)) => Some(Note::Disconnected(m)),
+            (true, false, _) => Some(Note::Reconnected),
+            _ => None,
+        }
+    }
+}
+
+/// A watch error that retrying cannot fix (401, 403), as one line.
+fn denied(e: &watcher::Error) -> Option<String> {
+    use super::error::is_denied;
+    let text = match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k)
+            if is_denied(k) =>
+        {
+            match k {
+                kube::Error::Api(s) => s.message.clone(),
+                other => other.to_string(),
+            }
+        }
+        watcher::Error::WatchError(s) if matches!(s.code, 401 | 403) => s.message.clone(),
+        _ => return None,
+    };
+    Some(
+        if text.contains("forbidden") || e.to_string().contains("403") {
+            super::error::forbidden_line(&text)
+        } else {
+            format!("unauthorized: {}", super::error::one_line(&text))
+        },
+    )
 }
 
 /// Events are only needed to tell probe kills from other restarts.
@@ -284,11 +418,16 @@ fn timeout_failure(
     last: Option<&Progress>,
     restarts: Option<&str>,
     disconnected: Option<&str>,
+    stopped: Option<&str>,
 ) -> Failure {
     let elapsed = started.elapsed().as_secs();
-    let limit = match spec.timeout {
-        Some(t) => format!("--timeout {} s", t.as_secs()),
-        None => format!(
+    let limit = match (stopped, spec.timeout) {
+        (Some(why), _) => format!(
+            "followed for at most {} s after {why}",
+            stop::GRACE.as_secs()
+        ),
+        (None, Some(t)) => format!("--timeout {} s", t.as_secs()),
+        (None, None) => format!(
             "deadline {} s without progress, from the probes ({})",
             budget::deadline(template).as_secs(),
             budget::explain(template)
@@ -310,5 +449,49 @@ fn timeout_failure(
         pod: None,
         container: None,
         crashed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, message: &str) -> Box<kube::core::Status> {
+        Box::new(kube::core::Status {
+            code,
+            message: message.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn denials_end_the_tracking_other_errors_do_not() {
+        let forbidden = "pods is forbidden: User \"ci\" cannot watch resource \"pods\"";
+        let e = watcher::Error::WatchStartFailed(kube::Error::Api(status(403, forbidden)));
+        assert_eq!(
+            denied(&e).as_deref(),
+            Some("forbidden: User \"ci\" cannot watch resource \"pods\"")
+        );
+        let e = watcher::Error::InitialListFailed(kube::Error::Api(status(401, "Unauthorized")));
+        assert_eq!(denied(&e).as_deref(), Some("unauthorized: Unauthorized"));
+        let e = watcher::Error::WatchError(status(403, forbidden));
+        assert!(denied(&e).is_some());
+        let e = watcher::Error::InitialListFailed(kube::Error::Api(status(503, "unavailable")));
+        assert_eq!(denied(&e), None);
+        assert_eq!(denied(&watcher::Error::NoResourceVersion), None);
+    }
+
+    #[test]
+    fn an_outage_of_several_watches_is_one_disconnect_and_one_reconnect() {
+        let mut l = Links::default();
+        assert_eq!(
+            l.update(0, Some("refused".into())),
+            Some(Note::Disconnected("refused".into()))
+        );
+        assert_eq!(l.update(1, Some("refused".into())), None);
+        assert_eq!(l.update(0, None), None);
+        assert_eq!(l.update(2, None), None);
+        assert_eq!(l.update(1, None), Some(Note::Reconnected));
+        assert_eq!(l.update(1, None), None);
     }
 }

@@ -149,7 +149,7 @@ pub fn assess(obs: Observed<'_>, expect: Expect<'_>) -> Verdict {
             .and_then(|r| r.status.as_ref())
             .and_then(|s| s.available_replicas)
             .unwrap_or(0),
-        old: (status.replicas.unwrap_or(0) - updated).max(0),
+        old: status.replicas.unwrap_or(0).saturating_sub(updated).max(0),
     };
     if let Some(rs) = new_rs {
         let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();

@@ -16,6 +16,28 @@ pub struct Reporter {
     bars: BTreeMap<String, ProgressBar>,
     quiet: bool,
     started: Instant,
+    outage: Outage,
+}
+
+/// The services that lost the API server: an outage is told once when it starts and once when
+/// it ends, however many services (and watches) it touches.
+#[derive(Debug, Default)]
+pub struct Outage(std::collections::BTreeSet<String>);
+
+impl Outage {
+    /// The line to print for this event, if any.
+    pub fn on(&mut self, e: &Event) -> Option<String> {
+        match e {
+            Event::Disconnected { service, message } => {
+                let first = self.0.is_empty();
+                self.0.insert(service.clone());
+                first.then(|| format!("lost the API server, reconnecting: {message}"))
+            }
+            Event::Reconnected { service } => (self.0.remove(service) && self.0.is_empty())
+                .then(|| "reconnected to the API server".to_string()),
+            _ => None,
+        }
+    }
 }
 
 impl Reporter {
@@ -28,6 +50,7 @@ impl Reporter {
             bars: BTreeMap::new(),
             quiet: cli.quiet,
             started: Instant::now(),
+            outage: Outage::default(),
         }
     }
 
@@ -53,7 +76,7 @@ impl Reporter {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {prefix:<14} {elapsed:>4} {wide_msg}")
-                    .expect("template"),
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(service.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -63,6 +86,9 @@ impl Reporter {
     }
 
     pub fn on(&mut self, e: Event) {
+        if let Some(line) = self.outage.on(&e) {
+            self.line(&line);
+        }
         match e {
             Event::Planned { waves } if waves.len() > 1 => {
                 let shown: Vec<String> = waves.iter().map(|w| w.join(" ")).collect();
@@ -82,11 +108,9 @@ impl Reporter {
                 generation,
             } => self.status(&service, &format!("patched (generation {generation})")),
             Event::Progress { service, message } => self.status(&service, &message),
-            Event::Disconnected { service, message } => self.status(
-                &service,
-                &format!("lost the API server, reconnecting: {message}"),
-            ),
-            Event::Reconnected { service } => self.status(&service, "reconnected"),
+            Event::Disconnected { service, .. } if self.multi.is_some() => {
+                self.status(&service, "reconnecting")
+            }
             Event::RolloutFailed {
                 service,
                 code,
@@ -252,5 +276,32 @@ pub fn print_changes(r: &ServiceResult) {
             c.from.as_deref().unwrap_or("(none)"),
             c.to.as_deref().unwrap_or("(none)")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_told_once() {
+        let mut o = Outage::default();
+        let down = |s: &str| Event::Disconnected {
+            service: s.into(),
+            message: "connection refused".into(),
+        };
+        let up = |s: &str| Event::Reconnected { service: s.into() };
+        assert_eq!(
+            o.on(&down("users")).as_deref(),
+            Some("lost the API server, reconnecting: connection refused")
+        );
+        assert_eq!(o.on(&down("orders")), None);
+        assert_eq!(o.on(&down("users")), None);
+        assert_eq!(o.on(&up("users")), None);
+        assert_eq!(
+            o.on(&up("orders")).as_deref(),
+            Some("reconnected to the API server")
+        );
+        assert_eq!(o.on(&up("orders")), None);
     }
 }
