@@ -15,3 +15,10 @@ pub mod publish;
 pub mod refs;
 pub mod registry;
 pub mod workspace;
+
+/// Every TLS connection (registries, the Kubernetes API) uses rustls with ring, the one crypto
+/// provider monoship is built with; this makes it the process default before a client is built.
+pub(crate) fn use_ring() {
+    // An error only says a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

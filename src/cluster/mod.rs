@@ -65,9 +65,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
     kubeconfig::check_client_certificate(&config.auth_info)?;
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
-    // The registry client and kube link rustls with different crypto backends between them,
-    // so rustls cannot pick one by itself: use ring, which kube is built with.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::use_ring();
     let plugin = config
         .auth_info
         .exec

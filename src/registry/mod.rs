@@ -127,6 +127,7 @@ impl Registry {
         credentials: Credentials,
     ) -> Result<Registry, RegistryError> {
         check_insecure(host, insecure)?;
+        crate::use_ring();
         tracing::debug!(registry = host, credentials = %credentials.source, "registry client");
         let config = ClientConfig {
             protocol: if insecure {

@@ -19,6 +19,7 @@ pub enum Probe {
 }
 
 fn client(accept_invalid_certs: bool) -> Result<reqwest::Client, reqwest::Error> {
+    crate::use_ring();
     reqwest::Client::builder()
         .connect_timeout(TIMEOUT)
         .timeout(TIMEOUT)
