@@ -71,6 +71,12 @@ fn apiserver_restart_mid_rollout() {
         stderr.contains("lost the API server, reconnecting"),
         "the restart went unnoticed:\n{stderr}"
     );
+    // Said once, however many watches lost it.
+    assert_eq!(
+        stderr.matches("lost the API server, reconnecting").count(),
+        1,
+        "{stderr}"
+    );
     let d = c.deployment("users");
     assert_eq!(c.image_of("users"), slow);
     assert_eq!(d["status"]["updatedReplicas"], 2, "{d:#}");
@@ -95,4 +101,19 @@ fn apiserver_restart_mid_rollout() {
     assert_eq!(r["result"], "rolled-back", "{r:#}");
     assert_eq!(r["report"]["code"], "CrashLoopBackOff", "{r:#}");
     assert_eq!(c.image_of("users"), good);
+
+    // An API server that freezes mid-rollout (connections open, no answer) is waited out.
+    let c = Cluster::new("apiserver-frozen");
+    let fleet = Fleet::new();
+    c.create_deployment("users", &image("fleet", "users", 1), generous);
+    let generation = c.generation("users");
+    let slow = image("slowstart", "users", 4);
+    let handle = deploy_in_background(&c, &fleet, &slow);
+    c.wait_until("monoship's patch", || c.generation("users") > generation);
+    cluster::freeze_apiserver(Duration::from_secs(15));
+    let (code, json, stderr) = outcome(&handle.join().unwrap());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(result_of(&json, "users")["result"], "deployed", "{json:#}");
+    assert_eq!(c.image_of("users"), slow);
+    assert_eq!(c.deployment("users")["status"]["availableReplicas"], 2);
 }

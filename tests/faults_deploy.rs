@@ -22,84 +22,40 @@ mod testenv;
 
 use cluster::{image, Cluster, FAST_PROBE};
 use deploy_faults::{
-    account, assert_after, command, finish, kill, rule, run_case, spawn, spawn_command, strings,
-    users, wait_for_line, After, Case, LEASES,
+    account, assert_after, command, finish, rule, run_case, spawn, strings, users, wait_for_line,
+    After, Case, LEASES,
 };
 use fault::Expect;
 use fleet::Fleet;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-#[test]
-fn rbac_without_patch() {
-    let c = Cluster::new("fd-nopatch");
+/// A service account with only `rules` in a new namespace running users v1: each of `cases`
+/// (command, arguments, words of the error) is refused before anything changes.
+fn refused_by_rbac(prefix: &str, sa: &str, rules: Value, cases: &[(&str, Vec<String>, &[&str])]) {
+    let c = Cluster::new(prefix);
     let fleet = Fleet::new();
     c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
     let dir = tempfile::tempdir().unwrap();
-    let read = &["get", "list", "watch"];
-    let k = account(
-        &c,
-        "viewer",
-        json!([
-            rule(&["apps"], &["deployments", "replicasets"], read),
-            rule(&[""], &["pods", "events"], read),
-            rule(&["coordination.k8s.io"], &["leases"], LEASES),
-        ]),
-        dir.path(),
-    );
-    let sa = format!("system:serviceaccount:{}:viewer", c.namespace);
-    run_case(
-        &c,
-        &fleet,
-        &k,
-        &Case {
-            name: "rbac without patch",
-            command: "deploy",
-            args: strings(&["--image", &users(2)]),
-            code: 1,
-            names: strings(&["forbidden:", &sa, "cannot patch resource \"deployments\""]),
-            after: After::Unchanged,
-        },
-    );
-}
-
-/// May patch the Deployment but not watch what it does: refused before the change.
-#[test]
-fn rbac_without_watch() {
-    let c = Cluster::new("fd-nowatch");
-    let fleet = Fleet::new();
-    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
-    let dir = tempfile::tempdir().unwrap();
-    let k = account(
-        &c,
-        "patcher",
-        json!([
-            rule(&["apps"], &["deployments"], &["get", "list", "patch"]),
-            rule(&["apps"], &["replicasets"], &["get", "list"]),
-            rule(&[""], &["pods", "events"], &["get", "list"]),
-            rule(&["coordination.k8s.io"], &["leases"], LEASES),
-        ]),
-        dir.path(),
-    );
-    for (command, args) in [
-        ("deploy", strings(&["--image", &users(2)])),
-        ("rollback", strings(&["users"])),
-    ] {
-        if command == "rollback" {
+    let k = account(&c, sa, rules, dir.path());
+    for (command, args, names) in cases {
+        if *command == "rollback" {
             // Something to roll back to, made by the admin.
             c.kubectl_ok(&["set", "image", "deployment/users", &users(3)]);
             c.kubectl_ok(&["rollout", "status", "deployment/users", "--timeout=60s"]);
         }
+        let mut names = strings(names);
+        names.push(format!("system:serviceaccount:{}:{sa}", c.namespace));
         run_case(
             &c,
             &fleet,
             &k,
             &Case {
-                name: &format!("{command}: rbac without watch"),
+                name: &format!("{command}: {prefix}"),
                 command,
-                args,
+                args: args.clone(),
                 code: 1,
-                names: strings(&["forbidden:", "cannot watch resource \"deployments\""]),
+                names,
                 after: After::Unchanged,
             },
         );
@@ -107,13 +63,48 @@ fn rbac_without_watch() {
 }
 
 #[test]
+fn rbac_without_patch() {
+    let read = &["get", "list", "watch"];
+    refused_by_rbac(
+        "fd-nopatch",
+        "viewer",
+        json!([
+            rule(&["apps"], &["deployments", "replicasets"], read),
+            rule(&[""], &["pods", "events"], read),
+            rule(&["coordination.k8s.io"], &["leases"], LEASES),
+        ]),
+        &[(
+            "deploy",
+            strings(&["--image", &users(2)]),
+            &["forbidden:", "cannot patch resource \"deployments\""],
+        )],
+    );
+}
+
+/// May patch the Deployment but not watch what it does: refused before the change.
+#[test]
+fn rbac_without_watch() {
+    let watch = &["forbidden:", "cannot watch resource \"deployments\""][..];
+    refused_by_rbac(
+        "fd-nowatch",
+        "patcher",
+        json!([
+            rule(&["apps"], &["deployments"], &["get", "list", "patch"]),
+            rule(&["apps"], &["replicasets"], &["get", "list"]),
+            rule(&[""], &["pods", "events"], &["get", "list"]),
+            rule(&["coordination.k8s.io"], &["leases"], LEASES),
+        ]),
+        &[
+            ("deploy", strings(&["--image", &users(2)]), watch),
+            ("rollback", strings(&["users"]), watch),
+        ],
+    );
+}
+
+#[test]
 fn rbac_without_listing_pods() {
-    let c = Cluster::new("fd-nolist");
-    let fleet = Fleet::new();
-    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
-    let dir = tempfile::tempdir().unwrap();
-    let k = account(
-        &c,
+    refused_by_rbac(
+        "fd-nolist",
         "blind",
         json!([
             rule(
@@ -125,20 +116,11 @@ fn rbac_without_listing_pods() {
             rule(&[""], &["pods"], &["get"]),
             rule(&["coordination.k8s.io"], &["leases"], LEASES),
         ]),
-        dir.path(),
-    );
-    run_case(
-        &c,
-        &fleet,
-        &k,
-        &Case {
-            name: "rbac without listing pods",
-            command: "deploy",
-            args: strings(&["--image", &users(2)]),
-            code: 1,
-            names: strings(&["forbidden:", "cannot list resource \"pods\""]),
-            after: After::Unchanged,
-        },
+        &[(
+            "deploy",
+            strings(&["--image", &users(2)]),
+            &["forbidden:", "cannot list resource \"pods\""],
+        )],
     );
 }
 
@@ -314,163 +296,6 @@ fn bad_timeouts() {
             },
         );
     }
-}
-
-/// Interrupt a deploy of `bad` right after its patch: the rollout is rolled back, the table
-/// says `interrupted`, the exit code is the signal's.
-fn interrupted(prefix: &str, bad: &str, signal: &str, code: i32) {
-    let c = Cluster::new(prefix);
-    let fleet = Fleet::new();
-    let good = image("fleet", "users", 1);
-    c.create_deployment("users", &good, FAST_PROBE);
-    let flag = format!("users={bad}");
-    let (child, rx) = spawn(&c, &fleet, &["--image", &flag]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "users: patched", &mut seen);
-    kill(&child, signal.trim_start_matches("SIG"));
-    let out = finish(child, rx, seen);
-    let case = format!("{bad} interrupted by {signal}");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let context = format!("case `{case}`:\nstdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(out.status.code(), Some(code), "exit code of {context}");
-    assert!(!stderr.contains("panicked"), "panic in {context}");
-    fault::assert_no_secret(&[&stdout, &stderr], &case);
-    let row = stdout
-        .lines()
-        .find(|l| l.starts_with("users "))
-        .unwrap_or_else(|| panic!("no row for users in {context}"));
-    assert!(
-        row.contains("interrupted")
-            && row.contains(&format!("interrupted by {signal}: rolled back")),
-        "{context}"
-    );
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "one error line in {context}");
-    assert!(
-        errors[0].contains(&format!("interrupted by {signal}"))
-            && errors[0].contains("1 rollout(s) rolled back"),
-        "{context}"
-    );
-    assert_after(&c, &case, &After::Healthy(good), &(0, String::new()));
-}
-
-#[test]
-fn sigint_during_a_slow_rollout() {
-    interrupted(
-        "fd-int-slow",
-        &image("slowstart", "users", 2),
-        "SIGINT",
-        130,
-    );
-}
-
-#[test]
-fn sigterm_during_a_slow_rollout() {
-    interrupted(
-        "fd-term-slow",
-        &image("slowstart", "users", 3),
-        "SIGTERM",
-        143,
-    );
-}
-
-#[test]
-fn sigint_during_a_crash_loop() {
-    interrupted(
-        "fd-int-crash",
-        &image("crashloop", "users", 4),
-        "SIGINT",
-        130,
-    );
-}
-
-#[test]
-fn sigterm_during_a_crash_loop() {
-    interrupted(
-        "fd-term-crash",
-        &image("crashloop", "users", 5),
-        "SIGTERM",
-        143,
-    );
-}
-
-/// `rollback` interrupted: the rollback in flight is followed for at most 30 s more. This one
-/// takes about 42 s (two pods, one at a time, each Ready 20 s after it starts): the run ends at
-/// the bound with exit code 130 and says the rollback is not finished; the cluster finishes it.
-#[test]
-fn sigint_during_a_rollback() {
-    let c = Cluster::new("fd-int-rb");
-    let fleet = Fleet::new();
-    let generous = cluster::Probe {
-        period: 10,
-        failures: 6,
-    };
-    let slow = image("slowstart", "users", 1);
-    c.create_deployment("users", &slow, generous);
-    c.kubectl_ok(&["set", "image", "deployment/users", &users(2)]);
-    c.kubectl_ok(&["rollout", "status", "deployment/users", "--timeout=60s"]);
-    let (child, rx) = spawn_command(&c, &fleet, "rollback", &["users"]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "users: patched", &mut seen);
-    kill(&child, "INT");
-    let interrupted_at = Instant::now();
-    let out = finish(child, rx, seen);
-    let bound = interrupted_at.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let context = format!("stdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(out.status.code(), Some(130), "{context}");
-    assert!(
-        (Duration::from_secs(25)..Duration::from_secs(40)).contains(&bound),
-        "ended {bound:?} after the signal: {context}"
-    );
-    assert!(!stderr.contains("panicked"), "{context}");
-    assert!(
-        stdout.contains("interrupted by SIGINT: rollback not finished: Timeout")
-            && stdout.contains("followed for at most 30 s after SIGINT"),
-        "{context}"
-    );
-    assert_eq!(
-        stderr.lines().filter(|l| l.starts_with("error:")).count(),
-        1,
-        "{context}"
-    );
-    assert_after(
-        &c,
-        "rollback interrupted",
-        &After::Healthy(slow),
-        &(0, String::new()),
-    );
-}
-
-/// A second signal ends the run at once and names what it leaves unfinished.
-#[test]
-fn a_second_signal_stops_at_once() {
-    let c = Cluster::new("fd-twice");
-    let fleet = Fleet::new();
-    c.create_deployment("users", &image("fleet", "users", 1), FAST_PROBE);
-    let flag = format!("users={}", image("slowstart", "users", 2));
-    let (child, rx) = spawn(&c, &fleet, &["--image", &flag]);
-    let mut seen = Vec::new();
-    wait_for_line(&rx, "users: patched", &mut seen);
-    kill(&child, "INT");
-    wait_for_line(&rx, "SIGINT: stopping", &mut seen);
-    kill(&child, "INT");
-    let started = Instant::now();
-    let out = finish(child, rx, seen);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "did not stop at once"
-    );
-    fault::assert_fails(
-        &out,
-        &Expect {
-            case: "second SIGINT",
-            code: 130,
-            names: &["SIGINT again", "left unfinished", "users: its"],
-        },
-    );
 }
 
 /// Two deploys of one service 2 s apart: the second refuses, the first goes on undisturbed.

@@ -114,24 +114,30 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// The files of a service package `apps/NAME` (not yet a member: the caller lists it).
+fn add_service(root: &Path, name: &str) {
+    let dir = root.join("apps").join(name);
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(
+        dir.join("Cargo.toml"),
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("src/main.rs"),
+        "fn main() {\n    println!(\"hello\");\n}\n",
+    )
+    .unwrap();
+}
+
 /// A workspace of one small service with no dependencies (fast to build), committed, with a
 /// `[profile.release]` that a truncated manifest would lose.
 fn workspace(root: &Path) {
-    fs::create_dir_all(root.join("apps/hello/src")).unwrap();
+    add_service(root, "hello");
     fs::write(
         root.join("Cargo.toml"),
         "[workspace]\nresolver = \"2\"\nmembers = [\"apps/hello\"]\n\n\
          # kept as it is\n[profile.release]\nopt-level = 1\ncodegen-units = 4\n",
-    )
-    .unwrap();
-    fs::write(
-        root.join("apps/hello/Cargo.toml"),
-        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    fs::write(
-        root.join("apps/hello/src/main.rs"),
-        "fn main() {\n    println!(\"hello\");\n}\n",
     )
     .unwrap();
     let out = Command::new("cargo")
@@ -244,13 +250,7 @@ fn generate_on_a_bad_disk_leaves_the_files_as_they_were() {
         // A first generation, then one that has something to change: a new service.
         let first = monoship(ws.path(), &["generate", kind, "--out", out_arg]);
         assert!(first.status.success(), "{case}: {first:?}");
-        fs::create_dir_all(ws.path().join("apps/bye/src")).unwrap();
-        fs::write(
-            ws.path().join("apps/bye/Cargo.toml"),
-            "[package]\nname = \"bye\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-        )
-        .unwrap();
-        fs::write(ws.path().join("apps/bye/src/main.rs"), "fn main() {}\n").unwrap();
+        add_service(ws.path(), "bye");
         // The Dockerfile names the Rust version and the workflow how it pushes: change both.
         let manifest = fs::read_to_string(ws.path().join("Cargo.toml")).unwrap();
         fs::write(
@@ -329,13 +329,7 @@ fn generate_never_overwrites_or_removes_what_it_did_not_write_as_it_is() {
     // A copy made by hand, header kept: never removed, reported as kept.
     fs::write(out_dir.join("hello-canary.yaml"), &generated).unwrap();
     // A file written for a service that is gone, as monoship wrote it: removed.
-    fs::create_dir_all(ws.path().join("apps/gone/src")).unwrap();
-    fs::write(
-        ws.path().join("apps/gone/Cargo.toml"),
-        "[package]\nname = \"gone\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    fs::write(ws.path().join("apps/gone/src/main.rs"), "fn main() {}\n").unwrap();
+    add_service(ws.path(), "gone");
     let manifest = fs::read_to_string(ws.path().join("Cargo.toml")).unwrap();
     let two = manifest.replace("[\"apps/hello\"]", "[\"apps/hello\", \"apps/gone\"]");
     fs::write(ws.path().join("Cargo.toml"), &two).unwrap();

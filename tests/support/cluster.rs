@@ -292,7 +292,9 @@ impl Sampler {
 /// scripts/testenv/k8s starts it: detached, output appended to its log) and record the new pid
 /// there. Returns once /readyz answers. Keep `down_for` short: `scripts/testenv/up` run by
 /// anyone meanwhile would take the environment for stale and recreate it.
-pub fn restart_apiserver(down_for: Duration) {
+/// The test environment's kube-apiserver: its pid (checked against its command line), its
+/// arguments, and its pid file.
+fn apiserver() -> (i32, Vec<String>, PathBuf) {
     let state = PathBuf::from(testenv::env("MONOSHIP_TESTENV_STATE")).join("k8s");
     let pid_file = state.join("kube-apiserver.pid");
     let pid: i32 = std::fs::read_to_string(&pid_file)
@@ -310,6 +312,20 @@ pub fn restart_apiserver(down_for: Duration) {
         argv[0].ends_with("kube-apiserver"),
         "pid {pid} is not kube-apiserver: {argv:?}"
     );
+    (pid, argv, pid_file)
+}
+
+/// Freeze the API server (SIGSTOP) for `frozen_for`: connections stay open and nothing answers.
+pub fn freeze_apiserver(frozen_for: Duration) {
+    let (pid, _, _) = apiserver();
+    testenv::run_ok(Command::new("kill").args(["-STOP", &pid.to_string()]));
+    std::thread::sleep(frozen_for);
+    testenv::run_ok(Command::new("kill").args(["-CONT", &pid.to_string()]));
+}
+
+pub fn restart_apiserver(down_for: Duration) {
+    let (pid, argv, pid_file) = apiserver();
+    let state = pid_file.parent().unwrap().to_path_buf();
     testenv::run_ok(Command::new("kill").args(["-KILL", &pid.to_string()]));
     let start = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
