@@ -132,23 +132,7 @@ fn a_missing_deployment_names_manifests_and_generate() {
 fn an_unreachable_cluster_is_one_line() {
     let fleet = Fleet::new();
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    \
-             server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n\
-             - name: u\n  user:\n    token: x\ncontexts:\n- name: gone\n  context:\n    \
-             cluster: gone\n    user: u\ncurrent-context: gone\n"
-        ),
-    )
-    .unwrap();
+    let (kubeconfig, port) = cluster::unreachable_kubeconfig(dir.path(), "x");
     let run = fleet.run(&[
         "deploy",
         "--kubeconfig",

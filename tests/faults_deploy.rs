@@ -219,23 +219,7 @@ fn missing_namespace_and_deployment() {
 fn api_server_unreachable() {
     let fleet = Fleet::new();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let k = dir.path().join("kubeconfig");
-    std::fs::write(
-        &k,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    \
-             server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n\
-             - name: u\n  user:\n    token: {}\ncontexts:\n- name: gone\n  context:\n    \
-             cluster: gone\n    user: u\ncurrent-context: gone\n",
-            fault::SECRETS[0]
-        ),
-    )
-    .unwrap();
+    let (k, port) = cluster::unreachable_kubeconfig(dir.path(), fault::SECRETS[0]);
     for cmd in ["deploy", "rollback"] {
         let args: &[&str] = if cmd == "deploy" {
             &["--image", "users=example.test/fleet/users@sha256:1111111111111111111111111111111111111111111111111111111111111111"]

@@ -8,6 +8,8 @@
 
 #[path = "support/fault.rs"]
 mod fault;
+#[path = "support/testenv.rs"]
+mod testenv;
 
 use fault::{assert_fails, Expect};
 use std::collections::BTreeMap;
@@ -100,17 +102,12 @@ fn monoship(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testenv::run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
+            .args(args),
     );
 }
 
@@ -140,15 +137,10 @@ fn workspace(root: &Path) {
          # kept as it is\n[profile.release]\nopt-level = 1\ncodegen-units = 4\n",
     )
     .unwrap();
-    let out = Command::new("cargo")
-        .args(["generate-lockfile", "--offline"])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testenv::run_ok(
+        Command::new("cargo")
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(root),
     );
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "-A"]);

@@ -514,3 +514,25 @@ pub fn seconds_between(stderr: &str, a: &str, b: &str) -> f64 {
     };
     at(b) - at(a)
 }
+
+/// A kubeconfig in `dir` for an API server on a port of 127.0.0.1 that nothing listens on, with
+/// a bearer `token`; returns its path and the port.
+pub fn unreachable_kubeconfig(dir: &Path, token: &str) -> (PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    \
+             server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n\
+             - name: u\n  user:\n    token: {token}\ncontexts:\n- name: gone\n  context:\n    \
+             cluster: gone\n    user: u\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    (path, port)
+}
