@@ -87,13 +87,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Some(dir) => cli.dir.as_deref().unwrap_or(Path::new(".")).join(dir),
         None => generator.default_out(&ctx),
     };
-    let names = || {
-        files
-            .iter()
-            .map(|f| f.path.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     // Only k8s writes one file per service into a directory of its own: there, a file it wrote
     // for a service that is gone is removed (and flagged by --check).
     let leftovers = match generator {
@@ -103,50 +96,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         _ => Vec::new(),
     };
     if flags.check {
-        let mut checked = generate::check(&files, &out).map_err(generate_error)?;
-        checked.extend(generate::check_leftovers(&leftovers));
-        let stale: Vec<&str> = checked
-            .iter()
-            .filter(|c| c.status.is_stale())
-            .map(|c| c.path.as_str())
-            .collect();
-        if cli.format == Format::Json {
-            output::json(&serde_json::json!({
-                "generator": generator.name(),
-                "out": out,
-                "up_to_date": stale.is_empty(),
-                "files": checked,
-            }))?;
-        } else {
-            for c in &checked {
-                print!("{}", c.diff);
-                if c.status == CheckStatus::Edited {
-                    warn(&format!(
-                        "{} was changed by hand since monoship generated it",
-                        out.join(&c.path).display()
-                    ));
-                }
-                if c.status == CheckStatus::Kept {
-                    warn(&kept_message(&out, &c.path, generator));
-                }
-            }
-            if stale.is_empty() && !cli.quiet {
-                println!("up to date: {}", names());
-            }
-        }
-        if stale.is_empty() {
-            return Ok(exit::OK);
-        }
-        return Err(CliError::failed(format!(
-            "out of date: {} (run `monoship generate {}{}`)",
-            stale.join(", "),
-            generator.name(),
-            flags
-                .out
-                .as_ref()
-                .map(|d| format!(" --out {}", d.display()))
-                .unwrap_or_default()
-        )));
+        return check(cli, generator, flags, &files, &leftovers, &out);
     }
     match generator {
         Generator::Dockerfile => warn_binary_names(&ws),
@@ -178,6 +128,62 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `--check`: compare, report, and fail when anything is out of date.
+fn check(
+    cli: &Cli,
+    generator: Generator,
+    flags: &FileArgs,
+    files: &[generate::GeneratedFile],
+    leftovers: &[generate::Leftover],
+    out: &Path,
+) -> Result<u8, CliError> {
+    let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut checked = generate::check(files, out).map_err(generate_error)?;
+    checked.extend(generate::check_leftovers(leftovers));
+    let stale: Vec<&str> = checked
+        .iter()
+        .filter(|c| c.status.is_stale())
+        .map(|c| c.path.as_str())
+        .collect();
+    if cli.format == Format::Json {
+        output::json(&serde_json::json!({
+            "generator": generator.name(),
+            "out": out,
+            "up_to_date": stale.is_empty(),
+            "files": checked,
+        }))?;
+    } else {
+        for c in &checked {
+            print!("{}", c.diff);
+            if c.status == CheckStatus::Edited {
+                warn(&format!(
+                    "{} was changed by hand since monoship generated it",
+                    out.join(&c.path).display()
+                ));
+            }
+            if c.status == CheckStatus::Kept {
+                warn(&kept_message(out, &c.path, generator));
+            }
+        }
+        if stale.is_empty() && !cli.quiet {
+            println!("up to date: {}", names.join(", "));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(exit::OK);
+    }
+    Err(CliError::failed(format!(
+        "out of date: {} (run `monoship generate {}{}`)",
+        stale.join(", "),
+        generator.name(),
+        flags
+            .out
+            .as_ref()
+            .map(|d| format!(" --out {}", d.display()))
+            .unwrap_or_default()
+    )))
 }
 
 fn kept_message(out: &Path, path: &str, generator: Generator) -> String {
