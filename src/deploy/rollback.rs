@@ -208,7 +208,21 @@ pub async fn rollback(
     let undone = undo(client, &d, &target, service, opts, emit).await;
     keeper.release().await;
     let undone = undone?;
-    let (outcome, reason) = match &undone.tracked {
+    let (outcome, reason) = outcome_of(&undone.tracked, revision, opts.stop.reason());
+    result.result = outcome;
+    result.reason = reason;
+    result.report = undone.report;
+    result.duration_ms = millis(started);
+    Ok(result)
+}
+
+/// The result of a rollback that was followed to `tracked`, `stopped` by a signal or not.
+fn outcome_of(
+    tracked: &Tracked,
+    revision: Option<i64>,
+    stopped: Option<&'static str>,
+) -> (Outcome, Option<String>) {
+    let (outcome, reason) = match tracked {
         Tracked::Complete(_) => (
             Outcome::RolledBack,
             revision.map(|r| format!("rolled back to revision {r}")),
@@ -221,7 +235,7 @@ pub async fn rollback(
         Tracked::Interrupted(why) => (Outcome::Interrupted, Some(format!("interrupted by {why}"))),
     };
     // A signal during the rollback: it was followed a little longer, and says how it ended.
-    let (outcome, reason) = match (opts.stop.reason(), outcome) {
+    match (stopped, outcome) {
         (Some(why), Outcome::RolledBack) => (
             Outcome::Interrupted,
             Some(format!(
@@ -237,12 +251,7 @@ pub async fn rollback(
             )),
         ),
         other => (other.1, reason),
-    };
-    result.result = outcome;
-    result.reason = reason;
-    result.report = undone.report;
-    result.duration_ms = millis(started);
-    Ok(result)
+    }
 }
 
 /// Milliseconds since `started`, saturating.
