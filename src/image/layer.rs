@@ -88,7 +88,7 @@ pub fn build_with(
             let blob = gzip(&raw)?;
             if let Some(path) = &cached {
                 // Best effort: a cache that cannot be written only costs time.
-                if let Err(e) = write_cached(path, &blob) {
+                if let Err(e) = crate::atomic::write_in_new_dir(path, &blob) {
                     tracing::debug!("layer cache {}: {e}", path.display());
                 }
             }
@@ -204,10 +204,6 @@ pub fn prune(cache: &Path, max_age: std::time::Duration, max_bytes: u64) -> usiz
         }
     }
     removed
-}
-
-fn write_cached(path: &Path, blob: &[u8]) -> std::io::Result<()> {
-    crate::atomic::write_in_new_dir(path, blob)
 }
 
 #[cfg(test)]
