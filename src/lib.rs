@@ -1,6 +1,6 @@
 pub mod affected;
 pub mod atomic;
-pub mod build;
+pub mod builder;
 pub mod changes;
 pub mod cluster;
 pub mod config;
@@ -8,11 +8,9 @@ pub mod deploy;
 pub mod generate;
 pub mod image;
 pub mod init;
-pub mod manifest;
 pub mod parallel;
 pub mod pipeline;
 pub mod publish;
-pub mod refs;
 pub mod registry;
 pub mod workspace;
 

@@ -12,9 +12,30 @@ mod testenv;
 
 use cluster::{image, result_of, Cluster, Probe};
 use fleet::Fleet;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The Role of ServiceAccount `deployer`: every verb deploy needs, or all but watching pods.
+fn deployer_role(c: &Cluster, watch_pods: bool) {
+    let pods: &[&str] = if watch_pods {
+        &["get", "list", "watch"]
+    } else {
+        &["get", "list"]
+    };
+    let rules = json!([
+        {"apiGroups": ["apps"], "resources": ["deployments"],
+         "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": pods},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "create", "update", "delete"]},
+    ]);
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "deployer"}, "rules": rules});
+    c.kubectl_stdin(&["apply", "-f", "-"], &role.to_string());
+}
 
 /// Start `monoship deploy --image users=IMAGE` in the background.
 fn deploy_in_background(
@@ -22,12 +43,22 @@ fn deploy_in_background(
     fleet: &Fleet,
     image: &str,
 ) -> std::thread::JoinHandle<Output> {
+    deploy_as(c, fleet, image, &c.kubeconfig)
+}
+
+/// The same with `kubeconfig`.
+fn deploy_as(
+    c: &Cluster,
+    fleet: &Fleet,
+    image: &str,
+    kubeconfig: &std::path::Path,
+) -> std::thread::JoinHandle<Output> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_monoship"));
     cmd.arg("--offline")
         .arg("-C")
         .arg(fleet.path())
         .args(["--format", "json", "deploy", "--kubeconfig"])
-        .arg(&c.kubeconfig)
+        .arg(kubeconfig)
         .args([
             "--namespace",
             &c.namespace,
@@ -116,4 +147,50 @@ fn apiserver_restart_mid_rollout() {
     assert_eq!(result_of(&json, "users")["result"], "deployed", "{json:#}");
     assert_eq!(c.image_of("users"), slow);
     assert_eq!(c.deployment("users")["status"]["availableReplicas"], 2);
+
+    // Rights taken away mid-rollout: open watches keep theirs, so the API server restarts and
+    // they are asked again. The 403 ends the tracking at once (no outage retried for minutes),
+    // the rollback is attempted and applied, and the report says it cannot be followed either.
+    let c = Cluster::new("apiserver-denied");
+    let fleet = Fleet::new();
+    let good = image("fleet", "users", 1);
+    c.create_deployment("users", &good, generous);
+    c.kubectl_ok(&["create", "serviceaccount", "deployer"]);
+    deployer_role(&c, true);
+    c.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "deployer",
+        "--role=deployer",
+        &format!("--serviceaccount={}:deployer", c.namespace),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = c.service_account_kubeconfig("deployer", dir.path());
+    let generation = c.generation("users");
+    let handle = deploy_as(&c, &fleet, &image("slowstart", "users", 5), &kubeconfig);
+    c.wait_until("monoship's patch", || c.generation("users") > generation);
+    deployer_role(&c, false);
+    cluster::restart_apiserver(Duration::from_secs(2));
+    let restarted = Instant::now();
+    let (code, json, stderr) = outcome(&handle.join().unwrap());
+    let after = restarted.elapsed();
+    assert_eq!(code, 1, "{stderr}");
+    let r = result_of(&json, "users");
+    assert_eq!(r["result"], "rollback-failed", "{r:#}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("forbidden")
+            && reason.contains("deployer")
+            && reason.contains("pods")
+            && reason.contains("cannot be followed either"),
+        "{reason}"
+    );
+    assert!(
+        after < Duration::from_secs(30),
+        "a denial was waited on for {after:?}:\n{stderr}"
+    );
+    assert_eq!(c.image_of("users"), good, "the rollback was not applied");
+    c.wait_until("the previous revision available again", || {
+        c.deployment("users")["status"]["availableReplicas"] == 2
+    });
 }

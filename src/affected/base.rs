@@ -1,8 +1,8 @@
 //! The workspace at base, read from git objects (no checkout), and walks over the head graph.
 
+use super::manifest;
 use crate::changes::Git;
 use crate::config;
-use crate::manifest;
 use crate::workspace::{self, Package, Workspace};
 use gix::ObjectId;
 use std::collections::{HashMap, VecDeque};

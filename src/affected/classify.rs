@@ -13,11 +13,11 @@
 //! 7. Anything else fails closed: every service, reason `unowned path: X`.
 
 use super::base::{excluded_in_package, walk_to_services};
+use super::manifest;
+use super::refs::{self, RefKind};
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
 use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
-use crate::manifest;
-use crate::refs::{self, RefKind};
 use crate::workspace::{self, Package, Workspace};
 use globset::GlobSet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

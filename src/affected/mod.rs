@@ -6,6 +6,8 @@
 
 mod base;
 mod classify;
+pub mod manifest;
+pub mod refs;
 
 use crate::changes::{self, Base, ChangesError, Git};
 use crate::workspace::{self, Workspace, WorkspaceError};

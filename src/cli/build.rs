@@ -1,5 +1,5 @@
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::build::{self, BuildError, Event};
+use monoship::builder::{self, BuildError, Event};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         );
     }
     let epoch = source_date_epoch(commit_time)?;
-    let opts = build::Options {
+    let opts = builder::Options {
         services,
         profile: args.profile.clone(),
         target: args.target.clone(),
@@ -99,7 +99,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
-    let out = build::run(&ws, &opts, &mut emit).map_err(|e| match e {
+    let out = builder::run(&ws, &opts, &mut emit).map_err(|e| match e {
         BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
         other => CliError::failed(other.to_string()),
     })?;

@@ -4,7 +4,7 @@
 //! else the image each Deployment would get); `--deploy` rolls it out for real.
 
 use super::{exit, Cli, CliError};
-use monoship::build::BuildRecord;
+use monoship::builder::BuildRecord;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

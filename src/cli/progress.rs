@@ -2,7 +2,7 @@
 
 use super::{Cli, Format};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use monoship::build::Event;
+use monoship::builder::Event;
 use std::io::IsTerminal;
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 use super::deploy::{connect, deploy_error, runtime, ClusterArgs, Reporter};
 use super::signals::{self, InFlight};
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::build::{self, BuildError, Event};
+use monoship::builder::{self, BuildError, Event};
 use monoship::deploy::images::Artifact;
 use monoship::deploy::{status, Options, ServiceResult};
 use monoship::pipeline::{self, Selected, ShipRow};
@@ -229,10 +229,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     Ok(if ok { exit::OK } else { exit::FAILED })
 }
 
-fn build(cli: &Cli, ws: &Workspace, services: &[String]) -> Result<build::Output, CliError> {
+fn build(cli: &Cli, ws: &Workspace, services: &[String]) -> Result<builder::Output, CliError> {
     let (revision, commit_time) = super::build::head(ws)?;
     let epoch = super::build::source_date_epoch(commit_time)?;
-    let opts = build::Options {
+    let opts = builder::Options {
         services: services.to_vec(),
         profile: "release".into(),
         target: "x86_64-unknown-linux-gnu".into(),
@@ -244,7 +244,7 @@ fn build(cli: &Cli, ws: &Workspace, services: &[String]) -> Result<build::Output
     };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
-    let out = build::run(ws, &opts, &mut emit).map_err(|e| match e {
+    let out = builder::run(ws, &opts, &mut emit).map_err(|e| match e {
         BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
         other => CliError::failed(other.to_string()),
     })?;

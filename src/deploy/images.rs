@@ -2,7 +2,7 @@
 //! `--image SERVICE=REF`, else the publish record (`publish.json`), else the build record
 //! (`build.json`) and the image name template.
 
-use crate::build::BuildRecord;
+use crate::builder::BuildRecord;
 use crate::publish::{naming, PublishRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -190,6 +190,26 @@ pub fn interrupted_reason(why: &str, rb: &RollbackResult) -> String {
     text
 }
 
+/// A rollout that could no longer be followed (401/403), with its rollback's outcome: a
+/// rollback applied but not followable either says so, rather than that it failed.
+pub fn denied_reason(denied: &str, rb: &RollbackResult) -> String {
+    let head = format!("{denied}: the rollout cannot be followed");
+    let mut text = match (rb.ok, rb.revision, &rb.reason) {
+        (true, Some(r), _) => format!("{head}; rolled back to revision {r}"),
+        (true, None, _) => format!("{head}; rolled back"),
+        (false, Some(r), Some(e)) => {
+            format!("{head}; rolled back to revision {r}, which cannot be followed either: {e}")
+        }
+        (false, _, Some(e)) => format!("{head}; rollback failed: {e}"),
+        (false, _, None) => format!("{head}; rollback failed"),
+    };
+    if let Some(n) = &rb.note {
+        text.push_str("; ");
+        text.push_str(n);
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -377,13 +377,24 @@ async fn deploy_inner(
     let failure = match tracked {
         Tracked::Complete(_) => return Ok((Outcome::Deployed, None)),
         Tracked::Superseded(m) => return Ok((Outcome::Error, Some(m))),
-        Tracked::Denied(m) => {
+        Tracked::Denied(m) if opts.no_rollback => {
             return Ok((
                 Outcome::Error,
                 Some(format!(
-                    "{m}: the rollout cannot be followed, so it is left as it is (not rolled back)"
+                    "{m}: the rollout cannot be followed (not rolled back: --no-rollback)"
                 )),
             ))
+        }
+        Tracked::Denied(m) => {
+            let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
+            let outcome = if rb.ok {
+                Outcome::RolledBack
+            } else {
+                Outcome::RollbackFailed
+            };
+            let text = recover::denied_reason(&m, &rb);
+            result.rollback = Some(rb);
+            return Ok((outcome, Some(text)));
         }
         Tracked::Interrupted(why) => {
             let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;

@@ -1,7 +1,7 @@
 //! Reading what `monoship build` left: the build record and the images in the OCI layout.
 
 use super::PublishError;
-use crate::build::{BuildRecord, ServiceRecord};
+use crate::builder::{BuildRecord, ServiceRecord};
 use crate::image::oci;
 use crate::registry::pull::BlobRef;
 use serde::Deserialize;

@@ -162,7 +162,7 @@ struct Job {
 
 pub fn run(opts: &Options, emit: &mut dyn FnMut(Event)) -> Result<Output, PublishError> {
     let (build, build_path) = layout::read_record(&opts.from)?;
-    let selected: Vec<&crate::build::ServiceRecord> = if opts.services.is_empty() {
+    let selected: Vec<&crate::builder::ServiceRecord> = if opts.services.is_empty() {
         build.services.iter().collect()
     } else {
         opts.services
@@ -417,7 +417,7 @@ fn read_previous(path: &Path) -> Option<PublishRecord> {
 fn merge(
     previous: Option<PublishRecord>,
     now: &PublishRecord,
-    build: &crate::build::BuildRecord,
+    build: &crate::builder::BuildRecord,
 ) -> PublishRecord {
     let mut services = now.services.clone();
     if let Some(p) = previous.filter(|p| p.registry == now.registry) {
@@ -442,7 +442,7 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::{BuildRecord, ServiceRecord};
+    use crate::builder::{BuildRecord, ServiceRecord};
 
     fn result(service: &str, digest: &str) -> ServiceResult {
         ServiceResult {
