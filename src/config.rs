@@ -59,8 +59,11 @@ pub struct WorkspaceConfig {
     /// Extra globs that never affect a service.
     #[serde(default)]
     pub ignore: Vec<String>,
-    /// Target triple whose dependency graph is analysed (default: the host's).
+    /// Target triple whose dependency graph is analysed (default: the host's) and, when set,
+    /// that `build` and `ship` compile for (default `x86_64-unknown-linux-gnu`).
     pub target: Option<String>,
+    /// Cargo profile of `build` and `ship` (default `release`).
+    pub profile: Option<String>,
     /// Registry images are published to, `HOST[/PREFIX]` (default for `--registry`).
     pub registry: Option<String>,
     /// Image name template; placeholders `{registry}`, `{prefix}`, `{service}`

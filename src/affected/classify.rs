@@ -514,7 +514,7 @@ impl<'a> Analyzer<'a> {
         }
         Report {
             base: String::new(),
-            head: String::new(),
+            head: super::Head::Worktree,
             affected,
             unaffected,
             removed: self.removed.into_iter().collect(),

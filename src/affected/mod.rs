@@ -85,10 +85,34 @@ pub struct AffectedService {
     pub reasons: Vec<Reason>,
 }
 
+/// What a change goes up to: a commit, or the working tree (uncommitted changes included).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Head {
+    #[default]
+    Worktree,
+    /// A full commit id.
+    Commit(String),
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Head::Worktree => f.write_str("WORKTREE"),
+            Head::Commit(id) => f.write_str(id),
+        }
+    }
+}
+
+impl Serialize for Head {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub base: String,
-    pub head: String,
+    pub head: Head,
     pub affected: Vec<AffectedService>,
     pub unaffected: Vec<String>,
     pub removed: Vec<String>,
@@ -103,7 +127,7 @@ impl Report {
         self.affected.iter().find(|a| a.service == name)
     }
 
-    fn fail_closed(ws: &Workspace, base: String, head: String, why: String) -> Report {
+    fn fail_closed(ws: &Workspace, base: String, head: Head, why: String) -> Report {
         let reason = Reason {
             kind: ReasonKind::FailClosed,
             path: None,
@@ -168,7 +192,8 @@ fn reload_for_config_target(
     }
 }
 
-/// Run the whole analysis.
+/// Run the whole analysis: load the workspace (cargo metadata runs while git is read) and
+/// compare.
 pub fn analyze(opts: &Options) -> Result<(Workspace, Report), AffectedError> {
     let manifest = workspace::locate_manifest(opts.dir.as_deref(), opts.manifest_path.as_deref())?;
     let target = opts
@@ -190,10 +215,26 @@ pub fn analyze(opts: &Options) -> Result<(Workspace, Report), AffectedError> {
         .join()
         .map_err(|_| AffectedError::Usage("cargo metadata thread panicked".into()))??;
     let ws = reload_for_config_target(Workspace::from_metadata(meta, &target)?, &manifest, opts)?;
-    let head_label = head
-        .map(|h| h.to_string())
-        .unwrap_or_else(|| "WORKTREE".into());
+    let report = compare(&ws, &git, base, head)?;
+    Ok((ws, report))
+}
 
+/// The analysis of a workspace already loaded, from `base` (default: as [`analyze`]) to the
+/// working tree: for comparing with several bases without running cargo metadata again.
+pub fn analyze_loaded(ws: &Workspace, base: Option<&str>) -> Result<Report, AffectedError> {
+    let git = Git::open(&ws.root)?;
+    let base = git.resolve_base(base)?;
+    compare(ws, &git, base, None)
+}
+
+/// The change from `base` to `head` (`None`: the working tree), classified.
+fn compare(
+    ws: &Workspace,
+    git: &Git,
+    base: Base,
+    head: Option<gix::ObjectId>,
+) -> Result<Report, AffectedError> {
+    let head_label = head.map_or(Head::Worktree, |h| Head::Commit(h.to_string()));
     let base_id = match base {
         Base::Commit { id, .. } => id,
         Base::Missing(hex) => {
@@ -202,29 +243,29 @@ pub fn analyze(opts: &Options) -> Result<(Workspace, Report), AffectedError> {
             } else {
                 format!("base commit {hex} is not in this repository")
             };
-            let report = Report::fail_closed(&ws, hex, head_label, why);
-            return Ok((ws, report));
+            return Ok(Report::fail_closed(ws, hex, head_label, why));
         }
-    }
-    .to_string();
-    let base_oid = gix::ObjectId::from_hex(base_id.as_bytes()).expect("hex from an object id");
-    let diff = match git.diff(base_oid, head) {
+    };
+    let diff = match git.diff(base_id, head) {
         Ok(d) => d,
         Err(ChangesError::Usage(e)) => return Err(AffectedError::Usage(e)),
         Err(ChangesError::Analysis(why)) => {
-            let report = Report::fail_closed(&ws, base_id, head_label, why);
-            return Ok((ws, report));
+            return Ok(Report::fail_closed(
+                ws,
+                base_id.to_string(),
+                head_label,
+                why,
+            ));
         }
     };
-    let report = match classify::Analyzer::new(&ws, &git, &diff)?.run() {
+    Ok(match classify::Analyzer::new(ws, git, &diff)?.run() {
         Ok(mut r) => {
-            r.base = base_id;
+            r.base = base_id.to_string();
             r.head = head_label;
             r
         }
-        Err(why) => Report::fail_closed(&ws, base_id, head_label, why),
-    };
-    Ok((ws, report))
+        Err(why) => Report::fail_closed(ws, base_id.to_string(), head_label, why),
+    })
 }
 
 pub use changes::DEFAULT_BASES;

@@ -60,6 +60,51 @@ pub struct Options {
     pub out_dir: Option<PathBuf>,
 }
 
+/// The cargo profile of a build when neither `--profile` nor the configuration names one.
+pub const DEFAULT_PROFILE: &str = "release";
+/// The target of a build when neither `--target` nor the configuration names one: images run
+/// on Linux, whatever the host.
+pub const DEFAULT_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+impl Options {
+    /// A build of `ws` at its HEAD commit: `profile` and `target` from the flags, else the
+    /// configuration, else [`DEFAULT_PROFILE`] and [`DEFAULT_TARGET`]; labelled with
+    /// `SOURCE_DATE_EPOCH` when set, else the commit's time. Every service unless `services`.
+    pub fn at_head(
+        ws: &Workspace,
+        profile: Option<&str>,
+        target: Option<&str>,
+        offline: bool,
+    ) -> Result<Options, BuildError> {
+        let git =
+            crate::changes::Git::open(&ws.root).map_err(|e| BuildError::Config(e.to_string()))?;
+        let (revision, commit_time) = git
+            .head_info()
+            .map_err(|e| BuildError::Config(e.to_string()))?;
+        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v.parse().map_err(|_| {
+                BuildError::Config(format!("SOURCE_DATE_EPOCH is not a number: `{v}`"))
+            })?,
+            Err(_) => commit_time,
+        };
+        let pick = |flag: Option<&str>, config: &Option<String>, default: &str| {
+            flag.map(str::to_string)
+                .or_else(|| config.clone())
+                .unwrap_or_else(|| default.to_string())
+        };
+        Ok(Options {
+            services: Vec::new(),
+            profile: pick(profile, &ws.config.profile, DEFAULT_PROFILE),
+            target: pick(target, &ws.config.target, DEFAULT_TARGET),
+            static_link: None,
+            offline,
+            revision: revision.to_string(),
+            epoch,
+            out_dir: None,
+        })
+    }
+}
+
 /// What the stage reports while it runs.
 #[derive(Debug, Clone)]
 pub enum Event {

@@ -142,7 +142,7 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
             report.affected.len(),
             report.affected.len() + report.unaffected.len(),
             short(&report.base),
-            short(&report.head),
+            short(&report.head.to_string()),
         );
     }
     if let Some(why) = &report.fail_closed {

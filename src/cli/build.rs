@@ -16,12 +16,13 @@ pub struct Args {
     /// Base revision for --affected.
     #[arg(long, value_name = "REV", requires = "affected")]
     pub base: Option<String>,
-    /// Cargo profile.
-    #[arg(long, default_value = "release")]
-    pub profile: String,
-    /// Target triple of the binaries.
-    #[arg(long, default_value = "x86_64-unknown-linux-gnu")]
-    pub target: String,
+    /// Cargo profile (default: `profile` in [workspace.metadata.monoship], else release).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Target triple of the binaries (default: `target` in [workspace.metadata.monoship], else
+    /// x86_64-unknown-linux-gnu).
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub push: super::publish::PushArgs,
     /// Where the OCI layout and build.json go (default: <target-dir>/monoship).
@@ -75,27 +76,27 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
         return Ok(exit::OK);
     }
-    let (revision, commit_time) = head(&ws)?;
+    let at_head = builder::Options::at_head(
+        &ws,
+        args.profile.as_deref(),
+        args.target.as_deref(),
+        cli.offline,
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
     if args.builder != super::generate::Builder::Monoship {
         return super::generate::container_build(
             cli,
             args.builder,
             &ws,
             &services,
-            &revision,
+            &at_head.revision,
             args.jobs as usize,
         );
     }
-    let epoch = source_date_epoch(commit_time)?;
     let opts = builder::Options {
         services,
-        profile: args.profile.clone(),
-        target: args.target.clone(),
-        static_link: None,
-        offline: cli.offline,
-        revision,
-        epoch,
         out_dir: args.out_dir.clone(),
+        ..at_head
     };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
@@ -138,23 +139,4 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         super::publish::print_table(cli, p);
     }
     Ok(exit::OK)
-}
-
-/// The head commit of the workspace's repository (full sha) and its commit time.
-pub(super) fn head(ws: &monoship::workspace::Workspace) -> Result<(String, u64), CliError> {
-    let git = monoship::changes::Git::open(&ws.root).map_err(|e| CliError::usage(e.to_string()))?;
-    let (revision, commit_time) = git
-        .head_info()
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    Ok((revision.to_string(), commit_time))
-}
-
-/// `SOURCE_DATE_EPOCH` when set, else `commit_time`.
-pub(super) fn source_date_epoch(commit_time: u64) -> Result<u64, CliError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH is not a number: `{v}`"))),
-        Err(_) => Ok(commit_time),
-    }
 }

@@ -210,19 +210,17 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
         .ok()
         .filter(|_| args.deploy)
         .map(|r| format!("{r}/monoship-demo"));
-    let naming = monoship::pipeline::naming(
-        &Default::default(),
-        Some(registry.as_deref().unwrap_or(DEMO_REGISTRY)),
-    );
+    let planned = monoship::pipeline::DryRunPublisher {
+        naming: monoship::pipeline::naming(
+            &Default::default(),
+            Some(registry.as_deref().unwrap_or(DEMO_REGISTRY)),
+        ),
+    };
     let mut images = Vec::new();
     for s in &record.services {
-        let a = monoship::pipeline::planned_artifact(
-            &naming,
-            &s.service,
-            &s.image_digest,
-            &record.revision,
-        )
-        .map_err(CliError::failed)?;
+        let a = planned
+            .reference(&s.service, &s.image_digest, &record.revision)
+            .map_err(CliError::failed)?;
         images.push((s.service.clone(), a.reference));
     }
 

@@ -109,7 +109,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         from,
     );
     validate(&opts)?;
-    let out = publish::run(&opts, &mut reporter(cli)).map_err(cli_error)?;
+    let out = super::deploy::runtime()?
+        .block_on(publish::run(&opts, &mut reporter(cli)))
+        .map_err(cli_error)?;
     render(cli, &out.record, &out.record_path)?;
     Ok(exit::OK)
 }
@@ -147,7 +149,9 @@ pub fn push_built(
             .unwrap_or_default(),
         ..opts.clone()
     };
-    let out = publish::run(&opts, &mut reporter(cli)).map_err(cli_error)?;
+    let out = super::deploy::runtime()?
+        .block_on(publish::run(&opts, &mut reporter(cli)))
+        .map_err(cli_error)?;
     Ok(out.record)
 }
 

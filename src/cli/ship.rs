@@ -1,14 +1,20 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
 use super::deploy::{connect, deploy_error, runtime, ClusterArgs, Reporter};
+use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::{self, BuildError, Event};
-use monoship::deploy::images::Artifact;
-use monoship::deploy::{status, Options, ServiceResult};
-use monoship::pipeline::{self, Selected, ShipRow};
+use monoship::builder::BuildError;
+use monoship::deploy::plan::Target;
+use monoship::deploy::stop::Stop;
+use monoship::deploy::{status, DeployError, Options, ServiceResult};
+use monoship::pipeline::{
+    self, BoxFuture, CargoBuilder, Cluster, DryRunPublisher, Event, KubeCluster, PublishMode,
+    RegistryPublisher, Selection, ShipError, ShipOptions, ShipReport, Stage, Stages,
+};
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -48,21 +54,20 @@ pub struct Args {
     pub fail_fast: bool,
 }
 
-fn workspace_opts(cli: &Cli, base: Option<String>) -> monoship::affected::Options {
-    monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        base,
-        offline: cli.offline,
-        ..Default::default()
-    }
-}
-
 /// Say what a stage is doing (stderr, human format only).
-fn stage(cli: &Cli, text: &str) {
-    if !cli.quiet && cli.format == Format::Human {
-        eprintln!("==> {text}");
+fn stage(cli: &Cli, stage: &Stage) {
+    if cli.quiet || cli.format != Format::Human {
+        return;
     }
+    let text = match stage {
+        Stage::Affected => "affected".to_string(),
+        Stage::Build { services } => format!("build ({services} services)"),
+        Stage::Publish(PublishMode::DryRun) => "publish: skipped (--dry-run)".into(),
+        Stage::Publish(PublishMode::Registry) => "publish".into(),
+        Stage::Deploy { dry_run: true } => "deploy (dry run)".into(),
+        Stage::Deploy { dry_run: false } => "deploy".into(),
+    };
+    eprintln!("==> {text}");
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
@@ -73,37 +78,68 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     let rt = runtime()?;
     let conn = rt.block_on(connect(&args.cluster))?;
-    let namespace_flag = args.cluster.kube.namespace.as_deref();
-
-    // 1. affected
-    stage(cli, "affected");
-    let (ws, base, head, selected) = if args.since_deployed {
-        let ws = monoship::affected::load_workspace(&workspace_opts(cli, None))?;
-        let deployed = rt
-            .block_on(pipeline::deployed_revisions(
-                &conn.client,
-                &ws,
-                namespace_flag,
-                &conn.namespace,
-            ))
-            .map_err(|e| deploy_error(e, &conn.server))?;
-        let groups = pipeline::group_by_revision(&deployed);
-        let mut head = None;
-        let selected = pipeline::select_since(&groups, |rev| {
-            let (_, report) = monoship::affected::analyze(&workspace_opts(cli, Some(rev.into())))
-                .map_err(|e| e.to_string())?;
-            head.get_or_insert_with(|| report.head.clone());
-            Ok(report)
-        })
-        .map_err(CliError::usage)?;
-        let head = head.unwrap_or_else(|| "WORKTREE".to_string());
-        (ws, "deployed".to_string(), head, selected)
-    } else {
-        let (ws, report) = monoship::affected::analyze(&workspace_opts(cli, args.base.clone()))?;
-        let selected = pipeline::select_from_report(&report, None);
-        (ws, report.base.clone(), report.head.clone(), selected)
+    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    })?;
+    let opts = ShipOptions {
+        selection: if args.since_deployed {
+            Selection::SinceDeployed
+        } else {
+            Selection::Since(args.base.clone())
+        },
+        namespace: args.cluster.kube.namespace.clone(),
+        deploy: Options {
+            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
+            no_rollback: args.no_rollback,
+            fail_fast: args.fail_fast,
+            ..super::deploy::options(&args.cluster)
+        },
     };
-    if selected.is_empty() {
+    let builder = CargoBuilder {
+        profile: None,
+        target: None,
+        offline: cli.offline,
+    };
+    let registry = RegistryPublisher {
+        options: pipeline::publish_options(
+            &ws.config,
+            args.registry.as_ref(),
+            &args.tags,
+            args.insecure,
+            Vec::new(),
+            std::path::PathBuf::new(),
+        ),
+    };
+    let dry_run = DryRunPublisher {
+        naming: pipeline::naming(&ws.config, args.registry.as_deref()),
+    };
+    let cluster = Interruptible {
+        cluster: KubeCluster {
+            client: conn.client.clone(),
+            namespace: conn.namespace.clone(),
+        },
+        in_flight: InFlight::default(),
+        quiet: cli.quiet,
+        stop: OnceLock::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: if args.cluster.dry_run {
+            &dry_run
+        } else {
+            &registry
+        },
+        cluster: &cluster,
+    };
+    let mut screen = Screen::new(cli, &cluster.in_flight);
+    let report = pipeline::ship(&rt, &ws, &opts, stages, &mut |e| screen.on(e));
+    screen.finish();
+    let report = report.map_err(|e| ship_error(e, &conn.server))?;
+    if report.rows.is_empty() {
+        let (base, head) = (&report.base, &report.head);
         if cli.format == Format::Json {
             output::json(&serde_json::json!({"base": base, "head": head, "services": []}))?;
         } else if !cli.quiet {
@@ -111,185 +147,133 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
         return Ok(exit::OK);
     }
-    if !cli.quiet && cli.format == Format::Human {
-        for s in &selected {
-            eprintln!("    {:<14} ← {}", s.service, s.reason);
-        }
+    render(cli, &report, started)?;
+    if let Some(why) = cluster.stop.get().and_then(Stop::reason) {
+        return Err(signals::interrupted(why, &report.results));
     }
-    let services: Vec<String> = selected.iter().map(|s| s.service.clone()).collect();
-    let mut publish_opts = monoship::pipeline::publish_options(
-        &ws.config,
-        args.registry.as_ref(),
-        &args.tags,
-        args.insecure,
-        services.clone(),
-        std::path::PathBuf::new(),
-    );
-    if !args.cluster.dry_run {
-        super::publish::validate(&publish_opts)?;
-    }
-
-    // 2. build
-    stage(cli, &format!("build ({} services)", services.len()));
-    let out = build(cli, &ws, &services)?;
-    let digests: BTreeMap<String, String> = out
-        .record
-        .services
-        .iter()
-        .map(|s| (s.service.clone(), s.image_digest.clone()))
-        .collect();
-
-    // 3. publish (a dry run names the references a push would make)
-    let mut artifacts: BTreeMap<String, Artifact> = BTreeMap::new();
-    let mut pushed: BTreeMap<String, u64> = BTreeMap::new();
-    if args.cluster.dry_run {
-        stage(cli, "publish: skipped (--dry-run)");
-        let naming = pipeline::naming(&ws.config, args.registry.as_deref());
-        for s in &services {
-            let a = pipeline::planned_artifact(&naming, s, &digests[s], &out.record.revision)
-                .map_err(CliError::usage)?;
-            artifacts.insert(s.clone(), a);
-        }
-    } else {
-        stage(cli, "publish");
-        publish_opts.from = out
-            .layout
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_default();
-        let published = monoship::publish::run(&publish_opts, &mut super::publish::reporter(cli))
-            .map_err(super::publish::cli_error)?;
-        for p in &published.record.services {
-            pushed.insert(p.service.clone(), p.uploaded_bytes);
-            artifacts.insert(
-                p.service.clone(),
-                Artifact {
-                    reference: p.reference.clone(),
-                    digest: p.digest.clone(),
-                    revision: Some(published.record.revision.clone()),
-                    source: monoship::publish::RECORD.into(),
-                },
-            );
-        }
-    }
-
-    // 4. deploy
-    stage(
-        cli,
-        if args.cluster.dry_run {
-            "deploy (dry run)"
-        } else {
-            "deploy"
-        },
-    );
-    let mut targets = Vec::new();
-    for s in &services {
-        let a = artifacts
-            .get(s)
-            .cloned()
-            .ok_or_else(|| CliError::failed(format!("{s}: no image was published")))?;
-        targets.push(
-            pipeline::deploy_target(&ws, s, a, namespace_flag, &conn.namespace)
-                .map_err(CliError::usage)?,
-        );
-    }
-    let in_flight = InFlight::default();
-    let stop = {
-        let _runtime = rt.enter();
-        signals::listen(in_flight.clone(), cli.quiet)?
-    };
-    let opts = Options {
-        parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-        no_rollback: args.no_rollback,
-        fail_fast: args.fail_fast,
-        stop: stop.clone(),
-        ..super::deploy::options(&args.cluster)
-    };
-    let known = |s: &str| ws.service(s).is_some();
-    let mut reporter = Reporter::new(cli);
-    let results = rt.block_on(monoship::deploy::run::run(
-        &conn.client,
-        targets,
-        &known,
-        &opts,
-        &mut |e| {
-            in_flight.on(&e);
-            reporter.on(e)
-        },
-    ));
-    reporter.finish();
-    let results = results.map_err(|e| deploy_error(e, &conn.server))?;
-
-    let rows = rows(&selected, &digests, &pushed, &artifacts, &results);
-    let ok = results.iter().all(|r| r.result.is_success());
-    render(cli, &base, &head, &rows, &results, started)?;
-    if let Some(why) = stop.reason() {
-        return Err(signals::interrupted(why, &results));
-    }
-    Ok(if ok { exit::OK } else { exit::FAILED })
+    Ok(if report.ok() { exit::OK } else { exit::FAILED })
 }
 
-fn build(cli: &Cli, ws: &Workspace, services: &[String]) -> Result<builder::Output, CliError> {
-    let (revision, commit_time) = super::build::head(ws)?;
-    let epoch = super::build::source_date_epoch(commit_time)?;
-    let opts = builder::Options {
-        services: services.to_vec(),
-        profile: "release".into(),
-        target: "x86_64-unknown-linux-gnu".into(),
-        static_link: None,
-        offline: cli.offline,
-        revision,
-        epoch,
-        out_dir: None,
-    };
-    let mut reporter = super::progress::BuildReporter::new(cli);
-    let mut emit = |e: Event| reporter.on(e);
-    let out = builder::run(ws, &opts, &mut emit).map_err(|e| match e {
-        BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    })?;
-    reporter.finish();
-    Ok(out)
+/// A ship error for the user, with its exit code.
+fn ship_error(e: ShipError, server: &str) -> CliError {
+    match e {
+        ShipError::Affected(e) => e.into(),
+        ShipError::Build(e @ (BuildError::UnknownService(_) | BuildError::Config(_))) => {
+            CliError::usage(e.to_string())
+        }
+        ShipError::Build(e) => CliError::failed(e.to_string()),
+        ShipError::Publish(e) => super::publish::cli_error(e),
+        ShipError::Deploy(e) => deploy_error(e, server),
+        ShipError::Usage(m) => CliError::usage(m),
+        e @ ShipError::NotPublished(_) => CliError::failed(e.to_string()),
+    }
 }
 
-fn rows(
-    selected: &[Selected],
-    digests: &BTreeMap<String, String>,
-    pushed: &BTreeMap<String, u64>,
-    artifacts: &BTreeMap<String, Artifact>,
-    results: &[ServiceResult],
-) -> Vec<ShipRow> {
-    selected
-        .iter()
-        .map(|s| {
-            let r = results.iter().find(|r| r.service == s.service);
-            ShipRow {
-                service: s.service.clone(),
-                reason: s.reason.clone(),
-                digest: digests.get(&s.service).cloned().unwrap_or_default(),
-                pushed_bytes: pushed.get(&s.service).copied().unwrap_or(0),
-                result: r.map_or("error", |r| r.result.as_str()).to_string(),
-                duration_ms: r.map_or(0, |r| r.duration_ms),
-                report: r.and_then(|r| r.report.clone()),
-                base: s.base.clone(),
-                reference: artifacts
-                    .get(&s.service)
-                    .map(|a| a.reference.clone())
-                    .unwrap_or_default(),
-                failure: r.and_then(|r| r.reason.clone()),
-            }
+/// The cluster, with SIGINT/SIGTERM handled from the moment rollouts start (before that, a
+/// signal stops the build or the push as usual: nothing on the cluster has changed yet).
+struct Interruptible {
+    cluster: KubeCluster,
+    in_flight: InFlight,
+    quiet: bool,
+    stop: OnceLock<Stop>,
+}
+
+impl Cluster for Interruptible {
+    fn namespace(&self) -> &str {
+        self.cluster.namespace()
+    }
+
+    fn deployed_revisions<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        namespace_flag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>> {
+        self.cluster.deployed_revisions(ws, namespace_flag)
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        targets: Vec<Target>,
+        known: &'a dyn Fn(&str) -> bool,
+        opts: &'a Options,
+        emit: &'a mut dyn FnMut(monoship::deploy::Event),
+    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+        Box::pin(async move {
+            let stop = signals::listen(self.in_flight.clone(), self.quiet)
+                .map_err(|e| DeployError::Usage(e.message))?;
+            let opts = Options {
+                stop: self.stop.get_or_init(|| stop).clone(),
+                ..opts.clone()
+            };
+            self.cluster.deploy(targets, known, &opts, emit).await
         })
-        .collect()
+    }
 }
 
-fn render(
-    cli: &Cli,
-    base: &str,
-    head: &str,
-    rows: &[ShipRow],
-    results: &[ServiceResult],
-    started: Instant,
-) -> Result<(), CliError> {
+/// Progress on stderr: each stage's own reporter while it runs.
+struct Screen<'a> {
+    cli: &'a Cli,
+    in_flight: &'a InFlight,
+    build: Option<BuildReporter>,
+    publish: Box<dyn FnMut(monoship::publish::Event)>,
+    deploy: Option<Reporter>,
+}
+
+impl<'a> Screen<'a> {
+    fn new(cli: &'a Cli, in_flight: &'a InFlight) -> Screen<'a> {
+        Screen {
+            cli,
+            in_flight,
+            build: None,
+            publish: Box::new(super::publish::reporter(cli)),
+            deploy: None,
+        }
+    }
+
+    fn on(&mut self, e: Event) {
+        match e {
+            Event::Stage(s) => {
+                if let Some(b) = self.build.take() {
+                    b.finish();
+                }
+                stage(self.cli, &s);
+                match s {
+                    Stage::Build { .. } => self.build = Some(BuildReporter::new(self.cli)),
+                    Stage::Deploy { .. } => self.deploy = Some(Reporter::new(self.cli)),
+                    Stage::Affected | Stage::Publish(_) => {}
+                }
+            }
+            Event::Selected(selected) => {
+                if !self.cli.quiet && self.cli.format == Format::Human {
+                    for s in &selected {
+                        eprintln!("    {:<14} ← {}", s.service, s.reason);
+                    }
+                }
+            }
+            Event::Build(e) => {
+                if let Some(b) = &mut self.build {
+                    b.on(e);
+                }
+            }
+            Event::Publish(e) => (self.publish)(e),
+            Event::Deploy(e) => {
+                self.in_flight.on(&e);
+                if let Some(d) = &mut self.deploy {
+                    d.on(e);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(mut d) = self.deploy.take() {
+            d.finish();
+        }
+    }
+}
+
+fn render(cli: &Cli, report: &ShipReport, started: Instant) -> Result<(), CliError> {
+    let (base, head, rows, results) = (&report.base, &report.head, &report.rows, &report.results);
     if cli.format == Format::Json {
         return output::json(&serde_json::json!({"base": base, "head": head, "services": rows}));
     }

@@ -160,8 +160,36 @@ struct Job {
     name: ImageName,
 }
 
-pub fn run(opts: &Options, emit: &mut dyn FnMut(Event)) -> Result<Output, PublishError> {
+/// Check names, tags and `--insecure` without a build record (before a build starts).
+pub fn validate(opts: &Options) -> Result<(), PublishError> {
+    let registry = opts
+        .registry
+        .as_deref()
+        .map(naming::normalize_registry)
+        .transpose()
+        .map_err(PublishError::Usage)?;
+    let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, "service")
+        .map_err(PublishError::Usage)?;
+    crate::registry::check_insecure(&name.host, opts.insecure)
+        .map_err(|e| PublishError::Usage(e.to_string()))?;
+    naming::tags("0123456789ab", &opts.tags).map_err(PublishError::Usage)?;
+    Ok(())
+}
+
+/// Publish the build recorded in `opts.from` (its `build.json`).
+pub async fn run(opts: &Options, emit: &mut dyn FnMut(Event)) -> Result<Output, PublishError> {
     let (build, build_path) = layout::read_record(&opts.from)?;
+    push(&build, &build_path, opts, emit).await
+}
+
+/// Publish `build`, whose images are in the OCI layout of `opts.from` (`build_path`: where
+/// its record is, for messages).
+pub async fn push(
+    build: &crate::builder::BuildRecord,
+    build_path: &Path,
+    opts: &Options,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Output, PublishError> {
     let selected: Vec<&crate::builder::ServiceRecord> = if opts.services.is_empty() {
         build.services.iter().collect()
     } else {
@@ -214,36 +242,32 @@ pub fn run(opts: &Options, emit: &mut dyn FnMut(Event)) -> Result<Output, Publis
             clients.insert(j.name.host.clone(), r);
         }
     }
-    let rt = crate::registry::runtime()?;
-    let results = rt.block_on(async {
-        // Reach every registry (and check credentials where a token service does) first.
-        for j in &jobs {
-            clients[&j.name.host]
-                .login(&j.name.repository, true)
-                .await?;
-        }
-        let mut known = Known::from_previous(previous.as_ref());
-        let mut results = Vec::new();
-        for j in &jobs {
-            let client = &clients[&j.name.host];
-            let r = push_one(client, j, &tags, &mut known, emit)
-                .await
-                .map_err(|source| PublishError::Service {
-                    service: j.image.service.clone(),
-                    source,
-                })?;
-            emit(Event::Finished(r.clone()));
-            results.push(r);
-        }
-        Ok::<_, PublishError>(results)
-    })?;
+    // Reach every registry (and check credentials where a token service does) first.
+    for j in &jobs {
+        clients[&j.name.host]
+            .login(&j.name.repository, true)
+            .await?;
+    }
+    let mut known = Known::from_previous(previous.as_ref());
+    let mut results = Vec::new();
+    for j in &jobs {
+        let client = &clients[&j.name.host];
+        let r = push_one(client, j, &tags, &mut known, emit)
+            .await
+            .map_err(|source| PublishError::Service {
+                service: j.image.service.clone(),
+                source,
+            })?;
+        emit(Event::Finished(r.clone()));
+        results.push(r);
+    }
 
     let record = PublishRecord {
         registry: registry_label,
         revision: build.revision.clone(),
         services: results,
     };
-    let merged = merge(previous, &record, &build);
+    let merged = merge(previous, &record, build);
     let json = serde_json::to_vec_pretty(&merged).expect("json");
     crate::atomic::write(&record_path, &json).map_err(|source| PublishError::Io {
         path: record_path.display().to_string(),

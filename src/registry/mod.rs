@@ -93,17 +93,6 @@ fn valid_port(p: &str) -> bool {
         .is_ok_and(|n| n > 0)
 }
 
-/// A current-thread runtime for callers that are not async.
-pub fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| RegistryError::Io {
-            path: "tokio runtime".into(),
-            source,
-        })
-}
-
 /// One registry (`name[:port]`) and the credentials for it.
 pub struct Registry {
     host: String,

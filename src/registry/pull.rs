@@ -98,8 +98,15 @@ pub fn pull(reference: &str, cache: &Path, insecure: bool) -> Result<PulledImage
     ))
 }
 
+/// A current-thread runtime for the caller, which is not async (the build stage).
 fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
-    super::runtime()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| RegistryError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
 }
 
 /// Pull `repository:reference` from `registry` into `cache`; an index resolves to the manifest

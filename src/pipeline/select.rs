@@ -1,11 +1,10 @@
-//! `monoship ship`: the stages in one run — affected → build → publish → deploy — and the
-//! pieces the command line shares between `publish`, `deploy` and `ship`: publish options from
-//! the configuration, image naming, deploy targets, and `--since-deployed` (which services
-//! changed since the revision each Deployment runs).
+//! What `publish`, `deploy` and `ship` share: publish options from the configuration, image
+//! naming, deploy targets, and the selection of the services to ship (`--since-deployed`:
+//! which changed since the revision each Deployment runs).
 
 use crate::affected::{AffectedService, Report};
 use crate::config::WorkspaceConfig;
-use crate::deploy::images::{self, Artifact, Naming};
+use crate::deploy::images::{Artifact, Naming};
 use crate::deploy::plan::{self, Target};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
 use crate::deploy::{status, DeployError};
@@ -57,35 +56,6 @@ pub fn naming(config: &WorkspaceConfig, registry: Option<&str>) -> Naming {
             .unwrap_or_else(|| naming::DEFAULT_TEMPLATE.to_string()),
         prefix: config.prefix.clone().unwrap_or_default(),
     }
-}
-
-/// The digest-pinned reference a publish of `digest` would produce for `service` (for dry
-/// runs, where nothing is pushed).
-pub fn planned_artifact(
-    naming: &Naming,
-    service: &str,
-    digest: &str,
-    revision: &str,
-) -> Result<Artifact, String> {
-    let registry = naming
-        .registry
-        .as_deref()
-        .map(naming::normalize_registry)
-        .transpose()?;
-    let name = naming::image_name(
-        &naming.template,
-        registry.as_deref(),
-        &naming.prefix,
-        service,
-    )?;
-    let reference = format!("{name}@{digest}");
-    images::check_reference(&reference)?;
-    Ok(Artifact {
-        reference,
-        digest: digest.to_string(),
-        revision: Some(revision.to_string()),
-        source: crate::publish::layout::RECORD.into(),
-    })
 }
 
 /// The deploy target of `service`: its Deployment (namespace from the flag, the service's
@@ -234,28 +204,6 @@ pub fn select_since(
     Ok(out)
 }
 
-/// One service's line of a ship run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShipRow {
-    pub service: String,
-    pub reason: String,
-    /// `sha256:…` of the image built.
-    pub digest: String,
-    /// Bytes uploaded for its image (0 in a dry run, or when every blob was there).
-    pub pushed_bytes: u64,
-    /// The deploy result (`deployed`, `unchanged`, `would-deploy`, `rolled-back`, …).
-    pub result: String,
-    pub duration_ms: u64,
-    /// The rollout's failure report, if it failed.
-    pub report: Option<crate::deploy::report::Report>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
-    /// The image reference deployed.
-    pub reference: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +212,7 @@ mod tests {
     fn report(services: &[&str]) -> Report {
         Report {
             base: "b".into(),
-            head: "h".into(),
+            head: crate::affected::Head::Worktree,
             affected: services
                 .iter()
                 .map(|s| AffectedService {
@@ -307,17 +255,5 @@ mod tests {
         assert_eq!(names, ["a", "d"]);
         assert_eq!(selected[0].base.as_deref(), Some("r1"));
         assert_eq!(selected[1].reason, NEVER_DEPLOYED);
-    }
-
-    #[test]
-    fn planned_references_follow_the_naming() {
-        let digest = format!("sha256:{}", "ab".repeat(32));
-        let n = naming(&WorkspaceConfig::default(), Some("127.0.0.1:5000/team/"));
-        let a = planned_artifact(&n, "users", &digest, "rev").unwrap();
-        assert_eq!(a.reference, format!("127.0.0.1:5000/team/users@{digest}"));
-        let none = naming(&WorkspaceConfig::default(), None);
-        assert!(planned_artifact(&none, "users", &digest, "rev")
-            .unwrap_err()
-            .contains("--registry"));
     }
 }

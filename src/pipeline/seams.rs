@@ -1,0 +1,271 @@
+//! The pipeline's seams: small interfaces for the stages that touch the outside world (cargo,
+//! a registry, the Kubernetes API), each with its real implementation here and a fake in the
+//! pipeline's unit tests.
+
+use super::ShipError;
+use crate::builder::{self, BuildError};
+use crate::deploy::images::{self, Artifact, Naming};
+use crate::deploy::plan::Target;
+use crate::deploy::{self, DeployError, ServiceResult};
+use crate::publish::{self, naming};
+use crate::workspace::Workspace;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// A stage's future (the traits stay usable as `dyn`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Compiles services into images: a build record and an OCI layout.
+pub trait Builder {
+    fn build(
+        &self,
+        ws: &Workspace,
+        services: &[String],
+        emit: &mut dyn FnMut(builder::Event),
+    ) -> Result<builder::Output, BuildError>;
+}
+
+/// monoship's own builder: cargo, then reproducible OCI images ([`builder::run`]) of the
+/// workspace's HEAD commit.
+pub struct CargoBuilder {
+    /// `--profile`, `--target` (else the configuration's, else the defaults).
+    pub profile: Option<String>,
+    pub target: Option<String>,
+    pub offline: bool,
+}
+
+impl Builder for CargoBuilder {
+    fn build(
+        &self,
+        ws: &Workspace,
+        services: &[String],
+        emit: &mut dyn FnMut(builder::Event),
+    ) -> Result<builder::Output, BuildError> {
+        let opts = builder::Options {
+            services: services.to_vec(),
+            ..builder::Options::at_head(
+                ws,
+                self.profile.as_deref(),
+                self.target.as_deref(),
+                self.offline,
+            )?
+        };
+        builder::run(ws, &opts, emit)
+    }
+}
+
+/// How images reach the place they are deployed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// Pushed to a registry.
+    Registry,
+    /// Nothing pushed: the reference a push would make.
+    DryRun,
+}
+
+/// A built image, published: the reference to deploy, and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub artifact: Artifact,
+    /// Bytes uploaded (0 when every blob was there, or nothing was pushed).
+    pub uploaded_bytes: u64,
+}
+
+/// Makes built images deployable.
+pub trait Publisher {
+    fn mode(&self) -> PublishMode;
+    /// What can be checked before anything is built (names, tags, `--insecure`).
+    fn check(&self) -> Result<(), ShipError>;
+    /// Per service of `services`, its published image.
+    fn publish<'a>(
+        &'a self,
+        built: &'a builder::Output,
+        services: &'a [String],
+        emit: &'a mut dyn FnMut(publish::Event),
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>>;
+}
+
+/// Push to a registry: only missing blobs, the manifest last ([`publish::push`]).
+pub struct RegistryPublisher {
+    /// Registry, naming and tags (`from` and `services` are the build's).
+    pub options: publish::Options,
+}
+
+impl Publisher for RegistryPublisher {
+    fn mode(&self) -> PublishMode {
+        PublishMode::Registry
+    }
+
+    fn check(&self) -> Result<(), ShipError> {
+        Ok(publish::validate(&self.options)?)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        built: &'a builder::Output,
+        services: &'a [String],
+        emit: &'a mut dyn FnMut(publish::Event),
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+        Box::pin(async move {
+            let opts = publish::Options {
+                from: built
+                    .layout
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                services: services.to_vec(),
+                ..self.options.clone()
+            };
+            let out = publish::push(&built.record, &built.record_path, &opts, emit).await?;
+            Ok(out
+                .record
+                .services
+                .iter()
+                .map(|p| {
+                    let artifact = Artifact {
+                        reference: p.reference.clone(),
+                        digest: p.digest.clone(),
+                        revision: Some(out.record.revision.clone()),
+                        source: publish::RECORD.into(),
+                    };
+                    let published = Published {
+                        artifact,
+                        uploaded_bytes: p.uploaded_bytes,
+                    };
+                    (p.service.clone(), published)
+                })
+                .collect())
+        })
+    }
+}
+
+/// Push nothing: each image's reference as a push with `naming` would make it.
+pub struct DryRunPublisher {
+    pub naming: Naming,
+}
+
+impl DryRunPublisher {
+    /// The digest-pinned reference a publish of `digest` would produce for `service`.
+    pub fn reference(
+        &self,
+        service: &str,
+        digest: &str,
+        revision: &str,
+    ) -> Result<Artifact, String> {
+        let registry = self
+            .naming
+            .registry
+            .as_deref()
+            .map(naming::normalize_registry)
+            .transpose()?;
+        let name = naming::image_name(
+            &self.naming.template,
+            registry.as_deref(),
+            &self.naming.prefix,
+            service,
+        )?;
+        let reference = format!("{name}@{digest}");
+        images::check_reference(&reference)?;
+        Ok(Artifact {
+            reference,
+            digest: digest.to_string(),
+            revision: Some(revision.to_string()),
+            source: publish::layout::RECORD.into(),
+        })
+    }
+}
+
+impl Publisher for DryRunPublisher {
+    fn mode(&self) -> PublishMode {
+        PublishMode::DryRun
+    }
+
+    fn check(&self) -> Result<(), ShipError> {
+        Ok(())
+    }
+
+    fn publish<'a>(
+        &'a self,
+        built: &'a builder::Output,
+        services: &'a [String],
+        _emit: &'a mut dyn FnMut(publish::Event),
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+        Box::pin(async move {
+            let mut out = BTreeMap::new();
+            for s in built
+                .record
+                .services
+                .iter()
+                .filter(|s| services.contains(&s.service))
+            {
+                let artifact = self
+                    .reference(&s.service, &s.image_digest, &built.record.revision)
+                    .map_err(ShipError::Usage)?;
+                let published = Published {
+                    artifact,
+                    uploaded_bytes: 0,
+                };
+                out.insert(s.service.clone(), published);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// What the pipeline needs of a cluster.
+pub trait Cluster {
+    /// The namespace of a service that names none (the kubeconfig context's).
+    fn namespace(&self) -> &str;
+    /// The git revision each service's Deployment runs ([`super::deployed_revisions`]).
+    fn deployed_revisions<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        namespace_flag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>>;
+    /// Roll `targets` out ([`deploy::run::run`]).
+    fn deploy<'a>(
+        &'a self,
+        targets: Vec<Target>,
+        known: &'a dyn Fn(&str) -> bool,
+        opts: &'a deploy::Options,
+        emit: &'a mut dyn FnMut(deploy::Event),
+    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>>;
+}
+
+/// A Kubernetes API server.
+pub struct KubeCluster {
+    pub client: kube::Client,
+    /// The kubeconfig context's namespace (else `default`).
+    pub namespace: String,
+}
+
+impl Cluster for KubeCluster {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn deployed_revisions<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        namespace_flag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>> {
+        Box::pin(super::deployed_revisions(
+            &self.client,
+            ws,
+            namespace_flag,
+            &self.namespace,
+        ))
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        targets: Vec<Target>,
+        known: &'a dyn Fn(&str) -> bool,
+        opts: &'a deploy::Options,
+        emit: &'a mut dyn FnMut(deploy::Event),
+    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+        Box::pin(deploy::run::run(&self.client, targets, known, opts, emit))
+    }
+}

@@ -1,0 +1,526 @@
+//! The orchestration of `ship` with fakes at its seams: which stage runs, with what, in which
+//! order, and what a failure stops. The real stages are tested against real cargo, registries
+//! and an API server in tests/.
+
+use super::*;
+use crate::builder::{BuildRecord, ServiceRecord};
+use crate::config::{ServiceConfig, WorkspaceConfig};
+use crate::deploy::images::Naming;
+use crate::deploy::plan::Target;
+use crate::deploy::{Outcome, Version};
+use crate::workspace::Service;
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+/// A workspace of `services` (no cargo, no git: fakes stand in for both).
+fn workspace(services: &[&str]) -> Workspace {
+    Workspace {
+        root: PathBuf::from("/nonexistent/ws"),
+        manifest: PathBuf::from("/nonexistent/ws/Cargo.toml"),
+        target: "x86_64-unknown-linux-gnu".into(),
+        config: WorkspaceConfig::default(),
+        packages: Vec::new(),
+        services: services
+            .iter()
+            .map(|s| Service {
+                name: s.to_string(),
+                package: s.to_string(),
+                binary: s.to_string(),
+                dir: format!("apps/{s}"),
+                inputs: Vec::new(),
+                config: ServiceConfig::default(),
+            })
+            .collect(),
+        services_by_binary: false,
+        nodes: Vec::new(),
+        target_dir: PathBuf::from("/nonexistent/ws/target"),
+        resolved: true,
+    }
+}
+
+fn digest(service: &str) -> String {
+    let hex: String = service.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex:0<64}")
+}
+
+/// What the fakes were asked, in order.
+type Log = RefCell<Vec<String>>;
+
+struct FakeBuilder<'a> {
+    log: &'a Log,
+    /// A service whose compilation fails.
+    fails: Option<&'static str>,
+}
+
+impl Builder for FakeBuilder<'_> {
+    fn build(
+        &self,
+        _ws: &Workspace,
+        services: &[String],
+        emit: &mut dyn FnMut(builder::Event),
+    ) -> Result<builder::Output, BuildError> {
+        self.log
+            .borrow_mut()
+            .push(format!("build {}", services.join(" ")));
+        if let Some(s) = self.fails.filter(|s| services.iter().any(|n| n == s)) {
+            return Err(BuildError::Compile {
+                services: s.to_string(),
+                summary: "error[E0308]".into(),
+            });
+        }
+        emit(builder::Event::Planned {
+            groups: vec![services.to_vec()],
+        });
+        let record = BuildRecord {
+            revision: "c0ffee".into(),
+            services: services
+                .iter()
+                .map(|s| ServiceRecord {
+                    service: s.clone(),
+                    binary_sha256: String::new(),
+                    binary_size: 1,
+                    image_digest: digest(s),
+                    image_size: 2,
+                    base: "builtin".into(),
+                    changed: true,
+                    image_revision: "c0ffee".into(),
+                    image_epoch: 0,
+                })
+                .collect(),
+        };
+        Ok(builder::Output {
+            record,
+            layout: PathBuf::from("/nonexistent/out/oci"),
+            record_path: PathBuf::from("/nonexistent/out/build.json"),
+        })
+    }
+}
+
+struct FakePublisher<'a> {
+    log: &'a Log,
+    /// The check before the build fails.
+    refuses: bool,
+    /// A service it leaves out.
+    drops: Option<&'static str>,
+}
+
+impl Publisher for FakePublisher<'_> {
+    fn mode(&self) -> PublishMode {
+        PublishMode::Registry
+    }
+
+    fn check(&self) -> Result<(), ShipError> {
+        self.log.borrow_mut().push("check".into());
+        if self.refuses {
+            return Err(ShipError::Publish(PublishError::Usage(
+                "--insecure is only for a registry on this machine".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    fn publish<'a>(
+        &'a self,
+        built: &'a builder::Output,
+        services: &'a [String],
+        _emit: &'a mut dyn FnMut(publish::Event),
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+        Box::pin(async move {
+            self.log
+                .borrow_mut()
+                .push(format!("publish {}", services.join(" ")));
+            Ok(built
+                .record
+                .services
+                .iter()
+                .filter(|s| Some(s.service.as_str()) != self.drops)
+                .map(|s| {
+                    let artifact = crate::deploy::images::Artifact {
+                        reference: format!("registry.test/{}@{}", s.service, s.image_digest),
+                        digest: s.image_digest.clone(),
+                        revision: Some(built.record.revision.clone()),
+                        source: publish::RECORD.into(),
+                    };
+                    let published = Published {
+                        artifact,
+                        uploaded_bytes: 100,
+                    };
+                    (s.service.clone(), published)
+                })
+                .collect())
+        })
+    }
+}
+
+struct FakeCluster<'a> {
+    log: &'a Log,
+    deployed: BTreeMap<String, Option<String>>,
+    /// Per service, how its rollout ends (default: deployed).
+    outcomes: BTreeMap<&'static str, Outcome>,
+}
+
+impl Cluster for FakeCluster<'_> {
+    fn namespace(&self) -> &str {
+        "context-ns"
+    }
+
+    fn deployed_revisions<'a>(
+        &'a self,
+        _ws: &'a Workspace,
+        _namespace_flag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>> {
+        self.log.borrow_mut().push("revisions".into());
+        Box::pin(async move { Ok(self.deployed.clone()) })
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        targets: Vec<Target>,
+        _known: &'a dyn Fn(&str) -> bool,
+        _opts: &'a deploy::Options,
+        _emit: &'a mut dyn FnMut(deploy::Event),
+    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| format!("{}/{}={}", t.namespace, t.service, t.artifact.reference))
+            .collect();
+        self.log
+            .borrow_mut()
+            .push(format!("deploy {}", names.join(" ")));
+        Box::pin(async move {
+            Ok(targets
+                .iter()
+                .map(|t| ServiceResult {
+                    service: t.service.clone(),
+                    namespace: t.namespace.clone(),
+                    deployment: t.deployment.clone(),
+                    from: Version::default(),
+                    to: Version::default(),
+                    result: *self
+                        .outcomes
+                        .get(t.service.as_str())
+                        .unwrap_or(&Outcome::Deployed),
+                    duration_ms: 5,
+                    reason: None,
+                    report: None,
+                    rollback: None,
+                    changes: Vec::new(),
+                })
+                .collect())
+        })
+    }
+}
+
+/// Every service never deployed by monoship, so all are selected without git.
+fn never_deployed(services: &[&str]) -> BTreeMap<String, Option<String>> {
+    services.iter().map(|s| (s.to_string(), None)).collect()
+}
+
+fn options(namespace: Option<&str>) -> ShipOptions {
+    ShipOptions {
+        selection: Selection::SinceDeployed,
+        namespace: namespace.map(str::to_string),
+        deploy: deploy::Options::default(),
+    }
+}
+
+fn run(
+    ws: &Workspace,
+    opts: &ShipOptions,
+    stages: Stages<'_>,
+) -> (Result<ShipReport, ShipError>, Vec<Event>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut events = Vec::new();
+    let result = ship(&rt, ws, opts, stages, &mut |e| events.push(e));
+    (result, events)
+}
+
+fn stages_of(events: &[Event]) -> Vec<Stage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stage(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_stages_run_in_order_each_on_the_last_ones_output() {
+    let log = Log::default();
+    let ws = workspace(&["orders", "users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: false,
+        drops: None,
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["orders", "users"]),
+        outcomes: BTreeMap::from([("users", Outcome::Unchanged)]),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, events) = run(&ws, &options(Some("shop")), stages);
+    let report = report.unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "revisions".to_string(),
+            "check".into(),
+            "build orders users".into(),
+            "publish orders users".into(),
+            format!(
+                "deploy shop/orders=registry.test/orders@{} shop/users=registry.test/users@{}",
+                digest("orders"),
+                digest("users")
+            ),
+        ]
+    );
+    assert_eq!(
+        stages_of(&events),
+        [
+            Stage::Affected,
+            Stage::Build { services: 2 },
+            Stage::Publish(PublishMode::Registry),
+            Stage::Deploy { dry_run: false },
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Build(_))));
+    assert_eq!(report.base, "deployed");
+    assert_eq!(report.head, Head::Worktree);
+    let rows: Vec<(&str, &str, u64, &str)> = report
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.service.as_str(),
+                r.result.as_str(),
+                r.pushed_bytes,
+                r.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("orders", "deployed", 100, NEVER_DEPLOYED),
+            ("users", "unchanged", 100, NEVER_DEPLOYED)
+        ]
+    );
+    assert_eq!(report.rows[0].digest, digest("orders"));
+    assert!(report.ok());
+}
+
+#[test]
+fn nothing_selected_builds_publishes_and_deploys_nothing() {
+    let log = Log::default();
+    let ws = workspace(&[]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: false,
+        drops: None,
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: BTreeMap::new(),
+        outcomes: BTreeMap::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, events) = run(&ws, &options(None), stages);
+    let report = report.unwrap();
+    assert!(report.rows.is_empty() && report.results.is_empty());
+    assert_eq!(*log.borrow(), ["revisions"]);
+    assert_eq!(stages_of(&events), [Stage::Affected]);
+}
+
+#[test]
+fn a_failed_build_stops_before_the_registry_and_the_cluster() {
+    let log = Log::default();
+    let ws = workspace(&["orders", "users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: Some("users"),
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: false,
+        drops: None,
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["orders", "users"]),
+        outcomes: BTreeMap::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, _) = run(&ws, &options(None), stages);
+    assert!(matches!(
+        report,
+        Err(ShipError::Build(BuildError::Compile { .. }))
+    ));
+    assert_eq!(*log.borrow(), ["revisions", "check", "build orders users"]);
+}
+
+#[test]
+fn a_registry_refused_before_the_build_builds_nothing() {
+    let log = Log::default();
+    let ws = workspace(&["users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: true,
+        drops: None,
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["users"]),
+        outcomes: BTreeMap::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, _) = run(&ws, &options(None), stages);
+    let err = report.unwrap_err();
+    assert!(err.to_string().contains("--insecure"), "{err}");
+    assert_eq!(*log.borrow(), ["revisions", "check"]);
+}
+
+#[test]
+fn an_image_left_unpublished_deploys_nothing() {
+    let log = Log::default();
+    let ws = workspace(&["orders", "users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: false,
+        drops: Some("users"),
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["orders", "users"]),
+        outcomes: BTreeMap::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, _) = run(&ws, &options(None), stages);
+    assert_eq!(
+        report.unwrap_err().to_string(),
+        "users: no image was published"
+    );
+    assert!(
+        !log.borrow().iter().any(|l| l.starts_with("deploy")),
+        "{:?}",
+        log.borrow()
+    );
+}
+
+#[test]
+fn a_failed_rollout_is_a_row_that_fails_the_run_and_the_context_namespace_is_the_default() {
+    let log = Log::default();
+    let ws = workspace(&["orders", "users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = FakePublisher {
+        log: &log,
+        refuses: false,
+        drops: None,
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["orders", "users"]),
+        outcomes: BTreeMap::from([("orders", Outcome::RolledBack)]),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let (report, _) = run(&ws, &options(None), stages);
+    let report = report.unwrap();
+    assert!(!report.ok());
+    assert_eq!(report.rows[0].result, "rolled-back");
+    assert_eq!(report.rows[1].result, "deployed");
+    assert!(log.borrow().last().unwrap().contains("context-ns/orders="));
+}
+
+#[test]
+fn a_dry_run_names_the_references_a_push_would_make_and_pushes_nothing() {
+    let log = Log::default();
+    let ws = workspace(&["users"]);
+    let builder = FakeBuilder {
+        log: &log,
+        fails: None,
+    };
+    let publisher = DryRunPublisher {
+        naming: naming(&WorkspaceConfig::default(), Some("127.0.0.1:5000/team/")),
+    };
+    let cluster = FakeCluster {
+        log: &log,
+        deployed: never_deployed(&["users"]),
+        outcomes: BTreeMap::new(),
+    };
+    let stages = Stages {
+        builder: &builder,
+        publisher: &publisher,
+        cluster: &cluster,
+    };
+    let mut opts = options(None);
+    opts.deploy.dry_run = true;
+    let (report, events) = run(&ws, &opts, stages);
+    let report = report.unwrap();
+    assert_eq!(
+        report.rows[0].reference,
+        format!("127.0.0.1:5000/team/users@{}", digest("users"))
+    );
+    assert_eq!(report.rows[0].pushed_bytes, 0);
+    assert!(stages_of(&events).contains(&Stage::Publish(PublishMode::DryRun)));
+    assert!(stages_of(&events).contains(&Stage::Deploy { dry_run: true }));
+}
+
+#[test]
+fn a_dry_run_without_a_registry_says_which_flag_is_missing() {
+    let none = DryRunPublisher {
+        naming: Naming {
+            registry: None,
+            ..naming(&WorkspaceConfig::default(), None)
+        },
+    };
+    let err = none
+        .reference("users", &digest("users"), "rev")
+        .unwrap_err();
+    assert!(err.contains("--registry"), "{err}");
+}
