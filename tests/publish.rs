@@ -266,7 +266,12 @@ fn pulls_an_image_it_pushed_into_the_blob_cache() {
     publish(out.path(), &target, &[], &[]).ok();
     let cache = tempfile::tempdir().unwrap();
     let reference = format!("{target}/gateway:{}", b.tag());
-    let image = monoship::registry::pull(&reference, cache.path(), true).unwrap();
+    let image = monoship::registry::pull(
+        &reference,
+        cache.path(),
+        ::monoship::registry::Transport::PlainHttp,
+    )
+    .unwrap();
     assert_eq!(image.digest, b.digest("gateway"));
     assert_eq!(image.layers.len(), 2);
     let blobs = cache.path().join("blobs/sha256");
@@ -283,7 +288,7 @@ fn pulls_an_image_it_pushed_into_the_blob_cache() {
     let again = monoship::registry::pull(
         &format!("{target}/gateway@{}", image.digest),
         cache.path(),
-        true,
+        ::monoship::registry::Transport::PlainHttp,
     )
     .unwrap();
     assert_eq!(again.layers, image.layers);

@@ -1,6 +1,7 @@
 //! `monoship build`: compile the selected services in as few cargo invocations as feature
 //! unification allows, then assemble one reproducible OCI image per service.
 
+pub mod docker;
 mod images;
 pub mod plan;
 
@@ -226,13 +227,12 @@ pub fn run(
         features.push((s.name.as_str(), f));
     }
     // Base images first: a missing one fails before anything compiles.
-    let mut bases: BTreeMap<String, image::Base> = BTreeMap::new();
+    let mut bases: BTreeMap<BaseImage, image::Base> = BTreeMap::new();
     for set in settings.values() {
         if !bases.contains_key(&set.base) {
-            let base = if set.base == "builtin" {
-                image::builtin_base_cached(Some(&layer_cache))?
-            } else {
-                pull_base(&set.base, &ws.target_dir)?
+            let base = match &set.base {
+                BaseImage::Builtin => image::builtin_base_cached(Some(&layer_cache))?,
+                BaseImage::Pulled(reference) => pull_base(reference, &ws.target_dir)?,
             };
             bases.insert(set.base.clone(), base);
         }
@@ -341,10 +341,28 @@ pub fn run(
     })
 }
 
+/// The image a service's image is built on (`base`: `builtin`, or a reference).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum BaseImage {
+    /// monoship's own: CA certificates, a passwd entry, nothing else.
+    Builtin,
+    /// An image pulled from a registry.
+    Pulled(String),
+}
+
+impl BaseImage {
+    fn parse(value: Option<String>) -> BaseImage {
+        match value {
+            None => BaseImage::Builtin,
+            Some(v) if v == "builtin" => BaseImage::Builtin,
+            Some(reference) => BaseImage::Pulled(reference),
+        }
+    }
+}
+
 /// A service's image settings: its own table, else the workspace's, else the defaults.
 struct Settings {
-    /// `builtin` or an image reference.
-    base: String,
+    base: BaseImage,
     port: u16,
     env: Vec<String>,
     files: Vec<(String, u32, Vec<u8>)>,
@@ -363,12 +381,8 @@ impl Settings {
             .or(own.static_link)
             .or(all.static_link)
             .unwrap_or(true);
-        let base = own
-            .base
-            .clone()
-            .or_else(|| all.base.clone())
-            .unwrap_or_else(|| "builtin".into());
-        if !static_link && base == "builtin" {
+        let base = BaseImage::parse(own.base.clone().or_else(|| all.base.clone()));
+        if !static_link && base == BaseImage::Builtin {
             return Err(BuildError::Config(format!(
                 "service `{}`: static = false needs a `base` image with a C library; the built-in base has none",
                 s.name
@@ -408,10 +422,10 @@ fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Base, BuildErr
         message,
     };
     let host = reference.split('/').next().unwrap_or("");
-    let insecure = crate::registry::is_local(host);
+    let transport = crate::registry::Transport::for_base(host);
     let cache = crate::registry::pull::cache_dir(target_dir);
-    let pulled =
-        crate::registry::pull::pull(reference, &cache, insecure).map_err(|e| err(e.to_string()))?;
+    let pulled = crate::registry::pull::pull(reference, &cache, transport)
+        .map_err(|e| err(e.to_string()))?;
     let config: serde_json::Value = std::fs::read(pulled.blob_path(&pulled.config.digest))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

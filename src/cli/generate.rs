@@ -2,7 +2,7 @@
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::generate::docker_builder::{self, DockerBuildError, Engine, Event};
+use monoship::builder::docker::{self as docker_builder, DockerBuildError, Engine, Event};
 use monoship::generate::{self, CheckStatus, Context, GenerateError, Generator, WriteStatus};
 use monoship::workspace::Workspace;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,6 @@
 //! templates under `src/generate/templates/`, and a subcommand of `monoship generate`.
 
 mod disk;
-pub mod docker_builder;
 pub mod dockerfile;
 pub mod k8s;
 pub mod template;

@@ -218,7 +218,7 @@ pub async fn push(
     for s in &selected {
         let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, &s.service)
             .map_err(PublishError::Usage)?;
-        crate::registry::check_insecure(&name.host, opts.insecure)?;
+        crate::registry::Transport::checked(&name.host, opts.insecure)?;
         names.push(name);
     }
     let images = layout::read_images(&opts.from.join(layout::LAYOUT), &selected)?;
@@ -238,7 +238,8 @@ pub async fn push(
     let mut clients: BTreeMap<String, Registry> = BTreeMap::new();
     for j in &jobs {
         if !clients.contains_key(&j.name.host) {
-            let r = Registry::connect(&j.name.host, opts.insecure)?;
+            let transport = crate::registry::Transport::checked(&j.name.host, opts.insecure)?;
+            let r = Registry::connect(&j.name.host, transport)?;
             clients.insert(j.name.host.clone(), r);
         }
     }

@@ -86,6 +86,40 @@ pub fn check_insecure(host: &str, insecure: bool) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// How a registry is spoken to: a mode, not a flag passed along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    /// Plain HTTP: only for a registry on this machine.
+    PlainHttp,
+}
+
+impl Transport {
+    /// `--insecure` for `host`: plain HTTP, refused unless the registry is on this machine.
+    pub fn checked(host: &str, insecure: bool) -> Result<Transport, RegistryError> {
+        check_insecure(host, insecure)?;
+        Ok(if insecure {
+            Transport::PlainHttp
+        } else {
+            Transport::Https
+        })
+    }
+
+    /// A base image's registry: plain HTTP when it is on this machine (a test or mirror
+    /// registry, which has no flag to say so), HTTPS anywhere else.
+    pub fn for_base(host: &str) -> Transport {
+        if is_local(host) {
+            Transport::PlainHttp
+        } else {
+            Transport::Https
+        }
+    }
+
+    pub fn is_plain(self) -> bool {
+        self == Transport::PlainHttp
+    }
+}
+
 fn valid_port(p: &str) -> bool {
     p.strip_prefix(':')
         .unwrap_or(p)
@@ -96,30 +130,30 @@ fn valid_port(p: &str) -> bool {
 /// One registry (`name[:port]`) and the credentials for it.
 pub struct Registry {
     host: String,
-    insecure: bool,
+    transport: Transport,
     credentials: Credentials,
     client: Client,
 }
 
 impl Registry {
     /// A client for `host` with credentials from the environment or docker's config.
-    /// `insecure` (plain HTTP) is refused unless the registry is on this machine.
-    pub fn connect(host: &str, insecure: bool) -> Result<Registry, RegistryError> {
-        check_insecure(host, insecure)?;
+    /// Plain HTTP is refused unless the registry is on this machine.
+    pub fn connect(host: &str, transport: Transport) -> Result<Registry, RegistryError> {
+        check_insecure(host, transport.is_plain())?;
         let credentials = Credentials::resolve(host)?;
-        Registry::with_credentials(host, insecure, credentials)
+        Registry::with_credentials(host, transport, credentials)
     }
 
     pub fn with_credentials(
         host: &str,
-        insecure: bool,
+        transport: Transport,
         credentials: Credentials,
     ) -> Result<Registry, RegistryError> {
-        check_insecure(host, insecure)?;
+        check_insecure(host, transport.is_plain())?;
         crate::use_ring();
         tracing::debug!(registry = host, credentials = %credentials.source, "registry client");
         let config = ClientConfig {
-            protocol: if insecure {
+            protocol: if transport.is_plain() {
                 ClientProtocol::HttpsExcept(vec![host.to_string()])
             } else {
                 ClientProtocol::Https
@@ -135,7 +169,7 @@ impl Registry {
         })?;
         Ok(Registry {
             host: host.to_string(),
-            insecure,
+            transport,
             credentials,
             client,
         })
@@ -170,7 +204,7 @@ impl Registry {
         } else {
             RegistryOperation::Pull
         };
-        if let probe::Probe::Failed(e) = probe::probe(&self.host, self.insecure).await? {
+        if let probe::Probe::Failed(e) = probe::probe(&self.host, self.transport).await? {
             return Err(self.error(OciDistributionError::RequestError(e), repository));
         }
         self.client
@@ -343,7 +377,7 @@ impl Registry {
         if !re.is_connect() {
             return RegistryError::Protocol { registry, detail };
         }
-        let hint = if !self.insecure && is_local(&self.host) && !refused(&detail) {
+        let hint = if !self.transport.is_plain() && is_local(&self.host) && !refused(&detail) {
             " (if it serves plain HTTP, pass --insecure)"
         } else {
             ""
@@ -500,13 +534,17 @@ mod tests {
 
     #[test]
     fn insecure_is_refused_for_remote_registries() {
-        let err = Registry::with_credentials("ghcr.io", true, Credentials::anonymous())
-            .err()
-            .expect("refused");
+        let err =
+            Registry::with_credentials("ghcr.io", Transport::PlainHttp, Credentials::anonymous())
+                .err()
+                .expect("refused");
         assert!(err.is_usage());
         assert!(err.to_string().contains("ghcr.io"), "{err}");
-        assert!(
-            Registry::with_credentials("127.0.0.1:5000", true, Credentials::anonymous()).is_ok()
-        );
+        assert!(Registry::with_credentials(
+            "127.0.0.1:5000",
+            Transport::PlainHttp,
+            Credentials::anonymous()
+        )
+        .is_ok());
     }
 }

@@ -31,7 +31,8 @@ fn client(accept_invalid_certs: bool) -> Result<reqwest::Client, reqwest::Error>
 
 /// Probe `host`'s `/v2/` over HTTPS, or plain HTTP when `insecure` (already checked to be a
 /// registry on this machine).
-pub async fn probe(host: &str, insecure: bool) -> Result<Probe, RegistryError> {
+pub async fn probe(host: &str, transport: super::Transport) -> Result<Probe, RegistryError> {
+    let insecure = transport.is_plain();
     let protocol_error = |detail: String| RegistryError::Protocol {
         registry: host.to_string(),
         detail,
@@ -59,7 +60,7 @@ pub async fn probe(host: &str, insecure: bool) -> Result<Probe, RegistryError> {
         .filter_map(|v| v.to_str().ok())
         .find_map(bearer_realm);
     if let Some(realm) = realm {
-        check_realm(host, insecure, &realm)?;
+        check_realm(host, transport, &realm)?;
     }
     Ok(Probe::Ok)
 }
@@ -108,7 +109,12 @@ async fn serves_https(host: &str) -> bool {
 
 /// A token realm must be HTTPS: the credentials are sent to it. Plain HTTP only when the
 /// registry itself is allowed it (`--insecure`, on this machine).
-pub fn check_realm(host: &str, insecure: bool, realm: &str) -> Result<(), RegistryError> {
+pub fn check_realm(
+    host: &str,
+    transport: super::Transport,
+    realm: &str,
+) -> Result<(), RegistryError> {
+    let insecure = transport.is_plain();
     let lower = realm.to_ascii_lowercase();
     if lower.starts_with("https://") || (insecure && lower.starts_with("http://")) {
         return Ok(());
@@ -164,6 +170,7 @@ fn split_params(s: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Transport::{Https, PlainHttp};
 
     #[test]
     fn realms_of_challenges() {
@@ -180,11 +187,11 @@ mod tests {
 
     #[test]
     fn a_plain_http_realm_needs_a_plain_http_registry() {
-        assert!(check_realm("r.io", false, "https://auth.io/token").is_ok());
-        let e = check_realm("r.io", false, "http://auth.io/token").unwrap_err();
+        assert!(check_realm("r.io", Https, "https://auth.io/token").is_ok());
+        let e = check_realm("r.io", Https, "http://auth.io/token").unwrap_err();
         assert!(!e.is_usage());
         assert!(e.to_string().contains("http://auth.io/token"), "{e}");
-        assert!(check_realm("127.0.0.1:5000", true, "http://127.0.0.1:5001/t").is_ok());
-        assert!(check_realm("r.io", false, "ftp://auth.io/token").is_err());
+        assert!(check_realm("127.0.0.1:5000", PlainHttp, "http://127.0.0.1:5001/t").is_ok());
+        assert!(check_realm("r.io", Https, "ftp://auth.io/token").is_err());
     }
 }

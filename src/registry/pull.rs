@@ -76,14 +76,18 @@ pub fn cache_dir(target_dir: &Path) -> PathBuf {
 }
 
 /// Pull `reference` (`host/repo:tag` or `host/repo@sha256:…`; Docker Hub names as docker
-/// spells them) for linux/amd64 into `cache`. `insecure`: plain HTTP, only for local registries.
+/// spells them) for linux/amd64 into `cache`. `transport`: plain HTTP only for local registries.
 /// Credentials come from the environment or docker's config.
-pub fn pull(reference: &str, cache: &Path, insecure: bool) -> Result<PulledImage, RegistryError> {
+pub fn pull(
+    reference: &str,
+    cache: &Path,
+    transport: super::Transport,
+) -> Result<PulledImage, RegistryError> {
     let parsed: oci_client::Reference = reference
         .parse()
         .map_err(|e| RegistryError::Usage(format!("bad image reference `{reference}`: {e}")))?;
     let host = parsed.resolve_registry().to_string();
-    let registry = Registry::connect(&host, insecure)?;
+    let registry = Registry::connect(&host, transport)?;
     let wanted = parsed
         .digest()
         .or(parsed.tag())

@@ -6,7 +6,7 @@
 //! the exact command lines), [`preflight`] (the program is on `PATH` and can reach its daemon or
 //! storage) and [`run`] (the builds; progress is reported as [`Event`]s, nothing is printed).
 
-use super::dockerfile::{self, DOCKERFILE};
+use crate::generate::dockerfile::{self, DOCKERFILE};
 use crate::workspace::Workspace;
 use std::ffi::OsStr;
 use std::fs::File;
