@@ -1,9 +1,16 @@
+//! monoship's stages (affected, builder, publish, deploy, generate, init) and the pipeline that
+//! composes them ([`pipeline`]). The library never prints: stages return data and emit events,
+//! and the command line renders them.
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod affected;
 pub mod atomic;
 pub mod builder;
 pub mod changes;
 pub mod cluster;
 pub mod config;
+pub mod demo;
 pub mod deploy;
 pub mod generate;
 pub mod image;

@@ -280,7 +280,7 @@ pub fn run(
             index.entry(r.service.clone()).or_insert_with(|| r.clone());
         }
     }
-    let jobs: Vec<images::Job> = services
+    let jobs: Vec<images::Job<'_>> = services
         .iter()
         .map(|s| {
             let set = &settings[s.name.as_str()];

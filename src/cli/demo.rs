@@ -23,48 +23,8 @@ pub struct Args {
     pub keep: bool,
 }
 
-const GIT_ID: [&str; 4] = [
-    "-c",
-    "user.name=demo",
-    "-c",
-    "user.email=demo@example.invalid",
-];
-
 /// The placeholder registry the images are named for when none is configured.
 const DEMO_REGISTRY: &str = "registry.example/fleet";
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
-    Ok(())
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<(), CliError> {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args(GIT_ID)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .map_err(|e| CliError::failed(format!("running git: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(CliError::failed(format!("git {} failed", args.join(" "))))
-    }
-}
 
 /// Run this binary on the demo repository, showing the command; its exit code.
 fn stage(work: &Path, target_dir: &Path, title: &str, args: &[&str]) -> Result<i32, CliError> {
@@ -89,20 +49,9 @@ fn reachable_cluster() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("KUBECONFIG"))
         .map(PathBuf::from)?;
     let rt = super::deploy::runtime().ok()?;
-    rt.block_on(async {
-        let conn = monoship::cluster::connect(&monoship::cluster::ConnectOptions {
-            kubeconfig: Some(path.clone()),
-            context: None,
-        })
-        .await
-        .ok()?;
-        let version = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            conn.client.apiserver_version(),
-        )
-        .await;
-        matches!(version, Ok(Ok(_))).then_some(path)
-    })
+    let within = std::time::Duration::from_secs(5);
+    rt.block_on(monoship::cluster::answers(&path, within))
+        .then_some(path)
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
@@ -110,12 +59,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .dir
         .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet"));
-    if !source.join("Cargo.toml").is_file() {
-        return Err(CliError::usage(format!(
-            "{}: no Cargo.toml (the demo copies a workspace: examples/fleet, or -C DIR)",
-            source.display()
-        )));
-    }
     let work = std::env::temp_dir().join(format!(
         "monoship-demo.{}.{}",
         std::process::id(),
@@ -135,39 +78,27 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
 }
 
 fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
-    let repo = work.join("fleet");
-    copy_tree(source, &repo)
-        .map_err(|e| CliError::failed(format!("copying {}: {e}", source.display())))?;
+    let repo = monoship::demo::prepare(source, work)
+        .map_err(|e| match e {
+            monoship::demo::DemoError::Usage(m) => CliError::usage(m),
+            monoship::demo::DemoError::Failed(m) => CliError::failed(m),
+        })?
+        .path;
     // The images and build record go to the demo directory; compiled dependencies are shared
     // with the source's target directory (unless CARGO_TARGET_DIR says otherwise), so a second
     // demo compiles only the workspace's own crates.
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| source.join("target"));
-    git(&repo, &["init", "-q", "-b", "main"])?;
-    git(&repo, &["add", "-A"])?;
-    git(&repo, &["commit", "-qm", "fleet"])?;
     println!(
         "The workspace {} copied to {}.",
         source.display(),
         repo.display()
     );
-
-    let changed = "crates/db/src/pool.rs";
-    let path = repo.join(changed);
-    if !path.is_file() {
-        return Err(CliError::usage(format!(
-            "{}: the demo changes {changed}, which is missing",
-            source.display()
-        )));
-    }
-    let mut text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    text.push_str("\n/// The pool size the demo tunes.\npub const DEMO_POOL_SIZE: usize = 16;\n");
-    std::fs::write(&path, text)
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    git(&repo, &["commit", "-qam", "tune the db pool"])?;
-    println!("A change to the shared crate crates/db ({changed}), committed.");
+    println!(
+        "A change to the shared crate crates/db ({}), committed.",
+        monoship::demo::CHANGED
+    );
 
     let base = ["--base", "HEAD~1"];
     let affected = [&["affected"][..], &base].concat();

@@ -233,6 +233,7 @@ fn quiet_broken_pipe(command: &Command) {
     );
     if local {
         // SAFETY: setting a signal disposition before any other thread starts.
+        #[allow(unsafe_code)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }

@@ -78,3 +78,19 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ConnectError> 
         server,
     })
 }
+
+/// Whether the API server of `kubeconfig` answers (its version) within `within`.
+pub async fn answers(kubeconfig: &std::path::Path, within: std::time::Duration) -> bool {
+    let Ok(conn) = connect(&ConnectOptions {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: None,
+    })
+    .await
+    else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(within, conn.client.apiserver_version()).await,
+        Ok(Ok(_))
+    )
+}

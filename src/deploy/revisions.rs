@@ -439,7 +439,7 @@ mod tests {
             rs("c", Some(3), "x@sha256:c", "u1"),
         ];
         let (a, b, c) = (template(&rss[0]), template(&rss[1]), template(&rss[2]));
-        let name = |back: Option<Back>| {
+        let name = |back: Option<Back<'_>>| {
             back.map(|b| (b.replica_set.metadata.name.clone().unwrap(), b.healthy))
         };
         // Healthy before: back to the template from before the change.
