@@ -90,5 +90,8 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), DemoError> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    Err(DemoError::Failed(format!("git {} failed: {why}", args.join(" "))))
+    Err(DemoError::Failed(format!(
+        "git {} failed: {why}",
+        args.join(" ")
+    )))
 }
