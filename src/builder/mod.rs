@@ -4,6 +4,9 @@
 pub mod docker;
 mod images;
 pub mod plan;
+mod settings;
+
+use settings::{pull_base, BaseImage, Settings};
 
 use crate::image::{self, oci};
 use crate::workspace::Workspace;
@@ -66,45 +69,6 @@ pub const DEFAULT_PROFILE: &str = "release";
 /// The target of a build when neither `--target` nor the configuration names one: images run
 /// on Linux, whatever the host.
 pub const DEFAULT_TARGET: &str = "x86_64-unknown-linux-gnu";
-
-impl Options {
-    /// A build of `ws` at its HEAD commit: `profile` and `target` from the flags, else the
-    /// configuration, else [`DEFAULT_PROFILE`] and [`DEFAULT_TARGET`]; labelled with
-    /// `SOURCE_DATE_EPOCH` when set, else the commit's time. Every service unless `services`.
-    pub fn at_head(
-        ws: &Workspace,
-        profile: Option<&str>,
-        target: Option<&str>,
-        offline: bool,
-    ) -> Result<Options, BuildError> {
-        let git =
-            crate::changes::Git::open(&ws.root).map_err(|e| BuildError::Config(e.to_string()))?;
-        let (revision, commit_time) = git
-            .head_info()
-            .map_err(|e| BuildError::Config(e.to_string()))?;
-        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => v.parse().map_err(|_| {
-                BuildError::Config(format!("SOURCE_DATE_EPOCH is not a number: `{v}`"))
-            })?,
-            Err(_) => commit_time,
-        };
-        let pick = |flag: Option<&str>, config: &Option<String>, default: &str| {
-            flag.map(str::to_string)
-                .or_else(|| config.clone())
-                .unwrap_or_else(|| default.to_string())
-        };
-        Ok(Options {
-            services: Vec::new(),
-            profile: pick(profile, &ws.config.profile, DEFAULT_PROFILE),
-            target: pick(target, &ws.config.target, DEFAULT_TARGET),
-            static_link: None,
-            offline,
-            revision: revision.to_string(),
-            epoch,
-            out_dir: None,
-        })
-    }
-}
 
 /// What the stage reports while it runs.
 #[derive(Debug, Clone)]
@@ -176,78 +140,47 @@ pub struct Output {
     pub record_path: PathBuf,
 }
 
+/// Where a build writes: the OCI layout and records, and its caches.
+struct Dirs {
+    out: PathBuf,
+    cache: PathBuf,
+    /// The layer cache of this monoship version.
+    layers: PathBuf,
+}
+
+/// Build the services of `opts` (all when none): compile them in as few cargo invocations as
+/// their features allow, assemble one image each, then write the OCI layout and the records.
 pub fn run(
     ws: &Workspace,
     opts: &Options,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Output, BuildError> {
-    let services: Vec<&crate::workspace::Service> = if opts.services.is_empty() {
-        ws.services.iter().collect()
-    } else {
-        opts.services
-            .iter()
-            .map(|n| {
-                ws.service(n)
-                    .ok_or_else(|| BuildError::UnknownService(n.clone()))
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let services = select(ws, opts)?;
     let settings: BTreeMap<&str, Settings> = services
         .iter()
         .map(|s| Ok((s.name.as_str(), Settings::resolve(ws, s, opts)?)))
         .collect::<Result<_, BuildError>>()?;
-    let out_dir = opts
+    let out = opts
         .out_dir
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
-    let cache_dir = out_dir.join("cache");
-    let layer_cache = cache_dir.join(concat!("layers-", env!("CARGO_PKG_VERSION")));
-    // One service is one group: no need to ask cargo for its features.
-    let alone = if services.len() == 1 {
-        BTreeMap::new()
-    } else {
-        let packages: Vec<&str> = services.iter().map(|s| s.package.as_str()).collect();
-        plan::features_cached(
-            ws,
-            &packages,
-            &opts.target,
-            opts.offline,
-            &cache_dir.join("features.json"),
-        )
-        .map_err(BuildError::Plan)?
+    let cache = out.join("cache");
+    let dirs = Dirs {
+        layers: cache.join(concat!("layers-", env!("CARGO_PKG_VERSION"))),
+        cache,
+        out,
     };
-    let mut features = Vec::new();
-    for s in &services {
-        let mut f = alone.get(&s.package).cloned().unwrap_or_default();
-        // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
-        f.insert(
-            "<static>".into(),
-            settings[s.name.as_str()].static_link.to_string(),
-        );
-        features.push((s.name.as_str(), f));
-    }
+    let groups = plan_groups(ws, opts, &services, &settings, &dirs)?;
     // Base images first: a missing one fails before anything compiles.
-    let mut bases: BTreeMap<BaseImage, image::Base> = BTreeMap::new();
-    for set in settings.values() {
-        if !bases.contains_key(&set.base) {
-            let base = match &set.base {
-                BaseImage::Builtin => image::builtin_base_cached(Some(&layer_cache))?,
-                BaseImage::Pulled(reference) => pull_base(reference, &ws.target_dir)?,
-            };
-            bases.insert(set.base.clone(), base);
-        }
-    }
-    let groups = plan::group(&features);
+    let bases = bases(ws, &settings, &dirs)?;
     emit(Event::Planned {
         groups: groups
             .iter()
             .map(|g| g.iter().map(|s| s.to_string()).collect())
             .collect(),
     });
-
     let mut binaries: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (i, group) in groups.iter().enumerate() {
-        let names: Vec<String> = group.iter().map(|s| s.to_string()).collect();
         let members: Vec<_> = services
             .iter()
             .filter(|s| group.contains(&s.name.as_str()))
@@ -256,30 +189,15 @@ pub fn run(
         emit(Event::GroupStarted {
             index: i + 1,
             total: groups.len(),
-            services: names.clone(),
+            services: group.iter().map(|s| s.to_string()).collect(),
             units: closure_size(ws, &members),
         });
         let static_link = settings[members[0].name.as_str()].static_link;
         binaries.extend(compile(ws, opts, &members, static_link, emit)?);
     }
-
-    let layout = out_dir.join("oci");
-    let record_path = out_dir.join("build.json");
-    let previous: Option<BuildRecord> = std::fs::read(&record_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    // Every service's latest image, whatever the build it came from: a service built alone
-    // after others keeps its image when its binary did not change.
-    let index_path = cache_dir.join("images.json");
-    let mut index: BTreeMap<String, ServiceRecord> = std::fs::read(&index_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    if let Some(p) = &previous {
-        for r in &p.services {
-            index.entry(r.service.clone()).or_insert_with(|| r.clone());
-        }
-    }
+    let record_path = dirs.out.join("build.json");
+    let index_path = dirs.cache.join("images.json");
+    let mut index = latest_images(&record_path, &index_path);
     let jobs: Vec<images::Job<'_>> = services
         .iter()
         .map(|s| {
@@ -301,7 +219,7 @@ pub fn run(
         .collect::<Result<_, BuildError>>()?;
     let mut images = Vec::new();
     let mut records = Vec::new();
-    for (record, img) in images::assemble_all(&jobs, opts, &layer_cache)? {
+    for (record, img) in images::assemble_all(&jobs, opts, &dirs.layers)? {
         emit(Event::ImageAssembled {
             service: record.service.clone(),
             digest: img.digest.clone(),
@@ -310,16 +228,8 @@ pub fn run(
         images.push((record.service.clone(), img));
         records.push(record);
     }
-    // The layer cache keeps what recent builds used (and nothing of other monoship versions).
-    image::layer::prune(&layer_cache, LAYER_CACHE_AGE, LAYER_CACHE_BYTES);
-    if let Ok(dir) = std::fs::read_dir(&cache_dir) {
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("layers-") && e.path() != layer_cache {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    prune_caches(&dirs);
+    let layout = dirs.out.join("oci");
     let refs: Vec<(String, &oci::Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
     oci::write_layout(&layout, &refs).map_err(io(&layout))?;
     let record = BuildRecord {
@@ -341,130 +251,105 @@ pub fn run(
     })
 }
 
-/// The image a service's image is built on (`base`: `builtin`, or a reference).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum BaseImage {
-    /// monoship's own: CA certificates, a passwd entry, nothing else.
-    Builtin,
-    /// An image pulled from a registry.
-    Pulled(String),
-}
-
-impl BaseImage {
-    fn parse(value: Option<String>) -> BaseImage {
-        match value {
-            None => BaseImage::Builtin,
-            Some(v) if v == "builtin" => BaseImage::Builtin,
-            Some(reference) => BaseImage::Pulled(reference),
-        }
+/// The services of `opts`, every one when it names none.
+fn select<'a>(
+    ws: &'a Workspace,
+    opts: &Options,
+) -> Result<Vec<&'a crate::workspace::Service>, BuildError> {
+    if opts.services.is_empty() {
+        return Ok(ws.services.iter().collect());
     }
-}
-
-/// A service's image settings: its own table, else the workspace's, else the defaults.
-struct Settings {
-    base: BaseImage,
-    port: u16,
-    env: Vec<String>,
-    files: Vec<(String, u32, Vec<u8>)>,
-    static_link: bool,
-}
-
-impl Settings {
-    fn resolve(
-        ws: &Workspace,
-        s: &crate::workspace::Service,
-        opts: &Options,
-    ) -> Result<Settings, BuildError> {
-        let (own, all) = (&s.config.image_settings, &ws.config.image_settings);
-        let static_link = opts
-            .static_link
-            .or(own.static_link)
-            .or(all.static_link)
-            .unwrap_or(true);
-        let base = BaseImage::parse(own.base.clone().or_else(|| all.base.clone()));
-        if !static_link && base == BaseImage::Builtin {
-            return Err(BuildError::Config(format!(
-                "service `{}`: static = false needs a `base` image with a C library; the built-in base has none",
-                s.name
-            )));
-        }
-        let mut env: BTreeMap<&String, &String> = all.env.iter().collect();
-        env.extend(own.env.iter());
-        let mut files = Vec::new();
-        for f in all.files.iter().chain(own.files.iter()) {
-            let Some(dst) = f.dst.strip_prefix('/') else {
-                return Err(BuildError::Config(format!(
-                    "service `{}`: file destination `{}` must be absolute",
-                    s.name, f.dst
-                )));
-            };
-            let src = ws.root.join(&f.src);
-            let data = std::fs::read(&src).map_err(|e| {
-                BuildError::Config(format!("service `{}`: file `{}`: {e}", s.name, f.src))
-            })?;
-            files.push((dst.to_string(), f.mode.unwrap_or(0o444), data));
-        }
-        Ok(Settings {
-            base,
-            port: own.port.or(all.port).unwrap_or(9100),
-            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            files,
-            static_link,
+    opts.services
+        .iter()
+        .map(|n| {
+            ws.service(n)
+                .ok_or_else(|| BuildError::UnknownService(n.clone()))
         })
-    }
+        .collect()
 }
 
-/// Pull a base image (once; its blobs are cached by digest under the target directory) and
-/// take its layers as they are. Plain HTTP only for registries on this machine.
-fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Base, BuildError> {
-    let err = |message: String| BuildError::Base {
-        reference: reference.to_string(),
-        message,
+/// The cargo invocations: services whose features (and linking) agree share one.
+fn plan_groups<'a>(
+    ws: &Workspace,
+    opts: &Options,
+    services: &[&'a crate::workspace::Service],
+    settings: &BTreeMap<&str, Settings>,
+    dirs: &Dirs,
+) -> Result<Vec<Vec<&'a str>>, BuildError> {
+    // One service is one group: no need to ask cargo for its features.
+    let alone = if services.len() == 1 {
+        BTreeMap::new()
+    } else {
+        let packages: Vec<&str> = services.iter().map(|s| s.package.as_str()).collect();
+        plan::features_cached(
+            ws,
+            &packages,
+            &opts.target,
+            opts.offline,
+            &dirs.cache.join("features.json"),
+        )
+        .map_err(BuildError::Plan)?
     };
-    let host = reference.split('/').next().unwrap_or("");
-    let transport = crate::registry::Transport::for_base(host);
-    let cache = crate::registry::pull::cache_dir(target_dir);
-    let pulled = crate::registry::pull::pull(reference, &cache, transport)
-        .map_err(|e| err(e.to_string()))?;
-    let config: serde_json::Value = std::fs::read(pulled.blob_path(&pulled.config.digest))
+    let mut features = Vec::new();
+    for s in services {
+        let mut f = alone.get(&s.package).cloned().unwrap_or_default();
+        // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
+        f.insert(
+            "<static>".into(),
+            settings[s.name.as_str()].static_link.to_string(),
+        );
+        features.push((s.name.as_str(), f));
+    }
+    Ok(plan::group(&features))
+}
+
+/// Every base image the services use, once each.
+fn bases(
+    ws: &Workspace,
+    settings: &BTreeMap<&str, Settings>,
+    dirs: &Dirs,
+) -> Result<BTreeMap<BaseImage, image::Base>, BuildError> {
+    let mut bases = BTreeMap::new();
+    for set in settings.values() {
+        if !bases.contains_key(&set.base) {
+            let base = match &set.base {
+                BaseImage::Builtin => image::builtin_base_cached(Some(&dirs.layers))?,
+                BaseImage::Pulled(reference) => pull_base(reference, &ws.target_dir)?,
+            };
+            bases.insert(set.base.clone(), base);
+        }
+    }
+    Ok(bases)
+}
+
+/// Every service's latest image, whatever the build it came from (the image index, then the
+/// last build record): a service built alone after others keeps its image when its binary
+/// did not change.
+fn latest_images(record_path: &Path, index_path: &Path) -> BTreeMap<String, ServiceRecord> {
+    let previous: Option<BuildRecord> = std::fs::read(record_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let mut index: BTreeMap<String, ServiceRecord> = std::fs::read(index_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| err("unreadable image config".into()))?;
-    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(String::from))
-                .collect()
-        })
         .unwrap_or_default();
-    if diff_ids.len() != pulled.layers.len() {
-        return Err(err("the config's diff_ids do not match the layers".into()));
+    for r in previous.iter().flat_map(|p| &p.services) {
+        index.entry(r.service.clone()).or_insert_with(|| r.clone());
     }
-    let mut layers = Vec::new();
-    for (blob, diff_id) in pulled.layers.iter().zip(diff_ids) {
-        let path = pulled.blob_path(&blob.digest);
-        let data = std::fs::read(&path).map_err(io(&path))?;
-        layers.push(image::layer::Layer {
-            blob: data,
-            digest: blob.digest.clone(),
-            diff_id,
-            media_type: blob.media_type.clone(),
-        });
+    index
+}
+
+/// The layer cache keeps what recent builds used (and nothing of other monoship versions).
+fn prune_caches(dirs: &Dirs) {
+    image::layer::prune(&dirs.layers, LAYER_CACHE_AGE, LAYER_CACHE_BYTES);
+    if let Ok(dir) = std::fs::read_dir(&dirs.cache) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("layers-") && e.path() != dirs.layers {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
-    let env = config["config"]["Env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(image::Base {
-        name: format!("{}@{}", pulled.repository, pulled.digest),
-        layers,
-        env,
-    })
 }
 
 /// Packages in the normal/build closure of `group`.
