@@ -1,20 +1,20 @@
 //! `monoship build`: compile the selected services in as few cargo invocations as feature
 //! unification allows, then assemble one reproducible OCI image per service.
 
+mod cargo;
 pub mod docker;
 mod images;
 pub mod plan;
 mod settings;
 
+use cargo::{cargo_home, compile};
 use settings::{pull_base, BaseImage, Settings};
 
 use crate::image::{self, oci};
 use crate::workspace::Workspace;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -63,6 +63,10 @@ pub struct Options {
     /// Where the OCI layout and build record go (default `<target-dir>/monoship`).
     pub out_dir: Option<PathBuf>,
 }
+
+/// The build record's file name, beside the OCI layout (directory [`LAYOUT`]).
+pub const BUILD_RECORD: &str = "build.json";
+pub const LAYOUT: &str = "oci";
 
 /// The cargo profile of a build when neither `--profile` nor the configuration names one.
 pub const DEFAULT_PROFILE: &str = "release";
@@ -179,23 +183,8 @@ pub fn run(
             .map(|g| g.iter().map(|s| s.to_string()).collect())
             .collect(),
     });
-    let mut binaries: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (i, group) in groups.iter().enumerate() {
-        let members: Vec<_> = services
-            .iter()
-            .filter(|s| group.contains(&s.name.as_str()))
-            .copied()
-            .collect();
-        emit(Event::GroupStarted {
-            index: i + 1,
-            total: groups.len(),
-            services: group.iter().map(|s| s.to_string()).collect(),
-            units: closure_size(ws, &members),
-        });
-        let static_link = settings[members[0].name.as_str()].static_link;
-        binaries.extend(compile(ws, opts, &members, static_link, emit)?);
-    }
-    let record_path = dirs.out.join("build.json");
+    let binaries = compile_groups(ws, opts, &services, &groups, &settings, emit)?;
+    let record_path = dirs.out.join(BUILD_RECORD);
     let index_path = dirs.cache.join("images.json");
     let mut index = latest_images(&record_path, &index_path);
     let jobs: Vec<images::Job<'_>> = services
@@ -229,26 +218,64 @@ pub fn run(
         records.push(record);
     }
     prune_caches(&dirs);
-    let layout = dirs.out.join("oci");
+    let layout = dirs.out.join(LAYOUT);
     let refs: Vec<(String, &oci::Image)> = images.iter().map(|(n, i)| (n.clone(), i)).collect();
     oci::write_layout(&layout, &refs).map_err(io(&layout))?;
     let record = BuildRecord {
         revision: opts.revision.clone(),
         services: records,
     };
-    let json = serde_json::to_vec_pretty(&record).expect("json");
-    crate::atomic::write(&record_path, &json).map_err(io(&record_path))?;
-    for r in &record.services {
-        index.insert(r.service.clone(), r.clone());
-    }
-    // Best effort: without it a later build compares with build.json only.
-    let _ =
-        crate::atomic::write_in_new_dir(&index_path, &serde_json::to_vec(&index).expect("json"));
+    write_records(&record, &record_path, &mut index, &index_path)?;
     Ok(Output {
         record,
         layout,
         record_path,
     })
+}
+
+/// Compile every group, in order; service → executable.
+fn compile_groups(
+    ws: &Workspace,
+    opts: &Options,
+    services: &[&crate::workspace::Service],
+    groups: &[Vec<&str>],
+    settings: &BTreeMap<&str, Settings>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<BTreeMap<String, PathBuf>, BuildError> {
+    let mut binaries = BTreeMap::new();
+    for (i, group) in groups.iter().enumerate() {
+        let members: Vec<_> = services
+            .iter()
+            .filter(|s| group.contains(&s.name.as_str()))
+            .copied()
+            .collect();
+        emit(Event::GroupStarted {
+            index: i + 1,
+            total: groups.len(),
+            services: group.iter().map(|s| s.to_string()).collect(),
+            units: closure_size(ws, &members),
+        });
+        let static_link = settings[members[0].name.as_str()].static_link;
+        binaries.extend(compile(ws, opts, &members, static_link, emit)?);
+    }
+    Ok(binaries)
+}
+
+/// The build record (after the layout it names), then the image index (best effort: without
+/// it a later build compares with build.json only).
+fn write_records(
+    record: &BuildRecord,
+    record_path: &Path,
+    index: &mut BTreeMap<String, ServiceRecord>,
+    index_path: &Path,
+) -> Result<(), BuildError> {
+    let json = serde_json::to_vec_pretty(record).expect("json");
+    crate::atomic::write(record_path, &json).map_err(io(record_path))?;
+    for r in &record.services {
+        index.insert(r.service.clone(), r.clone());
+    }
+    let _ = crate::atomic::write_in_new_dir(index_path, &serde_json::to_vec(index).expect("json"));
+    Ok(())
 }
 
 /// The services of `opts`, every one when it names none.
@@ -406,134 +433,6 @@ fn lock_closure_size(ws: &Workspace, group: &[&crate::workspace::Service]) -> us
         }
     }
     seen.len().max(group.len())
-}
-
-/// `$CARGO_HOME`, else `~/.cargo`, as cargo finds it.
-fn cargo_home() -> PathBuf {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
-}
-
-/// One cargo invocation for `group`; returns service → executable.
-fn compile(
-    ws: &Workspace,
-    opts: &Options,
-    group: &[&crate::workspace::Service],
-    static_link: bool,
-    emit: &mut dyn FnMut(Event),
-) -> Result<BTreeMap<String, PathBuf>, BuildError> {
-    let cargo_home = cargo_home();
-    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if static_link {
-        rustflags.push_str(" -C target-feature=+crt-static");
-    }
-    rustflags.push_str(&format!(
-        " --remap-path-prefix={}=/build --remap-path-prefix={}=/cargo",
-        ws.root.display(),
-        cargo_home.display()
-    ));
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
-        "build",
-        "--locked",
-        "--message-format",
-        "json-render-diagnostics",
-        "--manifest-path",
-    ])
-    .arg(&ws.manifest)
-    .args(["--profile", &opts.profile, "--target", &opts.target]);
-    for s in group {
-        cmd.args(["-p", &s.package, "--bin", &s.binary]);
-    }
-    if opts.offline {
-        cmd.arg("--offline");
-    }
-    cmd.env("RUSTFLAGS", rustflags.trim())
-        .env("SOURCE_DATE_EPOCH", opts.epoch.to_string())
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
-    let names = group
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut child = cmd.spawn().map_err(|e| BuildError::Compile {
-        services: names.clone(),
-        summary: format!("cannot run cargo: {e}"),
-    })?;
-    let stderr = child.stderr.take().expect("piped");
-    let stderr_tail = std::thread::spawn(move || {
-        let mut tail: Vec<String> = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            tail.push(line);
-            if tail.len() > 20 {
-                tail.remove(0);
-            }
-        }
-        tail
-    });
-    let mut out = BTreeMap::new();
-    let mut errors: Vec<String> = Vec::new();
-    let stdout = BufReader::new(child.stdout.take().expect("piped"));
-    for msg in cargo_metadata::Message::parse_stream(stdout) {
-        let Ok(msg) = msg else { continue };
-        match msg {
-            cargo_metadata::Message::CompilerArtifact(a) => {
-                emit(Event::Unit {
-                    name: a.target.name.clone(),
-                    fresh: a.fresh,
-                });
-                if let Some(exe) = a.executable {
-                    if let Some(s) = group.iter().find(|s| {
-                        s.binary == a.target.name
-                            && ws
-                                .package(&s.package)
-                                .is_some_and(|p| p.manifest_path == a.manifest_path.as_std_path())
-                    }) {
-                        out.insert(s.name.clone(), exe.into_std_path_buf());
-                    }
-                }
-            }
-            cargo_metadata::Message::CompilerMessage(m) => {
-                let level = format!("{:?}", m.message.level).to_lowercase();
-                let package = m.target.name.clone();
-                if level.starts_with("error") {
-                    errors.push(format!("{package}: {}", m.message.message));
-                }
-                emit(Event::Diagnostic {
-                    package,
-                    level,
-                    rendered: m.message.rendered.unwrap_or(m.message.message),
-                });
-            }
-            _ => {}
-        }
-    }
-    let status = child.wait().map_err(|e| BuildError::Compile {
-        services: names.clone(),
-        summary: e.to_string(),
-    })?;
-    let tail = stderr_tail.join().unwrap_or_default();
-    if !status.success() {
-        let summary = if errors.is_empty() {
-            tail.iter()
-                .rev()
-                .find(|l| l.starts_with("error"))
-                .cloned()
-                .unwrap_or_else(|| format!("cargo exited with {status}"))
-        } else {
-            format!("{} error(s); first: {}", errors.len(), errors[0])
-        };
-        return Err(BuildError::Compile {
-            services: names,
-            summary,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

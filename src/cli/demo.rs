@@ -26,21 +26,44 @@ pub struct Args {
 /// The placeholder registry the images are named for when none is configured.
 const DEMO_REGISTRY: &str = "registry.example/fleet";
 
-/// Run this binary on the demo repository, showing the command; its exit code.
-fn stage(work: &Path, target_dir: &Path, title: &str, args: &[&str]) -> Result<i32, CliError> {
-    println!();
-    println!("## {title}");
-    println!("$ monoship {}", args.join(" "));
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::failed(format!("cannot find the monoship binary: {e}")))?;
-    let status = Command::new(exe)
-        .arg("-C")
-        .arg(work)
-        .args(args)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .status()
-        .map_err(|e| CliError::failed(format!("running monoship: {e}")))?;
-    Ok(status.code().unwrap_or(1))
+/// The demo repository and where its stages build.
+struct Tour {
+    repo: PathBuf,
+    target_dir: PathBuf,
+}
+
+/// Why the tour stops early: a stage's exit code, or an error of its own.
+enum Halt {
+    Code(u8),
+    Error(CliError),
+}
+
+impl From<CliError> for Halt {
+    fn from(e: CliError) -> Self {
+        Halt::Error(e)
+    }
+}
+
+impl Tour {
+    /// Run this binary on the demo repository, showing the command; a failure halts the tour.
+    fn stage(&self, title: &str, args: &[&str]) -> Result<(), Halt> {
+        println!();
+        println!("## {title}");
+        println!("$ monoship {}", args.join(" "));
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::failed(format!("cannot find the monoship binary: {e}")))?;
+        let status = Command::new(exe)
+            .arg("-C")
+            .arg(&self.repo)
+            .args(args)
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .status()
+            .map_err(|e| CliError::failed(format!("running monoship: {e}")))?;
+        match status.code().unwrap_or(1) {
+            0 => Ok(()),
+            code => Err(Halt::Code(u8::try_from(code).unwrap_or(1))),
+        }
+    }
 }
 
 /// A kubeconfig whose cluster answers, if there is one.
@@ -99,29 +122,26 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
         "A change to the shared crate crates/db ({}), committed.",
         monoship::demo::CHANGED
     );
+    let tour = Tour { repo, target_dir };
+    match stages(&tour, args, work) {
+        Ok(()) | Err(Halt::Code(0)) => Ok(exit::OK),
+        Err(Halt::Code(code)) => Ok(code),
+        Err(Halt::Error(e)) => Err(e),
+    }
+}
 
+/// affected, build, then the deploy: planned, or on a reachable cluster.
+fn stages(tour: &Tour, args: &Args, work: &Path) -> Result<(), Halt> {
     let base = ["--base", "HEAD~1"];
-    let affected = [&["affected"][..], &base].concat();
-    let code = stage(
-        &repo,
-        &target_dir,
+    tour.stage(
         "affected: what the change touches, and why",
-        &affected,
+        &[&["affected"][..], &base].concat(),
     )?;
-    if code != 0 {
-        return Ok(code as u8);
-    }
-    let build = [&["build", "--affected"][..], &base].concat();
-    let code = stage(
-        &repo,
-        &target_dir,
+    tour.stage(
         "build: one cargo build, one OCI image per affected service",
-        &build,
+        &[&["build", "--affected"][..], &base].concat(),
     )?;
-    if code != 0 {
-        return Ok(code as u8);
-    }
-    let out_dir = target_dir.join("monoship");
+    let out_dir = tour.target_dir.join("monoship");
     let record: BuildRecord = std::fs::read(out_dir.join("build.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -136,7 +156,6 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
             .map(|s| s.service.as_str())
             .unwrap_or("SERVICE")
     );
-
     let registry = std::env::var("MONOSHIP_TEST_REGISTRY")
         .ok()
         .filter(|_| args.deploy)
@@ -154,7 +173,6 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
             .map_err(CliError::failed)?;
         images.push((s.service.clone(), a.reference));
     }
-
     let Some(kubeconfig) = reachable_cluster() else {
         println!();
         println!("## deploy (planned)");
@@ -168,19 +186,26 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
         if args.deploy {
             println!("--deploy: no reachable cluster, nothing deployed.");
         }
-        return Ok(exit::OK);
+        return Ok(());
     };
-    let k8s = work.join("k8s");
-    let k8s_arg = k8s.display().to_string();
-    let code = stage(
-        &repo,
-        &target_dir,
+    deploy_stages(tour, args, work, &kubeconfig, registry.as_deref(), &images)
+}
+
+/// The Deployments generated, the images published (`--deploy` with a test registry), the
+/// deploy's dry run, and with `--deploy` the deploy.
+fn deploy_stages(
+    tour: &Tour,
+    args: &Args,
+    work: &Path,
+    kubeconfig: &Path,
+    registry: Option<&str>,
+    images: &[(String, String)],
+) -> Result<(), Halt> {
+    let k8s_arg = work.join("k8s").display().to_string();
+    tour.stage(
         "the Deployments: monoship generate k8s",
         &["generate", "k8s", "--out", &k8s_arg],
     )?;
-    if code != 0 {
-        return Ok(code as u8);
-    }
     let kube = kubeconfig.display().to_string();
     let mut deploy: Vec<String> = [
         "deploy",
@@ -194,35 +219,24 @@ fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
     ]
     .map(String::from)
     .to_vec();
-    if let (true, Some(r)) = (args.deploy, &registry) {
-        let code = stage(
-            &repo,
-            &target_dir,
-            "publish",
-            &["publish", "--registry", r, "--insecure"],
-        )?;
-        if code != 0 {
-            return Ok(code as u8);
+    match (args.deploy, registry) {
+        (true, Some(r)) => {
+            tour.stage("publish", &["publish", "--registry", r, "--insecure"])?;
         }
-    } else {
-        for (service, reference) in &images {
-            deploy.push("--image".into());
-            deploy.push(format!("{service}={reference}"));
+        _ => {
+            for (service, reference) in images {
+                deploy.push("--image".into());
+                deploy.push(format!("{service}={reference}"));
+            }
         }
     }
     let mut dry = deploy.clone();
     dry.push("--dry-run".into());
     let dry: Vec<&str> = dry.iter().map(String::as_str).collect();
-    let code = stage(
-        &repo,
-        &target_dir,
-        "deploy --dry-run: the exact change, nothing changed",
-        &dry,
-    )?;
-    if !args.deploy || code != 0 {
-        return Ok(code as u8);
+    tour.stage("deploy --dry-run: the exact change, nothing changed", &dry)?;
+    if !args.deploy {
+        return Ok(());
     }
     let deploy: Vec<&str> = deploy.iter().map(String::as_str).collect();
-    let code = stage(&repo, &target_dir, "deploy", &deploy)?;
-    Ok(code as u8)
+    tour.stage("deploy", &deploy)
 }

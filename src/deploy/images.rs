@@ -86,11 +86,11 @@ pub fn read_records(path: &Path) -> Result<Records, String> {
     let build_path = if path.is_file() {
         path.to_path_buf()
     } else {
-        dir.join(crate::publish::layout::RECORD)
+        dir.join(crate::builder::BUILD_RECORD)
     };
     Ok(Records {
         build: read_json(&build_path)?,
-        publish: read_json(&dir.join(crate::publish::RECORD))?,
+        publish: read_json(&dir.join(crate::publish::PUBLISH_RECORD))?,
         dir,
     })
 }
@@ -158,7 +158,7 @@ pub fn resolve(
             reference: p.reference.clone(),
             digest: p.digest.clone(),
             revision: Some(record.revision.clone()),
-            source: crate::publish::RECORD.into(),
+            source: crate::publish::PUBLISH_RECORD.into(),
         });
     }
     if let Some((record, b)) = built {
@@ -167,7 +167,7 @@ pub fn resolve(
             return Err(format!(
                 "{service}: no published image (no entry in {}) and no `registry` to name it: \
                  run `monoship publish` or pass --image {service}=REPO@sha256:…",
-                records.dir.join(crate::publish::RECORD).display()
+                records.dir.join(crate::publish::PUBLISH_RECORD).display()
             ));
         }
         let name = naming::image_name(&naming.template, registry, &naming.prefix, service)
@@ -178,14 +178,14 @@ pub fn resolve(
             reference,
             digest: b.image_digest.clone(),
             revision: Some(record.revision.clone()),
-            source: crate::publish::layout::RECORD.into(),
+            source: crate::builder::BUILD_RECORD.into(),
         });
     }
     Err(format!(
         "{service}: no image to deploy: it is in neither {} nor {}; run `monoship build` and \
          `monoship publish`, or pass --image {service}=REPO@sha256:…",
-        records.dir.join(crate::publish::RECORD).display(),
-        records.dir.join(crate::publish::layout::RECORD).display()
+        records.dir.join(crate::publish::PUBLISH_RECORD).display(),
+        records.dir.join(crate::builder::BUILD_RECORD).display()
     ))
 }
 

@@ -128,7 +128,7 @@ impl Publisher for RegistryPublisher {
                         reference: p.reference.clone(),
                         digest: p.digest.clone(),
                         revision: Some(out.record.revision.clone()),
-                        source: publish::RECORD.into(),
+                        source: publish::PUBLISH_RECORD.into(),
                     };
                     let published = Published {
                         artifact,
@@ -172,7 +172,7 @@ impl DryRunPublisher {
             reference,
             digest: digest.to_string(),
             revision: Some(revision.to_string()),
-            source: publish::layout::RECORD.into(),
+            source: crate::builder::BUILD_RECORD.into(),
         })
     }
 }

@@ -139,7 +139,7 @@ impl Publisher for FakePublisher<'_> {
                         reference: format!("registry.test/{}@{}", s.service, s.image_digest),
                         digest: s.image_digest.clone(),
                         revision: Some(built.record.revision.clone()),
-                        source: publish::RECORD.into(),
+                        source: publish::PUBLISH_RECORD.into(),
                     };
                     let published = Published {
                         artifact,

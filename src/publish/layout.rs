@@ -7,12 +7,9 @@ use crate::registry::pull::BlobRef;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-pub const RECORD: &str = "build.json";
-pub const LAYOUT: &str = "oci";
-
 /// The build record in `dir`, or [`PublishError::NoBuildRecord`].
 pub fn read_record(dir: &Path) -> Result<(BuildRecord, PathBuf), PublishError> {
-    let path = dir.join(RECORD);
+    let path = dir.join(crate::builder::BUILD_RECORD);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

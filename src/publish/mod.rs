@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-pub const RECORD: &str = "publish.json";
+pub const PUBLISH_RECORD: &str = "publish.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -190,49 +190,8 @@ pub async fn push(
     opts: &Options,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Output, PublishError> {
-    let selected: Vec<&crate::builder::ServiceRecord> = if opts.services.is_empty() {
-        build.services.iter().collect()
-    } else {
-        opts.services
-            .iter()
-            .map(|name| {
-                build
-                    .services
-                    .iter()
-                    .find(|s| &s.service == name)
-                    .ok_or_else(|| PublishError::UnknownService {
-                        service: name.clone(),
-                        record: build_path.display().to_string(),
-                    })
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let registry = opts
-        .registry
-        .as_deref()
-        .map(naming::normalize_registry)
-        .transpose()
-        .map_err(PublishError::Usage)?;
-    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
-    let mut names = Vec::new();
-    for s in &selected {
-        let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, &s.service)
-            .map_err(PublishError::Usage)?;
-        crate::registry::Transport::checked(&name.host, opts.insecure)?;
-        names.push(name);
-    }
-    let images = layout::read_images(&opts.from.join(layout::LAYOUT), &selected)?;
-    let jobs: Vec<Job> = images
-        .into_iter()
-        .zip(names)
-        .map(|(image, name)| Job { image, name })
-        .collect();
-    let registry_label = registry.unwrap_or_else(|| {
-        jobs.first()
-            .map(|j| j.name.host.clone())
-            .unwrap_or_default()
-    });
-    let record_path = opts.from.join(RECORD);
+    let (jobs, tags, registry_label) = plan(build, build_path, opts)?;
+    let record_path = opts.from.join(PUBLISH_RECORD);
     let previous = read_previous(&record_path);
 
     let mut clients: BTreeMap<String, Registry> = BTreeMap::new();
@@ -278,6 +237,58 @@ pub async fn push(
         record,
         record_path,
     })
+}
+
+/// What a publish pushes: one job per selected service (its image and name), the tags, and
+/// the registry's label for the record.
+fn plan(
+    build: &crate::builder::BuildRecord,
+    build_path: &Path,
+    opts: &Options,
+) -> Result<(Vec<Job>, Vec<String>, String), PublishError> {
+    let selected: Vec<&crate::builder::ServiceRecord> = if opts.services.is_empty() {
+        build.services.iter().collect()
+    } else {
+        opts.services
+            .iter()
+            .map(|name| {
+                build
+                    .services
+                    .iter()
+                    .find(|s| &s.service == name)
+                    .ok_or_else(|| PublishError::UnknownService {
+                        service: name.clone(),
+                        record: build_path.display().to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let registry = opts
+        .registry
+        .as_deref()
+        .map(naming::normalize_registry)
+        .transpose()
+        .map_err(PublishError::Usage)?;
+    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
+    let mut names = Vec::new();
+    for s in &selected {
+        let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, &s.service)
+            .map_err(PublishError::Usage)?;
+        crate::registry::Transport::checked(&name.host, opts.insecure)?;
+        names.push(name);
+    }
+    let images = layout::read_images(&opts.from.join(crate::builder::LAYOUT), &selected)?;
+    let jobs: Vec<Job> = images
+        .into_iter()
+        .zip(names)
+        .map(|(image, name)| Job { image, name })
+        .collect();
+    let registry_label = registry.unwrap_or_else(|| {
+        jobs.first()
+            .map(|j| j.name.host.clone())
+            .unwrap_or_default()
+    });
+    Ok((jobs, tags, registry_label))
 }
 
 /// Which repositories (host, repository) are known to hold a blob.
