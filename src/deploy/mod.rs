@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod budget;
+pub mod container;
 pub mod diff;
 pub mod error;
 pub mod history;

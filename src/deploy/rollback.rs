@@ -2,44 +2,15 @@
 //! `pod-template-hash`, goes back into the Deployment), followed like any rollout. Used after a
 //! failed deploy and by `monoship rollback`.
 
+use super::container::version_of;
 use super::patch::{self, undo_patch};
 use super::report::{self, Report};
-use super::revisions::{self, annotation, MONOSHIP_DIGEST, MONOSHIP_REVISION};
+use super::revisions;
 use super::track::{self, Note, OnStop, TrackSpec, Tracked};
-use super::{DeployError, Event, Options, Outcome, ServiceResult, Version};
+use super::{DeployError, Event, Options, Outcome, ServiceResult};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 use std::time::Instant;
-
-/// What a pod template runs: its monoship annotations and the image of `container` (else the
-/// first container).
-pub fn version_of(template: Option<&PodTemplateSpec>, container: Option<&str>) -> Version {
-    let meta = template.and_then(|t| t.metadata.as_ref());
-    let containers = template
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
-    let image = container
-        .and_then(|n| containers.iter().find(|c| c.name == n))
-        .or(containers.first())
-        .and_then(|c| c.image.clone());
-    let digest = image
-        .as_deref()
-        .and_then(patch::digest_of)
-        .map(str::to_string)
-        .or_else(|| {
-            meta.and_then(|m| annotation(m, MONOSHIP_DIGEST))
-                .map(str::to_string)
-        });
-    Version {
-        revision: meta
-            .and_then(|m| annotation(m, MONOSHIP_REVISION))
-            .map(str::to_string),
-        digest,
-        image,
-    }
-}
 
 /// Forward tracking notes as events of `service`.
 pub fn notes<'a>(
@@ -145,8 +116,8 @@ pub async fn rollback(
         .clone();
     let current_template = d.spec.as_ref().map(|s| &s.template);
     let target_template = target.spec.as_ref().and_then(|s| s.template.as_ref());
-    let from = version_of(current_template, container);
-    let to_version = version_of(target_template, container);
+    let from = version_of(current_template, &d.metadata, container, service);
+    let to_version = version_of(target_template, &target.metadata, container, service);
     let revision = revisions::revision_of(&target);
     let mut result = ServiceResult {
         service: service.to_string(),
@@ -257,24 +228,4 @@ fn outcome_of(
 /// Milliseconds since `started`, saturating.
 fn millis(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_of_a_template() {
-        let rss: Vec<ReplicaSet> =
-            serde_json::from_str(include_str!("fixtures/replicasets.json")).unwrap();
-        let t = rss[0].spec.as_ref().unwrap().template.as_ref();
-        let v = version_of(t, Some("users"));
-        assert_eq!(v.revision.as_deref(), Some("00aa00aa00aa"));
-        assert_eq!(v.digest.as_deref(), Some("sha256:aaaa"));
-        assert_eq!(
-            v.image.as_deref(),
-            Some("example.test/fleet/users@sha256:aaaa")
-        );
-        assert_eq!(version_of(None, None), Version::default());
-    }
 }

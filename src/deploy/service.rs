@@ -2,12 +2,13 @@
 //! healthy, patch the image (conditional on the resourceVersion read), follow that rollout, and
 //! on failure gather a report and roll back.
 
+use super::container::{self, version_of};
 use super::patch::{self, ImageChange};
 use super::plan::Target;
 use super::recover;
 use super::report;
 use super::revisions::{self, equal_ignore_hash, MONOSHIP_HEALTHY};
-use super::rollback::{notes, version_of};
+use super::rollback::notes;
 use super::track::{self, OnStop, TrackSpec, Tracked};
 use super::verdict::code;
 use super::{diff, manifests};
@@ -68,7 +69,16 @@ pub fn in_progress(d: &Deployment) -> Option<String> {
 
 /// It already runs `digest` in `container` and is healthy.
 pub fn is_unchanged(d: &Deployment, container: &str, digest: &str) -> bool {
-    patch::container_image(d, container).and_then(patch::digest_of) == Some(digest) && healthy(d)
+    patch::container_image(d, container).and_then(container::digest_of) == Some(digest)
+        && healthy(d)
+}
+
+/// What `container` of the Deployment runs (nothing for a missing Deployment).
+fn version_in(d: Option<&Deployment>, container: &str, service: &str) -> Version {
+    d.map_or_else(Version::default, |d| {
+        let template = d.spec.as_ref().map(|s| &s.template);
+        version_of(template, &d.metadata, Some(container), service)
+    })
 }
 
 fn change<'a>(t: &'a Target, container: &'a str) -> ImageChange<'a> {
@@ -128,13 +138,9 @@ pub async fn prepare(
         digest: Some(target.artifact.digest.clone()),
         image: Some(target.artifact.reference.clone()),
     };
-    let template = found
-        .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .map(|s| &s.template);
     if let Some(object) = &target.manifest {
         let container = target.container.clone().unwrap_or_default();
-        let from = version_of(template, Some(&container));
+        let from = version_in(found.as_ref(), &container, &target.service);
         let after = manifests::apply(client, ns, object, None, true).await?;
         let unchanged = found
             .as_ref()
@@ -160,14 +166,19 @@ pub async fn prepare(
         });
     };
     let spec = d.spec.clone().unwrap_or_default();
-    let container = patch::choose_container(
+    let container = container::choose(
         &spec.template.spec.clone().unwrap_or_default(),
+        spec.template.metadata.as_ref(),
         target.container.as_deref(),
         &target.service,
-        &target.deployment,
     )
-    .map_err(|e| DeployError::Usage(format!("{}: {e}", target.service)))?;
-    let from = version_of(Some(&spec.template), Some(&container));
+    .map_err(|e| {
+        let owner = format!("deployment {}", target.deployment);
+        DeployError::Usage(format!("{}: {}", target.service, e.message(&owner)))
+    })?
+    .name
+    .clone();
+    let from = version_in(Some(&d), &container, &target.service);
     let unchanged = is_unchanged(&d, &container, &target.artifact.digest);
     let mut changes = Vec::new();
     if !unchanged {
@@ -264,11 +275,7 @@ async fn change_it(
             }
         }
         if attempt == 1 {
-            let template = d
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .map(|s| &s.template);
-            result.from = version_of(template, Some(&p.container));
+            result.from = version_in(d.as_ref(), &p.container, &t.service);
             emit(Event::Started {
                 service: t.service.clone(),
                 deployment: t.deployment.clone(),
