@@ -16,6 +16,7 @@ pub mod images;
 pub mod lease;
 pub mod logs;
 pub mod manifests;
+pub mod objects;
 pub mod patch;
 pub mod plan;
 pub mod recover;

@@ -3,6 +3,7 @@
 
 use super::{report, snapshot, Snapshot, Snapshots, StatusReport, Target};
 use crate::deploy::error::{one_line, DeployError};
+use crate::deploy::objects::Objects;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -19,45 +20,6 @@ pub enum WatchEvent<'a> {
     Disconnected(String),
     /// Every watch is back.
     Reconnected,
-}
-
-/// Objects of one kind and namespace as a watch keeps them.
-struct Objects<K> {
-    items: BTreeMap<String, K>,
-    relist: Option<BTreeMap<String, K>>,
-    ready: bool,
-}
-
-impl<K: kube::Resource> Objects<K> {
-    fn new() -> Self {
-        Objects {
-            items: BTreeMap::new(),
-            relist: None,
-            ready: false,
-        }
-    }
-
-    fn apply(&mut self, event: watcher::Event<K>) {
-        let key = |o: &K| o.meta().name.clone().unwrap_or_default();
-        match event {
-            watcher::Event::Apply(o) => {
-                self.items.insert(key(&o), o);
-            }
-            watcher::Event::Delete(o) => {
-                self.items.remove(&key(&o));
-            }
-            watcher::Event::Init => self.relist = Some(BTreeMap::new()),
-            watcher::Event::InitApply(o) => {
-                self.relist
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(key(&o), o);
-            }
-            watcher::Event::InitDone => {
-                self.items = self.relist.take().unwrap_or_default();
-                self.ready = true;
-            }
-        }
-    }
 }
 
 struct Namespace {
@@ -103,14 +65,14 @@ impl Namespace {
 
     /// Every watch has listed its objects.
     fn ready(&self) -> bool {
-        self.deployments.ready && self.replica_sets.ready && self.pods.ready
+        self.deployments.ready() && self.replica_sets.ready() && self.pods.ready()
     }
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            deployments: self.deployments.items.values().cloned().collect(),
-            replica_sets: self.replica_sets.items.values().cloned().collect(),
-            pods: self.pods.items.values().cloned().collect(),
+            deployments: self.deployments.values(),
+            replica_sets: self.replica_sets.values(),
+            pods: self.pods.values(),
         }
     }
 }
