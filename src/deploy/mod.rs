@@ -2,9 +2,10 @@
 //! that one rollout to a verdict, and roll back what fails.
 //!
 //! The pieces, in the order a deploy uses them: [`images`] (which digest), [`plan`] (which
-//! Deployment, in which order), [`patch`] (the change), [`track`] + [`verdict`] + [`budget`]
-//! (following it), [`report`] (what went wrong), [`rollback`] (undoing it); [`run`] wires them
-//! for many services and emits [`Event`]s, which the command line renders.
+//! Deployment, in which order), [`container`] (which of its containers), [`patch`] (the
+//! change), [`track`] + [`verdict`] + [`budget`] (following it), [`report`] (what went wrong),
+//! [`rollback`] (undoing it); [`run`] wires them for many services and emits [`Event`]s, which
+//! the command line renders.
 
 pub mod access;
 pub mod budget;
