@@ -17,6 +17,7 @@ pub mod image;
 pub mod init;
 pub mod parallel;
 pub mod pipeline;
+pub mod placeholders;
 pub mod publish;
 pub mod registry;
 pub mod workspace;

@@ -5,11 +5,11 @@
 //! [`history`] is a pure function of the Deployment and the ReplicaSets (unit-tested with
 //! objects captured from a cluster); [`read`] fetches them.
 
+use super::container::version_of;
 use super::error::DeployError;
 use super::revisions::{
     self, annotation, deployment_revision, new_replica_set, owned_replica_sets, revision_of,
 };
-use super::status::{service_container, version_of};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde::Serialize;
 
@@ -52,8 +52,7 @@ pub struct History {
 }
 
 /// The revisions of `d` among `all` ReplicaSets (others are ignored), oldest first.
-/// `container` names the service's container (default: the one named like `service`, else the
-/// first).
+/// `container` is the configured container (else chosen as [`super::container`] says).
 pub fn history(
     service: &str,
     container: Option<&str>,
@@ -77,11 +76,7 @@ pub fn history(
         .map(|rs| {
             let info = revisions::describe(rs);
             let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
-            let image = template
-                .and_then(|t| t.spec.as_ref())
-                .and_then(|s| service_container(&s.containers, container, service))
-                .and_then(|c| c.image.clone());
-            let (digest, git_revision) = version_of(template, &rs.metadata, container, service);
+            let version = version_of(template, &rs.metadata, container, service);
             Revision {
                 revision: info.revision,
                 earlier_revisions: annotation(&rs.metadata, REVISION_HISTORY)
@@ -90,9 +85,9 @@ pub fn history(
                 replica_set: info.replica_set,
                 current: rs.metadata.uid.is_some() && rs.metadata.uid == current_uid,
                 change_cause: info.change_cause,
-                digest,
-                image,
-                git_revision,
+                digest: version.digest,
+                image: version.image,
+                git_revision: version.revision,
                 created: info.created,
                 replicas: info.replicas,
                 ready_replicas: info.ready_replicas,

@@ -11,9 +11,9 @@
 //! The choices — container, cursor, error classes — are pure functions; [`logs`] talks to the
 //! cluster and sends [`LogEvent`]s; the library never prints.
 
+use super::container;
 use super::error::{one_line, DeployError};
 use super::revisions::selector_string;
-use super::status::service_container;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -25,9 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-/// The annotation naming the container `kubectl logs` picks by default.
-pub const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
-
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -36,7 +33,7 @@ pub struct LogOptions {
     pub previous: bool,
     /// Lines from the end of each pod's log (default: all).
     pub tail: Option<i64>,
-    /// The container (`--container`); else the configured one, else the pod's default.
+    /// The container (`--container`); else the service's ([`container::choose`]).
     pub container: Option<String>,
     /// How often a followed log (and the list of pods) is read again.
     pub interval: Duration,
@@ -121,60 +118,32 @@ impl LogSummary {
     }
 }
 
-/// The container whose log to read: `requested` (which must exist), else `configured` (when
-/// the pod has it), else the pod's `kubectl.kubernetes.io/default-container`, else the one
-/// named like the service, else the first.
+/// The container whose log to read: an init container when `requested` names one, else the
+/// service's container ([`container::choose`], asking for `requested`, else `configured`).
 pub fn container_for(
     pod: &Pod,
     requested: Option<&str>,
     configured: Option<&str>,
     service: &str,
 ) -> Result<String, String> {
-    let containers = pod
-        .spec
-        .as_ref()
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
-    let init = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.init_containers.as_deref())
-        .unwrap_or_default();
-    let names: Vec<&str> = containers
-        .iter()
-        .chain(init)
-        .map(|c| c.name.as_str())
-        .collect();
-    if let Some(r) = requested {
-        return if names.contains(&r) {
-            Ok(r.to_string())
-        } else {
-            Err(format!(
-                "pod {} has no container `{r}` (containers: {})",
-                pod.metadata.name.as_deref().unwrap_or("?"),
-                names.join(", ")
-            ))
-        };
+    let spec = pod.spec.clone().unwrap_or_default();
+    let init = spec.init_containers.iter().flatten();
+    if let Some(c) = requested.filter(|r| init.clone().any(|c| c.name == *r)) {
+        return Ok(c.to_string());
     }
-    let default = pod
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DEFAULT_CONTAINER))
-        .map(String::as_str);
-    let preferred = configured
-        .into_iter()
-        .chain(default)
-        .find(|n| containers.iter().any(|c| c.name == *n));
-    preferred
-        .or_else(|| service_container(containers, None, service).map(|c| c.name.as_str()))
-        .map(str::to_string)
-        .ok_or_else(|| {
-            format!(
-                "pod {} has no containers",
-                pod.metadata.name.as_deref().unwrap_or("?")
-            )
-        })
+    container::choose(
+        &spec,
+        Some(&pod.metadata),
+        requested.or(configured),
+        service,
+    )
+    .map(|c| c.name.clone())
+    .map_err(|e| {
+        e.message(&format!(
+            "pod {}",
+            pod.metadata.name.as_deref().unwrap_or("?")
+        ))
+    })
 }
 
 /// Classify an error of a log request by its HTTP status code, the `details.kind` of the

@@ -1,6 +1,7 @@
 //! Container choice, error classes and the follow cursor of `logs`.
 
 use super::*;
+use crate::deploy::container::DEFAULT_CONTAINER;
 use serde_json::json;
 
 fn pod(containers: &[&str], annotations: serde_json::Value) -> Pod {
@@ -34,11 +35,29 @@ fn container_choice() {
     );
     let p = pod(&["a", "b"], json!({DEFAULT_CONTAINER: "b"}));
     assert_eq!(container_for(&p, None, None, "users").unwrap(), "b");
-    // A configured container the pod lacks falls through to the default rules.
-    assert_eq!(container_for(&p, None, Some("c"), "users").unwrap(), "b");
+    // A configured container the pod lacks is an error, as for deploy.
+    assert_eq!(
+        container_for(&p, None, Some("c"), "users").unwrap_err(),
+        "pod users-abc has no container `c` (containers: a, b)"
+    );
     assert_eq!(
         container_for(&pod(&["a"], json!({})), None, None, "users").unwrap(),
         "a"
+    );
+    let err = container_for(&pod(&["a", "b"], json!({})), None, None, "users").unwrap_err();
+    assert!(
+        err.starts_with("pod users-abc has 2 containers (a, b)"),
+        "{err}"
+    );
+    // An init container's log, when asked for by name.
+    let mut p = pod(&["users"], json!({}));
+    p.spec.as_mut().unwrap().init_containers = Some(vec![serde_json::from_value(
+        json!({"name": "migrate", "image": "x"}),
+    )
+    .unwrap()]);
+    assert_eq!(
+        container_for(&p, Some("migrate"), None, "users").unwrap(),
+        "migrate"
     );
 }
 

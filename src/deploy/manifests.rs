@@ -105,12 +105,13 @@ pub fn render(
     let parsed: Deployment = serde_json::from_value(m.object.clone())
         .map_err(|e| format!("{}: not a Deployment: {e}", m.file.display()))?;
     let name = parsed.metadata.name.clone().unwrap_or_default();
-    let pod_spec = parsed
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .unwrap_or_default();
-    let container = patch::choose_container(&pod_spec, configured, service, &name)?;
+    let template = parsed.spec.map(|s| s.template).unwrap_or_default();
+    let pod_spec = template.spec.unwrap_or_default();
+    let container =
+        super::container::choose(&pod_spec, template.metadata.as_ref(), configured, service)
+            .map_err(|e| e.message(&format!("deployment {name}")))?
+            .name
+            .clone();
     let change = ImageChange {
         container: &container,
         ..change.clone()

@@ -2,12 +2,14 @@
 //! that one rollout to a verdict, and roll back what fails.
 //!
 //! The pieces, in the order a deploy uses them: [`images`] (which digest), [`plan`] (which
-//! Deployment, in which order), [`patch`] (the change), [`track`] + [`verdict`] + [`budget`]
-//! (following it), [`report`] (what went wrong), [`rollback`] (undoing it); [`run`] wires them
-//! for many services and emits [`Event`]s, which the command line renders.
+//! Deployment, in which order), [`container`] (which of its containers), [`patch`] (the
+//! change), [`track`] + [`verdict`] + [`budget`] (following it), [`report`] (what went wrong),
+//! [`rollback`] (undoing it); [`run`] wires them for many services and emits [`Event`]s, which
+//! the command line renders.
 
 pub mod access;
 pub mod budget;
+pub mod container;
 pub mod diff;
 pub mod error;
 pub mod history;
@@ -15,6 +17,7 @@ pub mod images;
 pub mod lease;
 pub mod logs;
 pub mod manifests;
+pub mod objects;
 pub mod patch;
 pub mod plan;
 pub mod recover;

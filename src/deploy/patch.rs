@@ -7,7 +7,6 @@ use super::revisions::{
     self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_HEALTHY, MONOSHIP_REVISION, REVISION,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{json, Map, Value};
 
 /// The field manager of monoship's changes.
@@ -24,39 +23,6 @@ const UNDO_SKIP: &[&str] = &[
     MONOSHIP_HEALTHY,
 ];
 
-/// The container whose image deploy sets: the configured one, else the one named like the
-/// service, else the only one.
-pub fn choose_container(
-    spec: &PodSpec,
-    configured: Option<&str>,
-    service: &str,
-    deployment: &str,
-) -> Result<String, String> {
-    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-    let listed = names.join(", ");
-    if let Some(c) = configured {
-        return if names.contains(&c) {
-            Ok(c.to_string())
-        } else {
-            Err(format!(
-                "deployment {deployment} has no container `{c}` (containers: {listed})"
-            ))
-        };
-    }
-    if names.contains(&service) {
-        return Ok(service.to_string());
-    }
-    match names.as_slice() {
-        [only] => Ok(only.to_string()),
-        [] => Err(format!("deployment {deployment} has no containers")),
-        _ => Err(format!(
-            "deployment {deployment} has {} containers ({listed}) and none is named `{service}`: \
-             set `container` in the service's [package.metadata.monoship]",
-            names.len()
-        )),
-    }
-}
-
 /// The image of a container in a Deployment's template.
 pub fn container_image<'a>(d: &'a Deployment, container: &str) -> Option<&'a str> {
     d.spec
@@ -69,11 +35,6 @@ pub fn container_image<'a>(d: &'a Deployment, container: &str) -> Option<&'a str
         .find(|c| c.name == container)?
         .image
         .as_deref()
-}
-
-/// The `sha256:…` digest of a digest-pinned reference.
-pub fn digest_of(reference: &str) -> Option<&str> {
-    reference.rsplit_once('@').map(|(_, d)| d)
 }
 
 /// What a deploy sets.
@@ -89,7 +50,7 @@ pub struct ImageChange<'a> {
 
 impl ImageChange<'_> {
     pub fn digest(&self) -> &str {
-        digest_of(self.image).unwrap_or(self.image)
+        super::container::digest_of(self.image).unwrap_or(self.image)
     }
 
     /// `monoship deploy users: 0123456789ab sha256:…`
@@ -197,30 +158,6 @@ mod tests {
 
     fn replica_sets() -> Vec<ReplicaSet> {
         serde_json::from_str(include_str!("fixtures/replicasets.json")).unwrap()
-    }
-
-    #[test]
-    fn container_choice() {
-        let spec: PodSpec = serde_json::from_value(json!({"containers": [
-            {"name": "users"}, {"name": "sidecar"}]}))
-        .unwrap();
-        assert_eq!(
-            choose_container(&spec, None, "users", "d").unwrap(),
-            "users"
-        );
-        assert_eq!(
-            choose_container(&spec, Some("sidecar"), "users", "d").unwrap(),
-            "sidecar"
-        );
-        let err = choose_container(&spec, None, "orders", "d").unwrap_err();
-        assert!(
-            err.contains("users, sidecar") && err.contains("container"),
-            "{err}"
-        );
-        assert!(choose_container(&spec, Some("x"), "users", "d").is_err());
-        let one: PodSpec =
-            serde_json::from_value(json!({"containers": [{"name": "app"}]})).unwrap();
-        assert_eq!(choose_container(&one, None, "users", "d").unwrap(), "app");
     }
 
     #[test]

@@ -63,28 +63,11 @@ pub fn locate(
 
 /// Expand `{service}` and `{prefix}` in a `deployment` template.
 pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = rest.get(start.saturating_add(1)..).unwrap_or_default();
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("deployment template `{template}`: unclosed `{{`"))?;
-        match &after[..end] {
-            "service" => out.push_str(service),
-            "prefix" => out.push_str(prefix),
-            other => {
-                return Err(format!(
-                    "deployment template `{template}`: unknown placeholder `{{{other}}}` \
-                     (known: {{service}}, {{prefix}})"
-                ))
-            }
-        }
-        rest = after.get(end.saturating_add(1)..).unwrap_or_default();
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::placeholders::expand(
+        "deployment template",
+        template,
+        &[("service", Ok(service)), ("prefix", Ok(prefix))],
+    )
 }
 
 /// A Kubernetes name: lowercase letters, digits, `-` (and `.` for `dots`), starting and

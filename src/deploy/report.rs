@@ -5,6 +5,7 @@
 use super::revisions::{controlled_by, replica_set_for_template};
 use super::track::Snapshot;
 use super::verdict::Failure;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Event, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, LogParams};
@@ -192,28 +193,8 @@ pub async fn gather(
     snap: &Snapshot,
     since: Timestamp,
 ) -> Report {
-    let uid = snap
-        .deployment
-        .as_ref()
-        .and_then(|d| d.metadata.uid.clone())
-        .unwrap_or_default();
-    let owned: Vec<_> = snap
-        .replica_sets
-        .iter()
-        .filter(|rs| controlled_by(&rs.metadata, &uid))
-        .cloned()
-        .collect();
-    let new_rs = replica_set_for_template(template, &owned);
-    let rs_uid = new_rs
-        .and_then(|r| r.metadata.uid.clone())
-        .unwrap_or_default();
-    let mut pods: Vec<&Pod> = snap
-        .pods
-        .iter()
-        .filter(|p| controlled_by(&p.metadata, &rs_uid))
-        .collect();
-    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-
+    let (new_rs, pods) = new_pods(snap, template);
+    let new_rs = new_rs.as_ref();
     let mut objects: Vec<String> = pods
         .iter()
         .filter_map(|p| p.metadata.name.clone())
@@ -224,19 +205,7 @@ pub async fn gather(
             .as_ref()
             .and_then(|d| d.metadata.name.clone()),
     );
-    let events_api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let mut events = Vec::new();
-    for name in objects.iter().take(8) {
-        let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
-        match events_api.list(&lp).await {
-            Ok(list) => events.extend(list.items),
-            Err(_) => {
-                events = snap.events.clone();
-                break;
-            }
-        }
-    }
-
+    let events = read_events(client, namespace, &objects, snap).await;
     let log_pod = failure
         .pod
         .clone()
@@ -264,6 +233,56 @@ pub async fn gather(
         events: event_lines(&events, &objects, since),
         logs,
     }
+}
+
+/// The ReplicaSet of `template` among the Deployment's in `snap`, and its pods by name.
+fn new_pods<'a>(
+    snap: &'a Snapshot,
+    template: &PodTemplateSpec,
+) -> (Option<ReplicaSet>, Vec<&'a Pod>) {
+    let uid = snap
+        .deployment
+        .as_ref()
+        .and_then(|d| d.metadata.uid.clone())
+        .unwrap_or_default();
+    let owned: Vec<ReplicaSet> = snap
+        .replica_sets
+        .iter()
+        .filter(|rs| controlled_by(&rs.metadata, &uid))
+        .cloned()
+        .collect();
+    let new_rs = replica_set_for_template(template, &owned).cloned();
+    let rs_uid = new_rs
+        .as_ref()
+        .and_then(|r| r.metadata.uid.clone())
+        .unwrap_or_default();
+    let mut pods: Vec<&Pod> = snap
+        .pods
+        .iter()
+        .filter(|p| controlled_by(&p.metadata, &rs_uid))
+        .collect();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    (new_rs, pods)
+}
+
+/// The events of the first 8 `objects`, else (when they cannot be read) those the tracking
+/// saw.
+async fn read_events(
+    client: &Client,
+    namespace: &str,
+    objects: &[String],
+    snap: &Snapshot,
+) -> Vec<Event> {
+    let events_api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut events = Vec::new();
+    for name in objects.iter().take(8) {
+        let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+        match events_api.list(&lp).await {
+            Ok(list) => events.extend(list.items),
+            Err(_) => return snap.events.clone(),
+        }
+    }
+    events
 }
 
 async fn read_logs(

@@ -2,44 +2,15 @@
 //! `pod-template-hash`, goes back into the Deployment), followed like any rollout. Used after a
 //! failed deploy and by `monoship rollback`.
 
+use super::container::version_of;
 use super::patch::{self, undo_patch};
 use super::report::{self, Report};
-use super::revisions::{self, annotation, MONOSHIP_DIGEST, MONOSHIP_REVISION};
+use super::revisions;
 use super::track::{self, Note, OnStop, TrackSpec, Tracked};
-use super::{DeployError, Event, Options, Outcome, ServiceResult, Version};
+use super::{DeployError, Event, Options, Outcome, ServiceResult};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 use std::time::Instant;
-
-/// What a pod template runs: its monoship annotations and the image of `container` (else the
-/// first container).
-pub fn version_of(template: Option<&PodTemplateSpec>, container: Option<&str>) -> Version {
-    let meta = template.and_then(|t| t.metadata.as_ref());
-    let containers = template
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
-    let image = container
-        .and_then(|n| containers.iter().find(|c| c.name == n))
-        .or(containers.first())
-        .and_then(|c| c.image.clone());
-    let digest = image
-        .as_deref()
-        .and_then(patch::digest_of)
-        .map(str::to_string)
-        .or_else(|| {
-            meta.and_then(|m| annotation(m, MONOSHIP_DIGEST))
-                .map(str::to_string)
-        });
-    Version {
-        revision: meta
-            .and_then(|m| annotation(m, MONOSHIP_REVISION))
-            .map(str::to_string),
-        digest,
-        image,
-    }
-}
 
 /// Forward tracking notes as events of `service`.
 pub fn notes<'a>(
@@ -132,22 +103,15 @@ pub async fn rollback(
     emit: &mut (dyn FnMut(Event) + Send),
 ) -> Result<ServiceResult, DeployError> {
     let started = Instant::now();
-    let d = revisions::find_deployment(client, namespace, deployment).await?;
-    if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
-        return Err(DeployError::Usage(format!(
-            "deployment {namespace}/{deployment} is paused: resume it first \
-             (kubectl rollout resume deployment/{deployment})"
-        )));
-    }
-    let rss = revisions::replica_sets_of(client, namespace, &d).await?;
-    let target = revisions::rollback_target(&rss, to)
-        .map_err(|e| DeployError::Usage(format!("deployment {namespace}/{deployment}: {e}")))?
-        .clone();
-    let current_template = d.spec.as_ref().map(|s| &s.template);
+    let (d, target) = find_target(client, namespace, deployment, to).await?;
+    let from = version_of(
+        d.spec.as_ref().map(|s| &s.template),
+        &d.metadata,
+        container,
+        service,
+    );
     let target_template = target.spec.as_ref().and_then(|s| s.template.as_ref());
-    let from = version_of(current_template, container);
-    let to_version = version_of(target_template, container);
-    let revision = revisions::revision_of(&target);
+    let to_version = version_of(target_template, &target.metadata, container, service);
     let mut result = ServiceResult {
         service: service.to_string(),
         namespace: namespace.to_string(),
@@ -161,15 +125,10 @@ pub async fn rollback(
         rollback: None,
         changes: Vec::new(),
     };
-    if let (Some(c), Some(t)) = (current_template, target_template) {
-        if revisions::equal_ignore_hash(c, t) {
-            result.reason = Some(format!(
-                "already at the template of revision {}",
-                revision.map_or("?".to_string(), |r| r.to_string())
-            ));
-            result.duration_ms = millis(started);
-            return Ok(result);
-        }
+    if let Some(already) = already_there(&d, &target) {
+        result.reason = Some(already);
+        result.duration_ms = millis(started);
+        return Ok(result);
     }
     emit(Event::Started {
         service: service.to_string(),
@@ -178,42 +137,86 @@ pub async fn rollback(
         to: to_version,
     });
     if opts.dry_run {
-        let after = patch::send(
-            client,
-            namespace,
-            deployment,
-            &undo_patch(&d, &target),
-            true,
-        )
-        .await?;
+        let change = undo_patch(&d, &target);
+        let after = patch::send(client, namespace, deployment, &change, true).await?;
         result.changes = patch::changes(&d, &after);
         result.result = Outcome::WouldDeploy;
-        result.reason = revision.map(|r| format!("would roll back to revision {r}"));
-        result.duration_ms = millis(started);
-        return Ok(result);
+        result.reason =
+            revisions::revision_of(&target).map(|r| format!("would roll back to revision {r}"));
+    } else {
+        follow(client, &d, &target, opts, emit, &mut result).await?;
     }
+    result.duration_ms = millis(started);
+    Ok(result)
+}
+
+/// The Deployment, unless it is paused, and the ReplicaSet of revision `to` (else the
+/// previous one).
+async fn find_target(
+    client: &Client,
+    namespace: &str,
+    deployment: &str,
+    to: Option<i64>,
+) -> Result<(Deployment, ReplicaSet), DeployError> {
+    let d = revisions::find_deployment(client, namespace, deployment).await?;
+    if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+        return Err(DeployError::Usage(format!(
+            "deployment {namespace}/{deployment} is paused: resume it first \
+             (kubectl rollout resume deployment/{deployment})"
+        )));
+    }
+    let rss = revisions::replica_sets_of(client, namespace, &d).await?;
+    let target = revisions::rollback_target(&rss, to)
+        .map_err(|e| DeployError::Usage(format!("deployment {namespace}/{deployment}: {e}")))?
+        .clone();
+    Ok((d, target))
+}
+
+/// Why there is nothing to do: the Deployment already has `target`'s template.
+fn already_there(d: &Deployment, target: &ReplicaSet) -> Option<String> {
+    let current = d.spec.as_ref().map(|s| &s.template)?;
+    let wanted = target.spec.as_ref().and_then(|s| s.template.as_ref())?;
+    revisions::equal_ignore_hash(current, wanted).then(|| {
+        format!(
+            "already at the template of revision {}",
+            revisions::revision_of(target).map_or("?".to_string(), |r| r.to_string())
+        )
+    })
+}
+
+/// Undo `d` to `target` holding the service's lease, follow it, and put the outcome in
+/// `result`.
+async fn follow(
+    client: &Client,
+    d: &Deployment,
+    target: &ReplicaSet,
+    opts: &Options,
+    emit: &mut (dyn FnMut(Event) + Send),
+    result: &mut ServiceResult,
+) -> Result<(), DeployError> {
+    let (namespace, deployment) = (result.namespace.as_str(), result.deployment.as_str());
     super::access::check(client, namespace, super::access::ROLLOUT).await?;
     let holder = super::lease::holder_identity();
     let held = super::lease::acquire(
         client,
         namespace,
         deployment,
-        service,
+        &result.service,
         &holder,
         opts.others,
         &opts.stop,
     )
     .await?;
     let keeper = super::lease::Keeper::start(client, vec![held]);
-    let undone = undo(client, &d, &target, service, opts, emit).await;
+    let undone = undo(client, d, target, &result.service, opts, emit).await;
     keeper.release().await;
     let undone = undone?;
+    let revision = revisions::revision_of(target);
     let (outcome, reason) = outcome_of(&undone.tracked, revision, opts.stop.reason());
     result.result = outcome;
     result.reason = reason;
     result.report = undone.report;
-    result.duration_ms = millis(started);
-    Ok(result)
+    Ok(())
 }
 
 /// The result of a rollback that was followed to `tracked`, `stopped` by a signal or not.
@@ -257,24 +260,4 @@ fn outcome_of(
 /// Milliseconds since `started`, saturating.
 fn millis(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_of_a_template() {
-        let rss: Vec<ReplicaSet> =
-            serde_json::from_str(include_str!("fixtures/replicasets.json")).unwrap();
-        let t = rss[0].spec.as_ref().unwrap().template.as_ref();
-        let v = version_of(t, Some("users"));
-        assert_eq!(v.revision.as_deref(), Some("00aa00aa00aa"));
-        assert_eq!(v.digest.as_deref(), Some("sha256:aaaa"));
-        assert_eq!(
-            v.image.as_deref(),
-            Some("example.test/fleet/users@sha256:aaaa")
-        );
-        assert_eq!(version_of(None, None), Version::default());
-    }
 }

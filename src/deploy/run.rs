@@ -142,79 +142,39 @@ fn ready(p: &Prepared, in_run: &BTreeSet<String>, done: &BTreeMap<String, Outcom
         .all(|d| done.get(d).is_some_and(|o| o.is_success()))
 }
 
+/// Start the prepared services in `order` as their dependencies allow, at most `parallel` at
+/// a time, until every one has a result (in `order`).
 async fn schedule(
     client: &Client,
     order: Vec<String>,
-    mut prepared: BTreeMap<String, Prepared>,
+    prepared: BTreeMap<String, Prepared>,
     opts: &Options,
     emit: &mut dyn FnMut(Event),
 ) -> Vec<ServiceResult> {
-    let in_run: BTreeSet<String> = order.iter().cloned().collect();
-    let mut pending: Vec<String> = order.clone();
-    let mut done: BTreeMap<String, Outcome> = BTreeMap::new();
-    let mut results: BTreeMap<String, ServiceResult> = BTreeMap::new();
+    let mut board = Board::new(order, prepared);
     let mut tasks = tokio::task::JoinSet::new();
-    let mut running: BTreeMap<tokio::task::Id, String> = BTreeMap::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let mut stopped = false;
-    let parallel = opts.parallel.max(1);
-
     loop {
-        // Settle what can never start, start what can.
-        let mut i = 0;
-        while i < pending.len() {
-            let p = &prepared[&pending[i]];
-            if let Some((outcome, why)) = blocked(p, &done, stopped, opts) {
-                let mut r = service::result_of(p, outcome);
-                r.reason = Some(why);
-                done.insert(r.service.clone(), r.result);
-                emit(Event::Finished(Box::new(r.clone())));
-                results.insert(r.service.clone(), r);
-                pending.remove(i);
-                i = 0;
-                continue;
-            }
-            if running.len() < parallel && ready(p, &in_run, &done) {
-                let name = pending.remove(i);
-                let Some(p) = prepared.remove(&name) else {
-                    continue;
-                };
-                let id = start(&mut tasks, client, p, opts, &tx);
-                running.insert(id, name);
-                continue;
-            }
-            i = i.saturating_add(1);
-        }
-        if running.is_empty() {
+        board.advance(opts, emit, &mut |p| start(&mut tasks, client, p, opts, &tx));
+        if board.running.is_empty() {
             break;
         }
         let mut stop = opts.stop.clone();
         tokio::select! {
             // Settle what is pending at once.
             _ = stop.requested(), if opts.stop.reason().is_none() => {}
-            Some(event) = rx.recv() => {
-                stopped |= record(&event, &mut done, &mut results, opts);
-                emit(event);
-            }
+            Some(event) = rx.recv() => board.take(event, opts, emit),
             Some(joined) = tasks.join_next_with_id() => {
                 let (id, panic) = match joined {
                     Ok((id, ())) => (id, None),
                     Err(e) => (e.id(), Some(e.to_string())),
                 };
-                if let Some(name) = running.remove(&id) {
+                if let Some(name) = board.running.remove(&id) {
                     // Its events are all sent before the task ends; take them first.
                     while let Ok(event) = rx.try_recv() {
-                        stopped |= record(&event, &mut done, &mut results, opts);
-                        emit(event);
+                        board.take(event, opts, emit);
                     }
-                    if !done.contains_key(&name) {
-                        let why = panic.unwrap_or_else(|| "ended without a result".into());
-                        done.insert(name.clone(), Outcome::Error);
-                        stopped |= opts.fail_fast;
-                        let r = crashed(&name, &why);
-                        emit(Event::Finished(Box::new(r.clone())));
-                        results.insert(name.clone(), r);
-                    }
+                    board.ended(name, panic, opts, emit);
                 }
             }
         }
@@ -222,7 +182,97 @@ async fn schedule(
     while let Ok(event) = rx.try_recv() {
         emit(event);
     }
+    let Board {
+        order, mut results, ..
+    } = board;
     order.iter().filter_map(|s| results.remove(s)).collect()
+}
+
+/// Where the services of a run are: pending, running (by task), done.
+struct Board {
+    order: Vec<String>,
+    in_run: BTreeSet<String>,
+    pending: Vec<String>,
+    prepared: BTreeMap<String, Prepared>,
+    running: BTreeMap<tokio::task::Id, String>,
+    done: BTreeMap<String, Outcome>,
+    results: BTreeMap<String, ServiceResult>,
+    /// `--fail-fast` after a failure: start nothing more.
+    stopped: bool,
+}
+
+impl Board {
+    fn new(order: Vec<String>, prepared: BTreeMap<String, Prepared>) -> Board {
+        Board {
+            in_run: order.iter().cloned().collect(),
+            pending: order.clone(),
+            order,
+            prepared,
+            running: BTreeMap::new(),
+            done: BTreeMap::new(),
+            results: BTreeMap::new(),
+            stopped: false,
+        }
+    }
+
+    /// Settle what can never start, `start` what can.
+    fn advance(
+        &mut self,
+        opts: &Options,
+        emit: &mut dyn FnMut(Event),
+        start: &mut dyn FnMut(Prepared) -> tokio::task::Id,
+    ) {
+        let parallel = opts.parallel.max(1);
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &self.prepared[&self.pending[i]];
+            if let Some((outcome, why)) = blocked(p, &self.done, self.stopped, opts) {
+                let mut r = service::result_of(p, outcome);
+                r.reason = Some(why);
+                self.pending.remove(i);
+                self.finish(r, emit);
+                i = 0;
+                continue;
+            }
+            if self.running.len() < parallel && ready(p, &self.in_run, &self.done) {
+                let name = self.pending.remove(i);
+                let Some(p) = self.prepared.remove(&name) else {
+                    continue;
+                };
+                self.running.insert(start(p), name);
+                continue;
+            }
+            i = i.saturating_add(1);
+        }
+    }
+
+    /// An event of a running service: keep its result when it is finished, and pass it on.
+    fn take(&mut self, event: Event, opts: &Options, emit: &mut dyn FnMut(Event)) {
+        self.stopped |= record(&event, &mut self.done, &mut self.results, opts);
+        emit(event);
+    }
+
+    /// A service's task ended (`panic`: how it crashed): an error unless it sent its result.
+    fn ended(
+        &mut self,
+        name: String,
+        panic: Option<String>,
+        opts: &Options,
+        emit: &mut dyn FnMut(Event),
+    ) {
+        if self.done.contains_key(&name) {
+            return;
+        }
+        let why = panic.unwrap_or_else(|| "ended without a result".into());
+        self.stopped |= opts.fail_fast;
+        self.finish(crashed(&name, &why), emit);
+    }
+
+    fn finish(&mut self, r: ServiceResult, emit: &mut dyn FnMut(Event)) {
+        self.done.insert(r.service.clone(), r.result);
+        emit(Event::Finished(Box::new(r.clone())));
+        self.results.insert(r.service.clone(), r);
+    }
 }
 
 /// Deploy `p` in a task of its own, its events sent to `tx`.

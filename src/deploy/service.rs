@@ -2,17 +2,19 @@
 //! healthy, patch the image (conditional on the resourceVersion read), follow that rollout, and
 //! on failure gather a report and roll back.
 
+use super::container::{self, version_of};
 use super::patch::{self, ImageChange};
 use super::plan::Target;
 use super::recover;
 use super::report;
 use super::revisions::{self, equal_ignore_hash, MONOSHIP_HEALTHY};
-use super::rollback::{notes, version_of};
-use super::track::{self, OnStop, TrackSpec, Tracked};
-use super::verdict::code;
+use super::rollback::notes;
+use super::track::{self, OnStop, Snapshot, TrackSpec, Tracked};
+use super::verdict::{code, Failure};
 use super::{diff, manifests};
-use super::{DeployError, Event, Options, Others, Outcome, ServiceResult, Version};
+use super::{DeployError, Event, Options, Others, Outcome, RollbackResult, ServiceResult, Version};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 use std::time::Instant;
 
@@ -68,7 +70,16 @@ pub fn in_progress(d: &Deployment) -> Option<String> {
 
 /// It already runs `digest` in `container` and is healthy.
 pub fn is_unchanged(d: &Deployment, container: &str, digest: &str) -> bool {
-    patch::container_image(d, container).and_then(patch::digest_of) == Some(digest) && healthy(d)
+    patch::container_image(d, container).and_then(container::digest_of) == Some(digest)
+        && healthy(d)
+}
+
+/// What `container` of the Deployment runs (nothing for a missing Deployment).
+fn version_in(d: Option<&Deployment>, container: &str, service: &str) -> Version {
+    d.map_or_else(Version::default, |d| {
+        let template = d.spec.as_ref().map(|s| &s.template);
+        version_of(template, &d.metadata, Some(container), service)
+    })
 }
 
 fn change<'a>(t: &'a Target, container: &'a str) -> ImageChange<'a> {
@@ -97,13 +108,32 @@ pub async fn prepare(
     target: Target,
     opts: &Options,
 ) -> Result<Prepared, DeployError> {
-    let ns = target.namespace.as_str();
     let found = existing(client, &target).await?;
     if found.is_none() && !opts.dry_run {
-        super::access::check(client, ns, &[super::access::CREATE]).await?;
+        super::access::check(client, &target.namespace, &[super::access::CREATE]).await?;
     }
-    if let Some(why) = found.as_ref().and_then(in_progress) {
-        if opts.others == Others::Refuse {
+    if let Some(d) = &found {
+        refuse(&target, d, opts.others)?;
+    }
+    if let Some(object) = &target.manifest {
+        let after = manifests::apply(client, &target.namespace, object, None, true).await?;
+        return Ok(manifest_prepared(target, found, &after));
+    }
+    let Some(d) = found else {
+        return Err(DeployError::DeploymentNotFound {
+            namespace: target.namespace.clone(),
+            name: target.deployment.clone(),
+        });
+    };
+    prepare_patch(client, target, d).await
+}
+
+/// A Deployment not to touch: someone else's change in progress (unless `others` says to wait
+/// or take over), or paused.
+fn refuse(target: &Target, d: &Deployment, others: Others) -> Result<(), DeployError> {
+    let ns = &target.namespace;
+    if let Some(why) = in_progress(d) {
+        if others == Others::Refuse {
             return Err(DeployError::Busy(format!(
                 "{}: deployment {ns}/{} {why}; nothing was changed: wait for it, or pass \
                  --force",
@@ -111,75 +141,84 @@ pub async fn prepare(
             )));
         }
     }
-    if found
-        .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.paused)
-        == Some(true)
-    {
+    if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
         return Err(DeployError::Api(format!(
             "{}: deployment {ns}/{} is paused: resume it first (kubectl rollout resume \
              deployment/{})",
             target.service, target.deployment, target.deployment
         )));
     }
-    let to = Version {
+    Ok(())
+}
+
+/// The version a target deploys.
+fn to_version(target: &Target) -> Version {
+    Version {
         revision: target.artifact.revision.clone(),
         digest: Some(target.artifact.digest.clone()),
         image: Some(target.artifact.reference.clone()),
-    };
-    let template = found
-        .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .map(|s| &s.template);
-    if let Some(object) = &target.manifest {
-        let container = target.container.clone().unwrap_or_default();
-        let from = version_of(template, Some(&container));
-        let after = manifests::apply(client, ns, object, None, true).await?;
-        let unchanged = found
-            .as_ref()
-            .is_some_and(|d| d.metadata.generation == after.metadata.generation && healthy(d));
-        let changes = if unchanged {
-            Vec::new()
-        } else {
-            diff::changes(found.as_ref(), &after)
-        };
-        return Ok(Prepared {
-            target,
-            container,
-            from,
-            to,
-            unchanged,
-            changes,
-        });
     }
-    let Some(d) = found else {
-        return Err(DeployError::DeploymentNotFound {
-            namespace: ns.to_string(),
-            name: target.deployment.clone(),
-        });
+}
+
+/// `--manifests`: what changes from `found` (the Deployment, when it exists) to `after`, the
+/// server-side apply's dry run.
+fn manifest_prepared(target: Target, found: Option<Deployment>, after: &Deployment) -> Prepared {
+    let container = target.container.clone().unwrap_or_default();
+    let from = version_in(found.as_ref(), &container, &target.service);
+    let unchanged = found
+        .as_ref()
+        .is_some_and(|d| d.metadata.generation == after.metadata.generation && healthy(d));
+    let changes = if unchanged {
+        Vec::new()
+    } else {
+        diff::changes(found.as_ref(), after)
     };
-    let spec = d.spec.clone().unwrap_or_default();
-    let container = patch::choose_container(
-        &spec.template.spec.clone().unwrap_or_default(),
+    Prepared {
+        to: to_version(&target),
+        target,
+        container,
+        from,
+        unchanged,
+        changes,
+    }
+}
+
+/// The image patch of the service's container: its dry run says what changes.
+async fn prepare_patch(
+    client: &Client,
+    target: Target,
+    d: Deployment,
+) -> Result<Prepared, DeployError> {
+    let template = d
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let container = container::choose(
+        &template.spec.unwrap_or_default(),
+        template.metadata.as_ref(),
         target.container.as_deref(),
         &target.service,
-        &target.deployment,
     )
-    .map_err(|e| DeployError::Usage(format!("{}: {e}", target.service)))?;
-    let from = version_of(Some(&spec.template), Some(&container));
+    .map_err(|e| {
+        let owner = format!("deployment {}", target.deployment);
+        DeployError::Usage(format!("{}: {}", target.service, e.message(&owner)))
+    })?
+    .name
+    .clone();
+    let from = version_in(Some(&d), &container, &target.service);
     let unchanged = is_unchanged(&d, &container, &target.artifact.digest);
     let mut changes = Vec::new();
     if !unchanged {
         let p = patch::image_patch(&change(&target, &container), None);
-        let after = patch::send(client, ns, &target.deployment, &p, true).await?;
+        let after = patch::send(client, &target.namespace, &target.deployment, &p, true).await?;
         changes = patch::changes(&d, &after);
     }
     Ok(Prepared {
+        to: to_version(&target),
         target,
         container,
         from,
-        to,
         unchanged,
         changes,
     })
@@ -264,11 +303,7 @@ async fn change_it(
             }
         }
         if attempt == 1 {
-            let template = d
-                .as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .map(|s| &s.template);
-            result.from = version_of(template, Some(&p.container));
+            result.from = version_in(d.as_ref(), &p.container, &t.service);
             emit(Event::Started {
                 service: t.service.clone(),
                 deployment: t.deployment.clone(),
@@ -329,7 +364,6 @@ async fn deploy_inner(
     result: &mut ServiceResult,
 ) -> Result<(Outcome, Option<String>), DeployError> {
     let t = &p.target;
-    let service = t.service.as_str();
     if t.manifest.is_some() && p.unchanged {
         return Ok((Outcome::Unchanged, None));
     }
@@ -343,36 +377,17 @@ async fn deploy_inner(
     let Some(changed) = change_it(client, p, emit, result).await? else {
         return Ok((Outcome::Unchanged, None));
     };
-    let spec = changed.patched.spec.clone().unwrap_or_default();
-    let track_spec = TrackSpec {
-        namespace: t.namespace.clone(),
-        deployment: t.deployment.clone(),
-        selector: spec.selector.clone(),
-        generation: changed.patched.metadata.generation.unwrap_or(0),
-        template: spec.template.clone(),
-        max_restarts: opts.max_restarts,
-        timeout: opts.timeout,
-        stop: opts.stop.clone(),
-        on_stop: OnStop::End,
-    };
+    let spec = track_spec(t, &changed.patched, opts);
     emit(Event::Patched {
-        service: service.to_string(),
-        generation: track_spec.generation,
+        service: t.service.clone(),
+        generation: spec.generation,
     });
-    let (tracked, snap) = track::track(client, &track_spec, &mut notes(service, emit)).await;
-    let before = recover::Before {
-        template: changed
-            .before
-            .as_ref()
-            .and_then(|b| b.spec.as_ref())
-            .map(|s| s.template.clone()),
-        healthy: changed.before_healthy,
-        recorded: changed.recorded.clone(),
-        failing: changed
-            .before
-            .as_ref()
-            .filter(|_| !changed.before_healthy)
-            .map(recover::failing_note),
+    let (tracked, snap) = track::track(client, &spec, &mut notes(&t.service, emit)).await;
+    let ours = InFlight {
+        target: t,
+        template: spec.template,
+        before: changed.before(),
+        patched_at,
     };
     let failure = match tracked {
         Tracked::Complete(_) => return Ok((Outcome::Deployed, None)),
@@ -386,56 +401,133 @@ async fn deploy_inner(
             ))
         }
         Tracked::Denied(m) => {
-            let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
-            let outcome = if rb.ok {
-                Outcome::RolledBack
-            } else {
-                Outcome::RollbackFailed
-            };
+            let rb = ours.roll_back(client, opts, emit).await;
             let text = recover::denied_reason(&m, &rb);
-            result.rollback = Some(rb);
-            return Ok((outcome, Some(text)));
+            return Ok((rolled_back(result, rb), Some(text)));
         }
         Tracked::Interrupted(why) => {
-            let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
+            let rb = ours.roll_back(client, opts, emit).await;
             let text = recover::interrupted_reason(why, &rb);
             result.rollback = Some(rb);
             return Ok((Outcome::Interrupted, Some(text)));
         }
         Tracked::Failed(f) => f,
     };
-    emit(Event::RolloutFailed {
-        service: service.to_string(),
-        code: failure.code.clone(),
-        message: failure.message.clone(),
-    });
-    let reason = format!("{}: {}", failure.code, failure.message);
-    result.report = Some(
-        report::gather(
+    Ok(ours
+        .failed(client, failure, &snap, opts, emit, result)
+        .await)
+}
+
+/// Following the rollout of our change to `patched`.
+fn track_spec(t: &Target, patched: &Deployment, opts: &Options) -> TrackSpec {
+    let spec = patched.spec.clone().unwrap_or_default();
+    TrackSpec {
+        namespace: t.namespace.clone(),
+        deployment: t.deployment.clone(),
+        selector: spec.selector,
+        generation: patched.metadata.generation.unwrap_or(0),
+        template: spec.template,
+        max_restarts: opts.max_restarts,
+        timeout: opts.timeout,
+        stop: opts.stop.clone(),
+        on_stop: OnStop::End,
+    }
+}
+
+impl Changed {
+    /// What a rollback of the change goes back to.
+    fn before(&self) -> recover::Before {
+        recover::Before {
+            template: self
+                .before
+                .as_ref()
+                .and_then(|b| b.spec.as_ref())
+                .map(|s| s.template.clone()),
+            healthy: self.before_healthy,
+            recorded: self.recorded.clone(),
+            failing: self
+                .before
+                .as_ref()
+                .filter(|_| !self.before_healthy)
+                .map(recover::failing_note),
+        }
+    }
+}
+
+/// Our change, being followed: what undoing it needs.
+struct InFlight<'a> {
+    target: &'a Target,
+    /// The pod template our change produced.
+    template: PodTemplateSpec,
+    before: recover::Before,
+    patched_at: k8s_openapi::jiff::Timestamp,
+}
+
+impl InFlight<'_> {
+    async fn roll_back(
+        &self,
+        client: &Client,
+        opts: &Options,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> RollbackResult {
+        recover::roll_back(
+            client,
+            self.target,
+            &self.template,
+            &self.before,
+            opts,
+            emit,
+        )
+        .await
+    }
+
+    /// The rollout failed: say so, gather the report, roll back (unless `--no-rollback`).
+    async fn failed(
+        &self,
+        client: &Client,
+        failure: Failure,
+        snap: &Snapshot,
+        opts: &Options,
+        emit: &mut (dyn FnMut(Event) + Send),
+        result: &mut ServiceResult,
+    ) -> (Outcome, Option<String>) {
+        let t = self.target;
+        emit(Event::RolloutFailed {
+            service: t.service.clone(),
+            code: failure.code.clone(),
+            message: failure.message.clone(),
+        });
+        let reason = format!("{}: {}", failure.code, failure.message);
+        let report = report::gather(
             client,
             &t.namespace,
-            &track_spec.template,
+            &self.template,
             &failure,
-            &snap,
-            patched_at,
-        )
-        .await,
-    );
-    if opts.no_rollback {
-        return Ok((
-            Outcome::Failed,
-            Some(format!("{reason} (not rolled back: --no-rollback)")),
-        ));
+            snap,
+            self.patched_at,
+        );
+        result.report = Some(report.await);
+        if opts.no_rollback {
+            return (
+                Outcome::Failed,
+                Some(format!("{reason} (not rolled back: --no-rollback)")),
+            );
+        }
+        let rb = self.roll_back(client, opts, emit).await;
+        let reason = recover::failed_reason(reason, &rb);
+        (rolled_back(result, rb), Some(reason))
     }
-    let rb = recover::roll_back(client, t, &track_spec.template, &before, opts, emit).await;
+}
+
+/// Record the rollback in `result`: rolled back, or the rollback failed.
+fn rolled_back(result: &mut ServiceResult, rb: RollbackResult) -> Outcome {
     let outcome = if rb.ok {
         Outcome::RolledBack
     } else {
         Outcome::RollbackFailed
     };
-    let reason = recover::failed_reason(reason, &rb);
     result.rollback = Some(rb);
-    Ok((outcome, Some(reason)))
+    outcome
 }
 
 #[cfg(test)]

@@ -13,14 +13,11 @@
 //! pull its image. Anything else is **progressing**; a Deployment that does not exist is
 //! **missing**.
 
+use super::container::version_of;
 use super::error::DeployError;
-use super::revisions::{
-    annotation, controlled_by, new_replica_set, owned_replica_sets, MONOSHIP_DIGEST,
-    MONOSHIP_REVISION,
-};
+use super::revisions::{controlled_by, new_replica_set, owned_replica_sets};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -104,8 +101,7 @@ pub struct Target {
     pub service: String,
     pub namespace: String,
     pub deployment: String,
-    /// The container running the service (default: the one named like the service, else the
-    /// pod's first).
+    /// The configured container of the service (else chosen as [`super::container`] says).
     pub container: Option<String>,
 }
 
@@ -163,7 +159,7 @@ pub fn service_status(target: &Target, snap: &Snapshot, now: Timestamp) -> Servi
     let new_pods = new_pods(d, snap);
     let (state, reason) = rollout_state(d, &new_pods);
     let status = d.status.clone().unwrap_or_default();
-    let (digest, revision) = version_of(
+    let version = version_of(
         d.spec.as_ref().map(|s| &s.template),
         &d.metadata,
         target.container.as_deref(),
@@ -177,8 +173,8 @@ pub fn service_status(target: &Target, snap: &Snapshot, now: Timestamp) -> Servi
         updated: Some(status.updated_replicas.unwrap_or(0)),
         ready: Some(status.ready_replicas.unwrap_or(0)),
         available: Some(status.available_replicas.unwrap_or(0)),
-        digest,
-        revision,
+        digest: version.digest,
+        revision: version.revision,
         state,
         reason,
         age_seconds: d
@@ -331,59 +327,6 @@ fn container_problem(c: &ContainerStatus) -> Option<String> {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// What a pod template runs: the digest of the service container's image (when the reference
-/// is pinned by digest) and the git revision monoship recorded for it. `monoship.dev/revision`
-/// counts only while `monoship.dev/digest` — on the template, else on the object (`meta`, the
-/// Deployment or ReplicaSet) — names that same digest: after a `kubectl set image` the
-/// annotations describe an earlier image.
-pub fn version_of(
-    template: Option<&PodTemplateSpec>,
-    meta: &ObjectMeta,
-    container: Option<&str>,
-    service: &str,
-) -> (Option<String>, Option<String>) {
-    let image = template
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| service_container(&s.containers, container, service))
-        .and_then(|c| c.image.as_deref());
-    let digest = image.and_then(image_digest);
-    let recorded = |key: &str| {
-        template
-            .and_then(|t| t.metadata.as_ref())
-            .and_then(|m| annotation(m, key))
-            .or_else(|| annotation(meta, key))
-    };
-    let revision = match (&digest, recorded(MONOSHIP_DIGEST)) {
-        (Some(d), Some(r)) if d == r => recorded(MONOSHIP_REVISION).map(str::to_string),
-        _ => None,
-    };
-    (digest, revision)
-}
-
-/// The service's container: the one named `container`, else the one named like the service,
-/// else the first.
-pub fn service_container<'a>(
-    containers: &'a [Container],
-    container: Option<&str>,
-    service: &str,
-) -> Option<&'a Container> {
-    match container {
-        Some(name) => containers.iter().find(|c| c.name == name),
-        None => containers
-            .iter()
-            .find(|c| c.name == service)
-            .or(containers.first()),
-    }
-}
-
-/// The digest of an image reference pinned by digest (`repo@sha256:…`).
-pub fn image_digest(image: &str) -> Option<String> {
-    image
-        .split_once('@')
-        .map(|(_, d)| d.to_string())
-        .filter(|d| d.contains(':'))
 }
 
 /// `sha256:` and the first 12 hex digits.

@@ -3,6 +3,7 @@
 
 use super::{report, snapshot, Snapshot, Snapshots, StatusReport, Target};
 use crate::deploy::error::{one_line, DeployError};
+use crate::deploy::objects::Objects;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -21,49 +22,59 @@ pub enum WatchEvent<'a> {
     Reconnected,
 }
 
-/// Objects of one kind and namespace as a watch keeps them.
-struct Objects<K> {
-    items: BTreeMap<String, K>,
-    relist: Option<BTreeMap<String, K>>,
-    ready: bool,
-}
-
-impl<K: kube::Resource> Objects<K> {
-    fn new() -> Self {
-        Objects {
-            items: BTreeMap::new(),
-            relist: None,
-            ready: false,
-        }
-    }
-
-    fn apply(&mut self, event: watcher::Event<K>) {
-        let key = |o: &K| o.meta().name.clone().unwrap_or_default();
-        match event {
-            watcher::Event::Apply(o) => {
-                self.items.insert(key(&o), o);
-            }
-            watcher::Event::Delete(o) => {
-                self.items.remove(&key(&o));
-            }
-            watcher::Event::Init => self.relist = Some(BTreeMap::new()),
-            watcher::Event::InitApply(o) => {
-                self.relist
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(key(&o), o);
-            }
-            watcher::Event::InitDone => {
-                self.items = self.relist.take().unwrap_or_default();
-                self.ready = true;
-            }
-        }
-    }
-}
-
 struct Namespace {
     deployments: Objects<Deployment>,
     replica_sets: Objects<ReplicaSet>,
     pods: Objects<Pod>,
+}
+
+impl Namespace {
+    /// Start the three watches of `namespace`, sending to `tx`; the objects are empty until
+    /// the watches have listed them.
+    fn watch(client: &kube::Client, namespace: &str, tx: &Sender) -> Namespace {
+        use kube::Api;
+        let ns = || namespace.to_string();
+        let c = client.clone();
+        spawn_watch(
+            Api::namespaced(c.clone(), namespace),
+            ns(),
+            0,
+            Update::Deployment,
+            tx.clone(),
+        );
+        spawn_watch(
+            Api::namespaced(c.clone(), namespace),
+            ns(),
+            1,
+            Update::ReplicaSet,
+            tx.clone(),
+        );
+        spawn_watch(
+            Api::namespaced(c, namespace),
+            ns(),
+            2,
+            Update::Pod,
+            tx.clone(),
+        );
+        Namespace {
+            deployments: Objects::new(),
+            replica_sets: Objects::new(),
+            pods: Objects::new(),
+        }
+    }
+
+    /// Every watch has listed its objects.
+    fn ready(&self) -> bool {
+        self.deployments.ready() && self.replica_sets.ready() && self.pods.ready()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            deployments: self.deployments.values(),
+            replica_sets: self.replica_sets.values(),
+            pods: self.pods.values(),
+        }
+    }
 }
 
 enum Update {
@@ -74,6 +85,7 @@ enum Update {
 
 /// One watch's news: (namespace, which watch, the event or the error).
 type Message = (String, usize, Result<Update, String>);
+type Sender = tokio::sync::mpsc::UnboundedSender<Message>;
 
 /// The next item of a stream (watcher streams are `Stream`s through `WatchStreamExt`).
 async fn next_item<S: WatchStreamExt + Unpin>(s: &mut S) -> Option<S::Item> {
@@ -85,7 +97,7 @@ fn spawn_watch<K>(
     namespace: String,
     index: usize,
     wrap: fn(watcher::Event<K>) -> Update,
-    tx: tokio::sync::mpsc::UnboundedSender<Message>,
+    tx: Sender,
 ) where
     K: kube::Resource
         + Clone
@@ -146,7 +158,6 @@ pub async fn watch(
     targets: &[Target],
     on: &mut (dyn FnMut(WatchEvent<'_>) + Send),
 ) -> Result<(), DeployError> {
-    use kube::Api;
     let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
     let mut snaps = Snapshots::new();
     for ns in &namespaces {
@@ -156,39 +167,10 @@ pub async fn watch(
     on(WatchEvent::Report(&last));
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
-    let mut state: BTreeMap<String, Namespace> = BTreeMap::new();
-    for ns in &namespaces {
-        let c = client.clone();
-        spawn_watch(
-            Api::namespaced(c.clone(), ns),
-            ns.clone(),
-            0,
-            Update::Deployment,
-            tx.clone(),
-        );
-        spawn_watch(
-            Api::namespaced(c.clone(), ns),
-            ns.clone(),
-            1,
-            Update::ReplicaSet,
-            tx.clone(),
-        );
-        spawn_watch(
-            Api::namespaced(c, ns),
-            ns.clone(),
-            2,
-            Update::Pod,
-            tx.clone(),
-        );
-        state.insert(
-            ns.clone(),
-            Namespace {
-                deployments: Objects::new(),
-                replica_sets: Objects::new(),
-                pods: Objects::new(),
-            },
-        );
-    }
+    let mut state: BTreeMap<String, Namespace> = namespaces
+        .iter()
+        .map(|ns| (ns.clone(), Namespace::watch(client, ns, &tx)))
+        .collect();
     drop(tx);
     let mut broken: BTreeSet<(String, usize)> = BTreeSet::new();
     let settle = std::time::Duration::from_millis(150);
@@ -202,22 +184,12 @@ pub async fn watch(
         while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
             apply(&mut state, &mut broken, msg, on);
         }
-        let ready = state
-            .values()
-            .all(|n| n.deployments.ready && n.replica_sets.ready && n.pods.ready);
-        if !ready {
+        if !state.values().all(Namespace::ready) {
             continue;
         }
         let snaps: Snapshots = state
             .iter()
-            .map(|(ns, n)| {
-                let snap = Snapshot {
-                    deployments: n.deployments.items.values().cloned().collect(),
-                    replica_sets: n.replica_sets.items.values().cloned().collect(),
-                    pods: n.pods.items.values().cloned().collect(),
-                };
-                (ns.clone(), snap)
-            })
+            .map(|(ns, n)| (ns.clone(), n.snapshot()))
             .collect();
         let now = report(namespace, targets, &snaps, Timestamp::now());
         if !now.same_state(&last) {

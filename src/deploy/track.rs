@@ -7,6 +7,7 @@
 //! to have observed our generation.
 
 use super::budget;
+use super::objects::Objects;
 use super::revisions::selector_string;
 use super::stop::{self, Stop};
 use super::verdict::{self, code, Expect, Failure, Observed, Progress, Verdict};
@@ -16,8 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::WatchStreamExt;
-use kube::{Client, Resource};
-use std::collections::BTreeMap;
+use kube::Client;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,53 +78,6 @@ pub enum Note {
     /// A watch failed; it is retried with back-off.
     Disconnected(String),
     Reconnected,
-}
-
-/// One kind of object as a watch reports it: a map by uid, replaced as a whole on relists.
-struct Cache<K> {
-    items: BTreeMap<String, K>,
-    relist: Option<BTreeMap<String, K>>,
-    ready: bool,
-}
-
-impl<K: Resource + Clone> Cache<K> {
-    fn new() -> Self {
-        Cache {
-            items: BTreeMap::new(),
-            relist: None,
-            ready: false,
-        }
-    }
-
-    fn key(o: &K) -> String {
-        let m = o.meta();
-        m.uid.clone().or_else(|| m.name.clone()).unwrap_or_default()
-    }
-
-    fn apply(&mut self, event: watcher::Event<K>) {
-        match event {
-            watcher::Event::Apply(o) => {
-                self.items.insert(Self::key(&o), o);
-            }
-            watcher::Event::Delete(o) => {
-                self.items.remove(&Self::key(&o));
-            }
-            watcher::Event::Init => self.relist = Some(BTreeMap::new()),
-            watcher::Event::InitApply(o) => {
-                self.relist
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(Self::key(&o), o);
-            }
-            watcher::Event::InitDone => {
-                self.items = self.relist.take().unwrap_or_default();
-                self.ready = true;
-            }
-        }
-    }
-
-    fn values(&self) -> Vec<K> {
-        self.items.values().cloned().collect()
-    }
 }
 
 /// The next item of a stream (the watcher streams implement `Stream` through
@@ -199,9 +152,9 @@ struct Follow<'a> {
     last_note: String,
     last_progress: Option<Progress>,
     links: Links,
-    d_cache: Cache<Deployment>,
-    rs_cache: Cache<ReplicaSet>,
-    pod_cache: Cache<Pod>,
+    d_cache: Objects<Deployment>,
+    rs_cache: Objects<ReplicaSet>,
+    pod_cache: Objects<Pod>,
     events_api: Api<Event>,
     events: Vec<Event>,
     events_at: Option<Instant>,
@@ -224,9 +177,9 @@ impl<'a> Follow<'a> {
             last_note: String::new(),
             last_progress: None,
             links: Links::default(),
-            d_cache: Cache::new(),
-            rs_cache: Cache::new(),
-            pod_cache: Cache::new(),
+            d_cache: Objects::new(),
+            rs_cache: Objects::new(),
+            pod_cache: Objects::new(),
             events_api: Api::namespaced(client.clone(), &spec.namespace),
             events: Vec::new(),
             events_at: None,
@@ -262,7 +215,7 @@ impl<'a> Follow<'a> {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            deployment: self.d_cache.values().into_iter().next(),
+            deployment: self.d_cache.first().cloned(),
             replica_sets: self.rs_cache.values(),
             pods: self.pod_cache.values(),
             events: self.events.clone(),
@@ -285,10 +238,10 @@ impl<'a> Follow<'a> {
     async fn judge(&mut self, note: &mut (dyn FnMut(Note) + Send)) -> Option<Tracked> {
         let spec = self.spec;
         let timed_out = Instant::now() >= self.deadline;
-        if !(self.d_cache.ready && self.rs_cache.ready && self.pod_cache.ready) {
+        if !(self.d_cache.ready() && self.rs_cache.ready() && self.pod_cache.ready()) {
             return timed_out.then(|| self.timeout(None));
         }
-        let Some(deployment) = self.d_cache.items.values().next().cloned() else {
+        let Some(deployment) = self.d_cache.first().cloned() else {
             return Some(Tracked::Superseded("the deployment was deleted".into()));
         };
         let rss = self.rs_cache.values();

@@ -8,7 +8,7 @@
 
 use super::budget::ContainerBudget;
 use super::revisions::{self, controlled_by, equal_ignore_hash};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Event, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -136,12 +136,31 @@ pub fn assess(obs: Observed<'_>, expect: Expect<'_>) -> Verdict {
         .cloned()
         .collect();
     let new_rs = revisions::replica_set_for_template(expect.template, &owned);
-    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let progress = progress_of(d, new_rs);
+    let failing = new_rs.and_then(|rs| failing_pod(&obs, rs, &expect));
+    if let Some(f) = failing.or_else(|| deadline_exceeded(&status)) {
+        return Verdict::Failed(f);
+    }
+    // kubectl rollout status: all updated, no old replicas left, all updated available.
+    let updated = progress.updated;
+    if new_rs.is_some()
+        && updated >= progress.desired
+        && status.replicas.unwrap_or(0) <= updated
+        && progress.available >= updated
+    {
+        return Verdict::Complete(progress);
+    }
+    Verdict::Progressing(progress)
+}
+
+/// Where the rollout of the Deployment to `new_rs` (our template's ReplicaSet) stands.
+fn progress_of(d: &Deployment, new_rs: Option<&ReplicaSet>) -> Progress {
+    let status = d.status.clone().unwrap_or_default();
     let updated = status.updated_replicas.unwrap_or(0);
-    let progress = Progress {
+    Progress {
         replica_set: new_rs.and_then(|r| r.metadata.name.clone()),
         revision: new_rs.and_then(revisions::revision_of),
-        desired,
+        desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
         updated,
         ready: status.ready_replicas.unwrap_or(0).min(updated),
         available: status.available_replicas.unwrap_or(0),
@@ -150,47 +169,38 @@ pub fn assess(obs: Observed<'_>, expect: Expect<'_>) -> Verdict {
             .and_then(|s| s.available_replicas)
             .unwrap_or(0),
         old: status.replicas.unwrap_or(0).saturating_sub(updated).max(0),
-    };
-    if let Some(rs) = new_rs {
-        let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();
-        let mut pods: Vec<&Pod> = obs
-            .pods
-            .iter()
-            .filter(|p| controlled_by(&p.metadata, rs_uid))
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .collect();
-        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        for pod in pods {
-            if let Some(f) = judge_pod(pod, obs.events, &expect) {
-                return Verdict::Failed(f);
-            }
-        }
     }
-    if let Some(c) =
-        status.conditions.iter().flatten().find(|c| {
-            c.type_ == "Progressing" && c.reason.as_deref() == Some(code::PROGRESS_DEADLINE)
-        })
-    {
-        return Verdict::Failed(Failure {
-            code: code::PROGRESS_DEADLINE.into(),
-            message: c
-                .message
-                .clone()
-                .unwrap_or_else(|| "the deployment exceeded its progress deadline".to_string()),
-            pod: None,
-            container: None,
-            crashed: false,
-        });
-    }
-    // kubectl rollout status: all updated, no old replicas left, all updated available.
-    if new_rs.is_some()
-        && updated >= desired
-        && status.replicas.unwrap_or(0) <= updated
-        && progress.available >= updated
-    {
-        return Verdict::Complete(progress);
-    }
-    Verdict::Progressing(progress)
+}
+
+/// The first failing pod of `rs` (by name), not being deleted.
+fn failing_pod(obs: &Observed<'_>, rs: &ReplicaSet, expect: &Expect<'_>) -> Option<Failure> {
+    let rs_uid = rs.metadata.uid.as_deref().unwrap_or_default();
+    let mut pods: Vec<&Pod> = obs
+        .pods
+        .iter()
+        .filter(|p| controlled_by(&p.metadata, rs_uid))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    pods.into_iter()
+        .find_map(|pod| judge_pod(pod, obs.events, expect))
+}
+
+/// The Deployment's `ProgressDeadlineExceeded`, as a failure.
+fn deadline_exceeded(status: &DeploymentStatus) -> Option<Failure> {
+    let c = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some(code::PROGRESS_DEADLINE)
+    })?;
+    Some(Failure {
+        code: code::PROGRESS_DEADLINE.into(),
+        message: c
+            .message
+            .clone()
+            .unwrap_or_else(|| "the deployment exceeded its progress deadline".to_string()),
+        pod: None,
+        container: None,
+        crashed: false,
+    })
 }
 
 fn superseded_message(ours: &PodTemplateSpec, now: Option<&PodTemplateSpec>) -> String {

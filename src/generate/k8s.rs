@@ -115,59 +115,22 @@ fn vars(m: &Manifest) -> Vars {
 /// the defaults. A bad value is an [`GenerateError::Input`] naming the file it came from.
 pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateError> {
     let own = &s.config;
-    let own_file = if s.dir.is_empty() {
-        "Cargo.toml".to_string()
-    } else {
-        format!("{}/Cargo.toml", s.dir)
-    };
-    let file = |from_service: bool| {
-        if from_service {
-            own_file.clone()
-        } else {
+    let origin = Origin {
+        service: &s.name,
+        own_file: if s.dir.is_empty() {
             "Cargo.toml".to_string()
-        }
+        } else {
+            format!("{}/Cargo.toml", s.dir)
+        },
     };
-    let err = |from_service: bool, message: String| GenerateError::Input {
-        path: file(from_service),
-        message: format!("service `{}`: {message}", s.name),
-    };
+    let err = |from_service: bool, message: String| origin.err(from_service, message);
     let prefix = ws.prefix.as_deref().unwrap_or("");
-
-    let template = own
-        .deployment
-        .as_deref()
-        .or(ws.deployment.as_deref())
-        .unwrap_or(DEFAULT_DEPLOYMENT);
-    let name = crate::deploy::plan::expand(template, &s.name, prefix)
-        .map_err(|m| err(own.deployment.is_some(), m))?;
-    check_dns_label("deployment", &name, true).map_err(|m| {
-        err(
-            own.deployment.is_some(),
-            format!("{m}; it also names the Service, which needs this form"),
-        )
-    })?;
-
+    let name = deployment_name(s, ws, &origin)?;
     let namespace = own.namespace.clone().or_else(|| ws.namespace.clone());
     if let Some(ns) = &namespace {
         check_dns_label("namespace", ns, false).map_err(|m| err(own.namespace.is_some(), m))?;
     }
-
-    let container = own
-        .container
-        .clone()
-        .or_else(|| ws.container.clone())
-        .unwrap_or_else(|| s.name.clone());
-    check_dns_label("container", &container, false).map_err(|m| {
-        err(
-            own.container.is_some() || ws.container.is_none(),
-            if own.container.is_none() && ws.container.is_none() {
-                format!("{m} (the container is named like the service: set `container`)")
-            } else {
-                m
-            },
-        )
-    })?;
-
+    let container = container_name(s, ws, &origin)?;
     let app = app_label(prefix, &s.name);
     check_label_value("app", &app).map_err(|m| err(false, m))?;
     check_label_value("app.kubernetes.io/name", &s.name).map_err(|m| err(true, m))?;
@@ -179,7 +142,6 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
             format!("`replicas` = {replicas} is too large"),
         ));
     }
-
     let port = own
         .image_settings
         .port
@@ -191,7 +153,6 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
             "`port` must be between 1 and 65535".into(),
         ));
     }
-
     let (requests, limits) = resources(ws.resources.as_ref(), own.resources.as_ref())
         .map_err(|(from_service, m)| err(from_service, m))?;
 
@@ -206,6 +167,72 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
         requests,
         limits,
     })
+}
+
+/// Where a service's settings come from: its own `Cargo.toml`, or the workspace's.
+struct Origin<'a> {
+    service: &'a str,
+    own_file: String,
+}
+
+impl Origin<'_> {
+    /// A bad value, from the service's table or the workspace's.
+    fn err(&self, from_service: bool, message: String) -> GenerateError {
+        GenerateError::Input {
+            path: if from_service {
+                self.own_file.clone()
+            } else {
+                "Cargo.toml".to_string()
+            },
+            message: format!("service `{}`: {message}", self.service),
+        }
+    }
+}
+
+/// The Deployment's name (also the Service's): the `deployment` template, expanded.
+fn deployment_name(
+    s: &Service,
+    ws: &WorkspaceConfig,
+    origin: &Origin<'_>,
+) -> Result<String, GenerateError> {
+    let own = s.config.deployment.as_deref();
+    let template = own
+        .or(ws.deployment.as_deref())
+        .unwrap_or(DEFAULT_DEPLOYMENT);
+    let prefix = ws.prefix.as_deref().unwrap_or("");
+    let name = crate::deploy::plan::expand(template, &s.name, prefix)
+        .map_err(|m| origin.err(own.is_some(), m))?;
+    check_dns_label("deployment", &name, true).map_err(|m| {
+        origin.err(
+            own.is_some(),
+            format!("{m}; it also names the Service, which needs this form"),
+        )
+    })?;
+    Ok(name)
+}
+
+/// The container's name: `container`, else the service's.
+fn container_name(
+    s: &Service,
+    ws: &WorkspaceConfig,
+    origin: &Origin<'_>,
+) -> Result<String, GenerateError> {
+    let own = s.config.container.as_ref();
+    let container = own
+        .or(ws.container.as_ref())
+        .cloned()
+        .unwrap_or_else(|| s.name.clone());
+    check_dns_label("container", &container, false).map_err(|m| {
+        origin.err(
+            own.is_some() || ws.container.is_none(),
+            if own.is_none() && ws.container.is_none() {
+                format!("{m} (the container is named like the service: set `container`)")
+            } else {
+                m
+            },
+        )
+    })?;
+    Ok(container)
 }
 
 /// `app`: `<prefix>-<service>`, or `<prefix><service>` when the prefix already ends with `-`,

@@ -135,6 +135,48 @@ impl Registry {
             None => Registry::Variable,
         }
     }
+
+    /// The registry login's user and password, as workflow expressions.
+    fn login(&self) -> (&'static str, &'static str) {
+        match self {
+            Registry::Ghcr => ("${{ github.actor }}", "${{ secrets.GITHUB_TOKEN }}"),
+            _ => (
+                "${{ secrets.MONOSHIP_REGISTRY_USER }}",
+                "${{ secrets.MONOSHIP_REGISTRY_PASSWORD }}",
+            ),
+        }
+    }
+
+    /// What the repository must provide, one line each.
+    fn needs(&self) -> Vec<&'static str> {
+        let mut needs = vec!["secret KUBECONFIG: a kubeconfig for `monoship deploy`"];
+        match self {
+            Registry::Ghcr => needs.push(
+                "permission packages: write: images go to ghcr.io with the job's GITHUB_TOKEN",
+            ),
+            Registry::Configured => needs.push(
+                "secrets MONOSHIP_REGISTRY_USER, MONOSHIP_REGISTRY_PASSWORD: the registry's login",
+            ),
+            Registry::Variable => needs.extend([
+                "secrets MONOSHIP_REGISTRY_USER, MONOSHIP_REGISTRY_PASSWORD: the registry's login",
+                "variable MONOSHIP_REGISTRY: the registry, HOST[/PREFIX] (no `registry` configured)",
+            ]),
+        }
+        needs
+    }
+}
+
+/// Paths go into block scalars as they are: a line break cannot be written there.
+fn check_dir(ctx: &Context) -> Result<(), GenerateError> {
+    if ctx.workspace_dir.chars().any(char::is_control) {
+        return Err(GenerateError::Input {
+            path: ctx.root.display().to_string(),
+            message: "the workspace directory's name holds a control character, which a \
+                      workflow file cannot carry"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The workflow file.
@@ -151,39 +193,14 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
             Vec::new()
         }
     };
-    let (user, password) = match registry {
-        Registry::Ghcr => ("${{ github.actor }}", "${{ secrets.GITHUB_TOKEN }}"),
-        _ => (
-            "${{ secrets.MONOSHIP_REGISTRY_USER }}",
-            "${{ secrets.MONOSHIP_REGISTRY_PASSWORD }}",
-        ),
-    };
-    let mut needs = vec!["secret KUBECONFIG: a kubeconfig for `monoship deploy`"];
-    match registry {
-        Registry::Ghcr => needs
-            .push("permission packages: write: images go to ghcr.io with the job's GITHUB_TOKEN"),
-        Registry::Configured => needs.push(
-            "secrets MONOSHIP_REGISTRY_USER, MONOSHIP_REGISTRY_PASSWORD: the registry's login",
-        ),
-        Registry::Variable => needs.extend([
-            "secrets MONOSHIP_REGISTRY_USER, MONOSHIP_REGISTRY_PASSWORD: the registry's login",
-            "variable MONOSHIP_REGISTRY: the registry, HOST[/PREFIX] (no `registry` configured)",
-        ]),
-    }
+    let (user, password) = registry.login();
+    let needs = registry.needs();
     let needs = needs
         .into_iter()
         .map(|line| BTreeMap::from([("line".to_string(), line.to_string())]))
         .collect();
     let dir = ctx.workspace_dir.as_str();
-    // Paths go into block scalars as they are: a line break cannot be written there.
-    if dir.chars().any(char::is_control) {
-        return Err(GenerateError::Input {
-            path: ctx.root.display().to_string(),
-            message: "the workspace directory's name holds a control character, which a \
-                      workflow file cannot carry"
-                .into(),
-        });
-    }
+    check_dir(ctx)?;
     let target = join(dir, "target");
     let target_key = format!(
         "monoship-target-${{{{ runner.os }}}}-${{{{ hashFiles({}) }}}}",

@@ -1,7 +1,9 @@
 //! Reproducible layers: sorted entries, fixed owner and time, no extended attributes or user
 //! names, and gzip with a fixed header. The same files give the same digest, always.
 
-use sha2::{Digest, Sha256};
+use super::digest;
+/// Also here for the callers that build layers (see [`digest::sha256`]).
+pub use super::digest::sha256;
 use std::io::Read;
 use std::path::Path;
 
@@ -38,9 +40,8 @@ pub struct Layer {
     pub media_type: String,
 }
 
-pub fn sha256(data: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(data))
-}
+/// The media type of the layers built here.
+pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Build a layer from `entries` (paths relative to `/`, without a leading slash), every entry
 /// owned by 0:0 with modification time `mtime`.
@@ -81,7 +82,7 @@ pub fn build_with(
     }
     let raw = tar.into_inner()?;
     let diff_id = sha256(&raw);
-    let cached = cache.map(|dir| dir.join(format!("{}.gz", diff_id.trim_start_matches("sha256:"))));
+    let cached = cache.map(|dir| dir.join(format!("{}.gz", digest::hex(&diff_id))));
     let blob = match cached.as_deref().and_then(|p| read_cached(p, &diff_id)) {
         Some(blob) => blob,
         None => {
@@ -99,7 +100,7 @@ pub fn build_with(
         digest: sha256(&blob),
         diff_id,
         blob,
-        media_type: super::oci::LAYER_GZIP.to_string(),
+        media_type: LAYER_GZIP.to_string(),
     })
 }
 
@@ -242,7 +243,7 @@ mod tests {
         assert_eq!(left, ["fresh.gz", "recent.gz"]);
         // A blob read from the cache counts as used now.
         let layer = build_with(vec![file("app/x", "1")], 1, Some(dir.path())).unwrap();
-        let name = format!("{}.gz", layer.diff_id.trim_start_matches("sha256:"));
+        let name = format!("{}.gz", digest::hex(&layer.diff_id));
         std::fs::write(dir.path().join(&name), &layer.blob).unwrap();
         let f = std::fs::File::options()
             .append(true)

@@ -2,6 +2,7 @@
 //! an OCI image layout.
 
 pub mod base;
+pub mod digest;
 pub mod layer;
 pub mod oci;
 

@@ -1,6 +1,7 @@
 //! OCI image config, manifest, and the image layout directory.
 
-use super::layer::{sha256, Layer};
+use super::digest::{self, sha256};
+use super::layer::Layer;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -9,7 +10,6 @@ use std::path::Path;
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -112,8 +112,8 @@ impl Image {
 pub fn write_layout(dir: &Path, images: &[(String, &Image)]) -> std::io::Result<()> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
-    let put = |digest: &str, data: &[u8]| -> std::io::Result<()> {
-        let path = blobs.join(digest.trim_start_matches("sha256:"));
+    let put = |d: &str, data: &[u8]| -> std::io::Result<()> {
+        let path = blobs.join(digest::hex(d));
         if !path.exists() {
             crate::atomic::write(&path, data)?;
         }

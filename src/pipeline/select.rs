@@ -7,7 +7,7 @@ use crate::config::WorkspaceConfig;
 use crate::deploy::images::{Artifact, Naming};
 use crate::deploy::plan::{self, Target};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
-use crate::deploy::{status, DeployError};
+use crate::deploy::{container, DeployError};
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
 use serde::Serialize;
@@ -112,9 +112,8 @@ pub async fn deployed_revisions(
         {
             Ok(d) => {
                 let template = d.spec.as_ref().map(|s| &s.template);
-                let (_, revision) =
-                    status::version_of(template, &d.metadata, loc.container.as_deref(), &svc.name);
-                revision
+                container::version_of(template, &d.metadata, loc.container.as_deref(), &svc.name)
+                    .revision
             }
             Err(DeployError::DeploymentNotFound { .. }) => None,
             Err(e) => return Err(e),

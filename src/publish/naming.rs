@@ -37,6 +37,10 @@ pub fn normalize_registry(registry: &str) -> Result<String, String> {
     Ok(r.to_string())
 }
 
+/// A template with `{registry}` and no registry given.
+const NO_REGISTRY: &str =
+    "no registry: pass --registry HOST[/PREFIX] or set `registry` in [workspace.metadata.monoship]";
+
 /// Expand `template` for `service`.
 pub fn image_name(
     template: &str,
@@ -44,32 +48,15 @@ pub fn image_name(
     prefix: &str,
     service: &str,
 ) -> Result<ImageName, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("image template `{template}`: unclosed `{{`"))?;
-        match &after[..end] {
-            "registry" => out.push_str(registry.ok_or_else(|| {
-                "no registry: pass --registry HOST[/PREFIX] or set `registry` in \
-                 [workspace.metadata.monoship]"
-                    .to_string()
-            })?),
-            "prefix" => out.push_str(prefix),
-            "service" => out.push_str(service),
-            other => {
-                return Err(format!(
-                    "image template `{template}`: unknown placeholder `{{{other}}}` \
-                     (known: {{registry}}, {{prefix}}, {{service}})"
-                ))
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
+    let out = crate::placeholders::expand(
+        "image template",
+        template,
+        &[
+            ("registry", registry.ok_or(NO_REGISTRY)),
+            ("prefix", Ok(prefix)),
+            ("service", Ok(service)),
+        ],
+    )?;
     let (host, repository) = out.split_once('/').ok_or_else(|| {
         format!(
             "image `{out}` (from template `{template}`) has no repository after the registry host"

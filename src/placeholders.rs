@@ -1,0 +1,83 @@
+//! `{name}` placeholders in the name templates of the configuration (`deployment`, `image`).
+
+/// Replace each `{name}` in `template` by its value in `values`, whose names, in order, are
+/// the known ones. A value given as `Err(why)` is not available: a template that uses it fails
+/// with `why`. An unknown name or a `{` without its `}` is an error naming `what` (e.g.
+/// `image template`) and the template.
+pub fn expand(
+    what: &str,
+    template: &str,
+    values: &[(&str, Result<&str, &str>)],
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{what} `{template}`: unclosed `{{`"))?;
+        let name = &after[..end];
+        match values.iter().find(|(n, _)| *n == name) {
+            Some((_, Ok(value))) => out.push_str(value),
+            Some((_, Err(why))) => return Err((*why).to_string()),
+            None => {
+                let known: Vec<String> = values.iter().map(|(n, _)| format!("{{{n}}}")).collect();
+                return Err(format!(
+                    "{what} `{template}`: unknown placeholder `{{{name}}}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUES: &[(&str, Result<&str, &str>)] = &[
+        ("service", Ok("users")),
+        ("prefix", Ok("acme-")),
+        ("registry", Err("no registry")),
+    ];
+
+    #[test]
+    fn placeholders_are_replaced() {
+        assert_eq!(
+            expand("t", "{prefix}{service}-api", VALUES).unwrap(),
+            "acme-users-api"
+        );
+        assert_eq!(expand("t", "plain", VALUES).unwrap(), "plain");
+        assert_eq!(expand("t", "", VALUES).unwrap(), "");
+        assert_eq!(expand("t", "x}{service}}", VALUES).unwrap(), "x}users}");
+    }
+
+    #[test]
+    fn unknown_unclosed_and_unavailable_placeholders_are_errors() {
+        assert_eq!(
+            expand("deployment template", "{service}-{nope}", VALUES).unwrap_err(),
+            "deployment template `{service}-{nope}`: unknown placeholder `{nope}` \
+             (known: {service}, {prefix}, {registry})"
+        );
+        assert_eq!(
+            expand("image template", "{service", VALUES).unwrap_err(),
+            "image template `{service`: unclosed `{`"
+        );
+        assert_eq!(
+            expand("image template", "a/{service}/{", VALUES).unwrap_err(),
+            "image template `a/{service}/{`: unclosed `{`"
+        );
+        assert_eq!(
+            expand("t", "{}", VALUES).unwrap_err(),
+            "t `{}`: unknown placeholder `{}` (known: {service}, {prefix}, {registry})"
+        );
+        assert_eq!(
+            expand("t", "{registry}/{service}", VALUES).unwrap_err(),
+            "no registry"
+        );
+    }
+}
