@@ -36,9 +36,7 @@ fn one(
 ) -> Result<(ServiceRecord, oci::Image), BuildError> {
     let s = job.service;
     let binary = std::fs::read(job.binary).map_err(io(job.binary))?;
-    let binary_sha256 = image::layer::sha256(&binary)
-        .trim_start_matches("sha256:")
-        .to_string();
+    let binary_sha256 = image::digest::hex(&image::digest::sha256(&binary)).to_string();
     let set = job.settings;
     let assemble_at = |revision: &str, epoch: u64| {
         let labels = BTreeMap::from([

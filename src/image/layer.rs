@@ -1,9 +1,7 @@
 //! Reproducible layers: sorted entries, fixed owner and time, no extended attributes or user
 //! names, and gzip with a fixed header. The same files give the same digest, always.
 
-use super::digest;
-/// Also here for the callers that build layers (see [`digest::sha256`]).
-pub use super::digest::sha256;
+use super::digest::{self, sha256};
 use std::io::Read;
 use std::path::Path;
 

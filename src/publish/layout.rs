@@ -63,7 +63,7 @@ pub struct LocalImage {
 
 impl LocalImage {
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, PublishError> {
-        let path = self.blob_dir.join(digest.trim_start_matches("sha256:"));
+        let path = self.blob_dir.join(crate::image::digest::hex(digest));
         std::fs::read(&path).map_err(|source| PublishError::Io {
             path: path.display().to_string(),
             source,
@@ -107,10 +107,10 @@ pub fn read_images(
                 ),
             ));
         }
-        let manifest_path = blob_dir.join(entry.digest.trim_start_matches("sha256:"));
+        let manifest_path = blob_dir.join(crate::image::digest::hex(&entry.digest));
         let manifest =
             std::fs::read(&manifest_path).map_err(|e| layout_err(&manifest_path, e.to_string()))?;
-        let actual = crate::image::layer::sha256(&manifest);
+        let actual = crate::image::digest::sha256(&manifest);
         if actual != entry.digest {
             return Err(layout_err(
                 &manifest_path,
@@ -122,7 +122,7 @@ pub fn read_images(
         let mut blobs = parsed.layers;
         blobs.push(parsed.config);
         for b in &blobs {
-            let p = blob_dir.join(b.digest.trim_start_matches("sha256:"));
+            let p = blob_dir.join(crate::image::digest::hex(&b.digest));
             let size = std::fs::metadata(&p)
                 .map_err(|e| layout_err(&p, format!("blob of `{}`: {e}", s.service)))?
                 .len();

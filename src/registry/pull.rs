@@ -66,7 +66,7 @@ pub struct PulledImage {
 impl PulledImage {
     /// The cached file of a blob of this image.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.blobs.join(digest.trim_start_matches("sha256:"))
+        self.blobs.join(crate::image::digest::hex(digest))
     }
 }
 
