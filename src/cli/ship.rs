@@ -84,20 +84,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         offline: cli.offline,
         ..Default::default()
     })?;
-    let opts = ShipOptions {
-        selection: if args.since_deployed {
-            Selection::SinceDeployed
-        } else {
-            Selection::Since(args.base.clone())
-        },
-        namespace: args.cluster.kube.namespace.clone(),
-        deploy: Options {
-            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-            no_rollback: args.no_rollback,
-            fail_fast: args.fail_fast,
-            ..super::deploy::options(&args.cluster)
-        },
-    };
+    let opts = ship_options(args);
     let builder = CargoBuilder {
         profile: None,
         target: None,
@@ -152,6 +139,23 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         return Err(signals::interrupted(why, &report.results));
     }
     Ok(if report.ok() { exit::OK } else { exit::FAILED })
+}
+
+fn ship_options(args: &Args) -> ShipOptions {
+    ShipOptions {
+        selection: if args.since_deployed {
+            Selection::SinceDeployed
+        } else {
+            Selection::Since(args.base.clone())
+        },
+        namespace: args.cluster.kube.namespace.clone(),
+        deploy: Options {
+            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
+            no_rollback: args.no_rollback,
+            fail_fast: args.fail_fast,
+            ..super::deploy::options(&args.cluster)
+        },
+    }
 }
 
 /// A ship error for the user, with its exit code.
