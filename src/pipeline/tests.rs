@@ -211,69 +211,103 @@ impl Cluster for FakeCluster<'_> {
     }
 }
 
-/// Every service never deployed by monoship, so all are selected without git.
-fn never_deployed(services: &[&str]) -> BTreeMap<String, Option<String>> {
-    services.iter().map(|s| (s.to_string(), None)).collect()
+/// A case: the workspace's services (all never deployed by monoship, so all are selected
+/// without git) and how each fake behaves.
+#[derive(Default)]
+struct Case {
+    services: &'static [&'static str],
+    /// The build of this service fails.
+    build_fails: Option<&'static str>,
+    /// The publisher's check fails.
+    refused: bool,
+    /// The publisher leaves this service out.
+    unpublished: Option<&'static str>,
+    outcomes: BTreeMap<&'static str, Outcome>,
+    namespace: Option<&'static str>,
+    /// A dry run, with this registry for the references.
+    dry_run: Option<&'static str>,
 }
 
-fn options(namespace: Option<&str>) -> ShipOptions {
-    ShipOptions {
-        selection: Selection::SinceDeployed,
-        namespace: namespace.map(str::to_string),
-        deploy: deploy::Options::default(),
+/// What a case did: the report, the events, and what the fakes were asked, in order.
+struct Ran {
+    report: Result<ShipReport, ShipError>,
+    events: Vec<Event>,
+    log: Vec<String>,
+}
+
+impl Ran {
+    fn stages(&self) -> Vec<Stage> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Stage(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
-fn run(
-    ws: &Workspace,
-    opts: &ShipOptions,
-    stages: Stages<'_>,
-) -> (Result<ShipReport, ShipError>, Vec<Event>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut events = Vec::new();
-    let result = ship(&rt, ws, opts, stages, &mut |e| events.push(e));
-    (result, events)
-}
-
-fn stages_of(events: &[Event]) -> Vec<Stage> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Stage(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect()
+impl Case {
+    fn run(self) -> Ran {
+        let log = Log::default();
+        let ws = workspace(self.services);
+        let builder = FakeBuilder {
+            log: &log,
+            fails: self.build_fails,
+        };
+        let fake = FakePublisher {
+            log: &log,
+            refuses: self.refused,
+            drops: self.unpublished,
+        };
+        let dry = DryRunPublisher {
+            naming: naming(&WorkspaceConfig::default(), self.dry_run),
+        };
+        let cluster = FakeCluster {
+            log: &log,
+            deployed: self
+                .services
+                .iter()
+                .map(|s| (s.to_string(), None))
+                .collect(),
+            outcomes: self.outcomes,
+        };
+        let publisher: &dyn Publisher = if self.dry_run.is_some() { &dry } else { &fake };
+        let stages = Stages {
+            builder: &builder,
+            publisher,
+            cluster: &cluster,
+        };
+        let mut opts = ShipOptions {
+            selection: Selection::SinceDeployed,
+            namespace: self.namespace.map(str::to_string),
+            deploy: deploy::Options::default(),
+        };
+        opts.deploy.dry_run = self.dry_run.is_some();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut events = Vec::new();
+        let report = ship(&rt, &ws, &opts, stages, &mut |e| events.push(e));
+        Ran {
+            report,
+            events,
+            log: log.into_inner(),
+        }
+    }
 }
 
 #[test]
 fn the_stages_run_in_order_each_on_the_last_ones_output() {
-    let log = Log::default();
-    let ws = workspace(&["orders", "users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: false,
-        drops: None,
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["orders", "users"]),
+    let ran = Case {
+        services: &["orders", "users"],
         outcomes: BTreeMap::from([("users", Outcome::Unchanged)]),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, events) = run(&ws, &options(Some("shop")), stages);
-    let report = report.unwrap();
+        namespace: Some("shop"),
+        ..Case::default()
+    }
+    .run();
     assert_eq!(
-        *log.borrow(),
+        ran.log,
         [
             "revisions".to_string(),
             "check".into(),
@@ -287,7 +321,7 @@ fn the_stages_run_in_order_each_on_the_last_ones_output() {
         ]
     );
     assert_eq!(
-        stages_of(&events),
+        ran.stages(),
         [
             Stage::Affected,
             Stage::Build { services: 2 },
@@ -295,7 +329,8 @@ fn the_stages_run_in_order_each_on_the_last_ones_output() {
             Stage::Deploy { dry_run: false },
         ]
     );
-    assert!(events.iter().any(|e| matches!(e, Event::Build(_))));
+    assert!(ran.events.iter().any(|e| matches!(e, Event::Build(_))));
+    let report = ran.report.unwrap();
     assert_eq!(report.base, "deployed");
     assert_eq!(report.head, Head::Worktree);
     let rows: Vec<(&str, &str, u64, &str)> = report
@@ -323,192 +358,93 @@ fn the_stages_run_in_order_each_on_the_last_ones_output() {
 
 #[test]
 fn nothing_selected_builds_publishes_and_deploys_nothing() {
-    let log = Log::default();
-    let ws = workspace(&[]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: false,
-        drops: None,
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: BTreeMap::new(),
-        outcomes: BTreeMap::new(),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, events) = run(&ws, &options(None), stages);
-    let report = report.unwrap();
+    let ran = Case::default().run();
+    let report = ran.report.as_ref().unwrap();
     assert!(report.rows.is_empty() && report.results.is_empty());
-    assert_eq!(*log.borrow(), ["revisions"]);
-    assert_eq!(stages_of(&events), [Stage::Affected]);
+    assert_eq!(ran.log, ["revisions"]);
+    assert_eq!(ran.stages(), [Stage::Affected]);
 }
 
 #[test]
 fn a_failed_build_stops_before_the_registry_and_the_cluster() {
-    let log = Log::default();
-    let ws = workspace(&["orders", "users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: Some("users"),
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: false,
-        drops: None,
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["orders", "users"]),
-        outcomes: BTreeMap::new(),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, _) = run(&ws, &options(None), stages);
+    let ran = Case {
+        services: &["orders", "users"],
+        build_fails: Some("users"),
+        ..Case::default()
+    }
+    .run();
     assert!(matches!(
-        report,
+        ran.report,
         Err(ShipError::Build(BuildError::Compile { .. }))
     ));
-    assert_eq!(*log.borrow(), ["revisions", "check", "build orders users"]);
+    assert_eq!(ran.log, ["revisions", "check", "build orders users"]);
 }
 
 #[test]
 fn a_registry_refused_before_the_build_builds_nothing() {
-    let log = Log::default();
-    let ws = workspace(&["users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: true,
-        drops: None,
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["users"]),
-        outcomes: BTreeMap::new(),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, _) = run(&ws, &options(None), stages);
-    let err = report.unwrap_err();
+    let ran = Case {
+        services: &["users"],
+        refused: true,
+        ..Case::default()
+    }
+    .run();
+    let err = ran.report.unwrap_err();
     assert!(err.to_string().contains("--insecure"), "{err}");
-    assert_eq!(*log.borrow(), ["revisions", "check"]);
+    assert_eq!(ran.log, ["revisions", "check"]);
 }
 
 #[test]
 fn an_image_left_unpublished_deploys_nothing() {
-    let log = Log::default();
-    let ws = workspace(&["orders", "users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: false,
-        drops: Some("users"),
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["orders", "users"]),
-        outcomes: BTreeMap::new(),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, _) = run(&ws, &options(None), stages);
+    let ran = Case {
+        services: &["orders", "users"],
+        unpublished: Some("users"),
+        ..Case::default()
+    }
+    .run();
     assert_eq!(
-        report.unwrap_err().to_string(),
+        ran.report.unwrap_err().to_string(),
         "users: no image was published"
     );
     assert!(
-        !log.borrow().iter().any(|l| l.starts_with("deploy")),
+        !ran.log.iter().any(|l| l.starts_with("deploy")),
         "{:?}",
-        log.borrow()
+        ran.log
     );
 }
 
 #[test]
 fn a_failed_rollout_is_a_row_that_fails_the_run_and_the_context_namespace_is_the_default() {
-    let log = Log::default();
-    let ws = workspace(&["orders", "users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = FakePublisher {
-        log: &log,
-        refuses: false,
-        drops: None,
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["orders", "users"]),
+    let ran = Case {
+        services: &["orders", "users"],
         outcomes: BTreeMap::from([("orders", Outcome::RolledBack)]),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let (report, _) = run(&ws, &options(None), stages);
-    let report = report.unwrap();
+        ..Case::default()
+    }
+    .run();
+    let report = ran.report.unwrap();
     assert!(!report.ok());
     assert_eq!(report.rows[0].result, "rolled-back");
     assert_eq!(report.rows[1].result, "deployed");
-    assert!(log.borrow().last().unwrap().contains("context-ns/orders="));
+    assert!(ran.log.last().unwrap().contains("context-ns/orders="));
 }
 
 #[test]
 fn a_dry_run_names_the_references_a_push_would_make_and_pushes_nothing() {
-    let log = Log::default();
-    let ws = workspace(&["users"]);
-    let builder = FakeBuilder {
-        log: &log,
-        fails: None,
-    };
-    let publisher = DryRunPublisher {
-        naming: naming(&WorkspaceConfig::default(), Some("127.0.0.1:5000/team/")),
-    };
-    let cluster = FakeCluster {
-        log: &log,
-        deployed: never_deployed(&["users"]),
-        outcomes: BTreeMap::new(),
-    };
-    let stages = Stages {
-        builder: &builder,
-        publisher: &publisher,
-        cluster: &cluster,
-    };
-    let mut opts = options(None);
-    opts.deploy.dry_run = true;
-    let (report, events) = run(&ws, &opts, stages);
-    let report = report.unwrap();
+    let ran = Case {
+        services: &["users"],
+        dry_run: Some("127.0.0.1:5000/team/"),
+        ..Case::default()
+    }
+    .run();
+    let stages = ran.stages();
+    let report = ran.report.unwrap();
     assert_eq!(
         report.rows[0].reference,
         format!("127.0.0.1:5000/team/users@{}", digest("users"))
     );
     assert_eq!(report.rows[0].pushed_bytes, 0);
-    assert!(stages_of(&events).contains(&Stage::Publish(PublishMode::DryRun)));
-    assert!(stages_of(&events).contains(&Stage::Deploy { dry_run: true }));
+    assert!(stages.contains(&Stage::Publish(PublishMode::DryRun)));
+    assert!(stages.contains(&Stage::Deploy { dry_run: true }));
+    assert!(!ran.log.iter().any(|l| l.starts_with("publish")));
 }
 
 #[test]

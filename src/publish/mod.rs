@@ -79,6 +79,17 @@ pub struct Options {
     pub insecure: bool,
 }
 
+impl Options {
+    /// The registry, normalized (`HOST[/PREFIX]`, no scheme or trailing slash).
+    fn registry(&self) -> Result<Option<String>, PublishError> {
+        self.registry
+            .as_deref()
+            .map(naming::normalize_registry)
+            .transpose()
+            .map_err(PublishError::Usage)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -162,12 +173,7 @@ struct Job {
 
 /// Check names, tags and `--insecure` without a build record (before a build starts).
 pub fn validate(opts: &Options) -> Result<(), PublishError> {
-    let registry = opts
-        .registry
-        .as_deref()
-        .map(naming::normalize_registry)
-        .transpose()
-        .map_err(PublishError::Usage)?;
+    let registry = opts.registry()?;
     let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, "service")
         .map_err(PublishError::Usage)?;
     crate::registry::check_insecure(&name.host, opts.insecure)
@@ -263,12 +269,7 @@ fn plan(
             })
             .collect::<Result<_, _>>()?
     };
-    let registry = opts
-        .registry
-        .as_deref()
-        .map(naming::normalize_registry)
-        .transpose()
-        .map_err(PublishError::Usage)?;
+    let registry = opts.registry()?;
     let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
     let mut names = Vec::new();
     for s in &selected {
