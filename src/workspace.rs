@@ -131,7 +131,7 @@ pub fn host_target() -> &'static str {
 }
 
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct CargoTarget {
     pub name: String,
     pub kinds: Vec<String>,
     /// Source path relative to the workspace root.
@@ -145,7 +145,7 @@ pub struct Package {
     /// Directory relative to the workspace root, `/`-separated, "" for the root package.
     pub dir: String,
     pub manifest_path: PathBuf,
-    pub targets: Vec<Target>,
+    pub targets: Vec<CargoTarget>,
     /// Index of this package in the graph.
     pub node: usize,
 }
@@ -241,7 +241,7 @@ impl Workspace {
             let targets = p
                 .targets
                 .iter()
-                .map(|t| Target {
+                .map(|t| CargoTarget {
                     name: t.name.clone(),
                     kinds: t.kind.iter().map(|k| k.to_string()).collect(),
                     src_path: rel(&root, t.src_path.as_std_path()),

@@ -11,7 +11,7 @@ use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
-use monoship::deploy::plan::Target;
+use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::{manifests, DeployError, Options, Others};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
@@ -278,7 +278,7 @@ fn select(
 
 /// `--manifests`: the service's Deployment from the files, with the image and annotations.
 fn with_manifest(
-    t: &mut Target,
+    t: &mut ServicePlan,
     docs: &[manifests::Manifest],
     dir: &std::path::Path,
 ) -> Result<(), CliError> {

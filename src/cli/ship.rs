@@ -5,7 +5,7 @@ use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
 use super::{exit, output, require_format, Cli, CliError, Format};
 use monoship::builder::BuildError;
-use monoship::deploy::plan::Target;
+use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{status, DeployError, Options, ServiceResult};
 use monoship::pipeline::{
@@ -197,7 +197,7 @@ impl Cluster for Interruptible {
 
     fn deploy<'a>(
         &'a self,
-        targets: Vec<Target>,
+        targets: Vec<ServicePlan>,
         known: &'a dyn Fn(&str) -> bool,
         opts: &'a Options,
         emit: &'a mut dyn FnMut(monoship::deploy::Event),

@@ -5,7 +5,7 @@
 use super::{exit, output, require_format, Cli, CliError, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
-use monoship::deploy::status::{self, State, StatusReport, Target, WatchEvent};
+use monoship::deploy::status::{self, State, StatusReport, ServiceRef, WatchEvent};
 use monoship::deploy::{plan, DeployError};
 use monoship::workspace::Workspace;
 use std::io::IsTerminal;
@@ -106,7 +106,7 @@ pub fn target(
     service: &str,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<Target, CliError> {
+) -> Result<ServiceRef, CliError> {
     let svc = ws
         .service(service)
         .ok_or_else(|| CliError::usage(format!("unknown service `{service}`")))?;
@@ -118,7 +118,7 @@ pub fn target(
         default_namespace,
     )
     .map_err(CliError::usage)?;
-    Ok(Target {
+    Ok(ServiceRef {
         service: service.to_string(),
         namespace: loc.namespace,
         deployment: loc.deployment,
@@ -176,7 +176,7 @@ async fn watch(
     cli: &Cli,
     conn: &cluster::Connection,
     namespace: &str,
-    targets: &[Target],
+    targets: &[ServiceRef],
 ) -> Result<u8, CliError> {
     let tty = std::io::stdout().is_terminal();
     let json = cli.format == Format::Json;

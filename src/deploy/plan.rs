@@ -10,7 +10,7 @@ pub const DEFAULT_DEPLOYMENT: &str = "{service}";
 
 /// One service to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct ServicePlan {
     pub service: String,
     pub namespace: String,
     pub deployment: String,
@@ -100,7 +100,7 @@ fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), Stri
 /// `depends-on` as waves: each service comes after every dependency that is part of this run
 /// (dependencies outside it are taken as deployed). Unknown services and cycles are errors.
 /// Within a wave, services keep the order given.
-pub fn waves(targets: &[Target], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec<String>>, String> {
+pub fn waves(targets: &[ServicePlan], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec<String>>, String> {
     let names: BTreeSet<&str> = targets.iter().map(|t| t.service.as_str()).collect();
     for t in targets {
         for d in &t.depends_on {
@@ -113,7 +113,7 @@ pub fn waves(targets: &[Target], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec
         }
     }
     let mut level: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut remaining: Vec<&Target> = targets.iter().collect();
+    let mut remaining: Vec<&ServicePlan> = targets.iter().collect();
     while !remaining.is_empty() {
         let before = remaining.len();
         remaining.retain(|t| {
@@ -160,8 +160,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn target(name: &str, deps: &[&str]) -> Target {
-        Target {
+    fn target(name: &str, deps: &[&str]) -> ServicePlan {
+        ServicePlan {
             service: name.into(),
             namespace: "ns".into(),
             deployment: name.into(),

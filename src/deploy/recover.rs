@@ -2,7 +2,7 @@
 //! last revision that ran complete and available ([`revisions::back_to`]), not blindly to the
 //! template from before the change, which may have been failing too; and say so when it was.
 
-use super::plan::Target;
+use super::plan::ServicePlan;
 use super::revisions::{self, equal_ignore_hash};
 use super::rollback;
 use super::track::Tracked;
@@ -71,7 +71,7 @@ fn failed(reason: String) -> RollbackResult {
 /// Undo our change (template `ours`), unless someone else has changed the Deployment since.
 pub async fn roll_back(
     client: &Client,
-    t: &Target,
+    t: &ServicePlan,
     ours: &PodTemplateSpec,
     before: &Before,
     opts: &Options,
@@ -85,7 +85,7 @@ pub async fn roll_back(
 
 async fn roll_back_inner(
     client: &Client,
-    t: &Target,
+    t: &ServicePlan,
     ours: &PodTemplateSpec,
     before: &Before,
     opts: &Options,

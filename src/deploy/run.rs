@@ -3,7 +3,7 @@
 //! out up to `parallel` services at a time in `depends-on` order. A failed service skips its
 //! dependents; `fail_fast` stops starting new services after the first failure.
 
-use super::plan::{self, Target};
+use super::plan::{self, ServicePlan};
 use super::service::{self, Prepared};
 use super::{lease, DeployError, Event, Options, Outcome, ServiceResult};
 use k8s_openapi::api::core::v1::Namespace;
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 /// Check that each namespace exists (a user who may not read namespaces gets the benefit of
 /// the doubt: the Deployment lookup will say what is missing).
-async fn check_namespaces(client: &Client, targets: &[Target]) -> Result<(), DeployError> {
+async fn check_namespaces(client: &Client, targets: &[ServicePlan]) -> Result<(), DeployError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let names: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
     for ns in names {
@@ -36,7 +36,7 @@ async fn check_namespaces(client: &Client, targets: &[Target]) -> Result<(), Dep
 /// those found before anything changed; everything after is in the results.
 pub async fn run(
     client: &Client,
-    targets: Vec<Target>,
+    targets: Vec<ServicePlan>,
     known: &dyn Fn(&str) -> bool,
     opts: &Options,
     emit: &mut dyn FnMut(Event),

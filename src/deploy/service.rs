@@ -4,7 +4,7 @@
 
 use super::container::{self, version_of};
 use super::patch::{self, ImageChange};
-use super::plan::Target;
+use super::plan::ServicePlan;
 use super::recover;
 use super::report;
 use super::revisions::{self, equal_ignore_hash, MONOSHIP_HEALTHY};
@@ -24,7 +24,7 @@ const PATCH_ATTEMPTS: usize = 3;
 /// A service checked against the cluster before anything changes.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub target: Target,
+    pub target: ServicePlan,
     pub container: String,
     pub from: Version,
     pub to: Version,
@@ -82,7 +82,7 @@ fn version_in(d: Option<&Deployment>, container: &str, service: &str) -> Version
     })
 }
 
-fn change<'a>(t: &'a Target, container: &'a str) -> ImageChange<'a> {
+fn change<'a>(t: &'a ServicePlan, container: &'a str) -> ImageChange<'a> {
     ImageChange {
         service: &t.service,
         container,
@@ -92,7 +92,7 @@ fn change<'a>(t: &'a Target, container: &'a str) -> ImageChange<'a> {
 }
 
 /// The Deployment, or `None` when it is missing and `--manifests` will create it.
-async fn existing(client: &Client, t: &Target) -> Result<Option<Deployment>, DeployError> {
+async fn existing(client: &Client, t: &ServicePlan) -> Result<Option<Deployment>, DeployError> {
     match revisions::find_deployment(client, &t.namespace, &t.deployment).await {
         Ok(d) => Ok(Some(d)),
         Err(DeployError::DeploymentNotFound { .. }) if t.manifest.is_some() => Ok(None),
@@ -105,7 +105,7 @@ async fn existing(client: &Client, t: &Target) -> Result<Option<Deployment>, Dep
 /// unchanged) the API server accepts the change in a dry run — which also checks RBAC.
 pub async fn prepare(
     client: &Client,
-    target: Target,
+    target: ServicePlan,
     opts: &Options,
 ) -> Result<Prepared, DeployError> {
     let found = existing(client, &target).await?;
@@ -130,7 +130,7 @@ pub async fn prepare(
 
 /// A Deployment not to touch: someone else's change in progress (unless `others` says to wait
 /// or take over), or paused.
-fn refuse(target: &Target, d: &Deployment, others: Others) -> Result<(), DeployError> {
+fn refuse(target: &ServicePlan, d: &Deployment, others: Others) -> Result<(), DeployError> {
     let ns = &target.namespace;
     if let Some(why) = in_progress(d) {
         if others == Others::Refuse {
@@ -152,7 +152,7 @@ fn refuse(target: &Target, d: &Deployment, others: Others) -> Result<(), DeployE
 }
 
 /// The version a target deploys.
-fn to_version(target: &Target) -> Version {
+fn to_version(target: &ServicePlan) -> Version {
     Version {
         revision: target.artifact.revision.clone(),
         digest: Some(target.artifact.digest.clone()),
@@ -162,7 +162,7 @@ fn to_version(target: &Target) -> Version {
 
 /// `--manifests`: what changes from `found` (the Deployment, when it exists) to `after`, the
 /// server-side apply's dry run.
-fn manifest_prepared(target: Target, found: Option<Deployment>, after: &Deployment) -> Prepared {
+fn manifest_prepared(target: ServicePlan, found: Option<Deployment>, after: &Deployment) -> Prepared {
     let container = target.container.clone().unwrap_or_default();
     let from = version_in(found.as_ref(), &container, &target.service);
     let unchanged = found
@@ -186,7 +186,7 @@ fn manifest_prepared(target: Target, found: Option<Deployment>, after: &Deployme
 /// The image patch of the service's container: its dry run says what changes.
 async fn prepare_patch(
     client: &Client,
-    target: Target,
+    target: ServicePlan,
     d: Deployment,
 ) -> Result<Prepared, DeployError> {
     let template = d
@@ -419,7 +419,7 @@ async fn deploy_inner(
 }
 
 /// Following the rollout of our change to `patched`.
-fn track_spec(t: &Target, patched: &Deployment, opts: &Options) -> TrackSpec {
+fn track_spec(t: &ServicePlan, patched: &Deployment, opts: &Options) -> TrackSpec {
     let spec = patched.spec.clone().unwrap_or_default();
     TrackSpec {
         namespace: t.namespace.clone(),
@@ -456,7 +456,7 @@ impl Changed {
 
 /// Our change, being followed: what undoing it needs.
 struct InFlight<'a> {
-    target: &'a Target,
+    target: &'a ServicePlan,
     /// The pod template our change produced.
     template: PodTemplateSpec,
     before: recover::Before,

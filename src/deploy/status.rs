@@ -97,7 +97,7 @@ impl StatusReport {
 
 /// A service and the Deployment (and container) it runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct ServiceRef {
     pub service: String,
     pub namespace: String,
     pub deployment: String,
@@ -120,7 +120,7 @@ pub type Snapshots = BTreeMap<String, Snapshot>;
 /// (a service configured with its own namespace is looked up there).
 pub fn report(
     namespace: &str,
-    targets: &[Target],
+    targets: &[ServiceRef],
     snaps: &Snapshots,
     now: Timestamp,
 ) -> StatusReport {
@@ -135,7 +135,7 @@ pub fn report(
 }
 
 /// One service's row.
-pub fn service_status(target: &Target, snap: &Snapshot, now: Timestamp) -> ServiceStatus {
+pub fn service_status(target: &ServiceRef, snap: &Snapshot, now: Timestamp) -> ServiceStatus {
     let Some(d) = snap
         .deployments
         .iter()

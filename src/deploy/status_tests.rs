@@ -22,7 +22,7 @@ fn at(time: &str) -> Timestamp {
 }
 
 fn status_of(snap: &Snapshot, service: &str) -> ServiceStatus {
-    let target = Target {
+    let target = ServiceRef {
         service: service.into(),
         namespace: "fixtures".into(),
         deployment: service.into(),
@@ -232,7 +232,7 @@ fn digests_revisions_and_ages() {
 #[test]
 fn same_state_ignores_ages() {
     let snap: Snapshots = [("fixtures".to_string(), fixture("created"))].into();
-    let targets = [Target {
+    let targets = [ServiceRef {
         service: "users".into(),
         namespace: "fixtures".into(),
         deployment: "users".into(),

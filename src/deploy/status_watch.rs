@@ -1,7 +1,7 @@
 //! `monoship status --watch`: the report again whenever the Deployments, ReplicaSets or pods
 //! of the services' namespaces change, from watches that reconnect on their own.
 
-use super::{report, snapshot, Snapshot, Snapshots, StatusReport, Target};
+use super::{report, snapshot, Snapshot, Snapshots, StatusReport, ServiceRef};
 use crate::deploy::error::{one_line, DeployError};
 use crate::deploy::objects::Objects;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -155,7 +155,7 @@ fn apply(
 pub async fn watch(
     client: &kube::Client,
     namespace: &str,
-    targets: &[Target],
+    targets: &[ServiceRef],
     on: &mut (dyn FnMut(WatchEvent<'_>) + Send),
 ) -> Result<(), DeployError> {
     let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();

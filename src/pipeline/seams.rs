@@ -5,7 +5,7 @@
 use super::ShipError;
 use crate::builder::{self, BuildError};
 use crate::deploy::images::{self, Artifact, Naming};
-use crate::deploy::plan::Target;
+use crate::deploy::plan::ServicePlan;
 use crate::deploy::{self, DeployError, ServiceResult};
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
@@ -227,7 +227,7 @@ pub trait Cluster {
     /// Roll `targets` out ([`deploy::run::run`]).
     fn deploy<'a>(
         &'a self,
-        targets: Vec<Target>,
+        targets: Vec<ServicePlan>,
         known: &'a dyn Fn(&str) -> bool,
         opts: &'a deploy::Options,
         emit: &'a mut dyn FnMut(deploy::Event),
@@ -261,7 +261,7 @@ impl Cluster for KubeCluster {
 
     fn deploy<'a>(
         &'a self,
-        targets: Vec<Target>,
+        targets: Vec<ServicePlan>,
         known: &'a dyn Fn(&str) -> bool,
         opts: &'a deploy::Options,
         emit: &'a mut dyn FnMut(deploy::Event),

@@ -5,7 +5,7 @@
 use crate::affected::{AffectedService, Report};
 use crate::config::WorkspaceConfig;
 use crate::deploy::images::{Artifact, Naming};
-use crate::deploy::plan::{self, Target};
+use crate::deploy::plan::{self, ServicePlan};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
 use crate::deploy::{container, DeployError};
 use crate::publish::{self, naming};
@@ -66,7 +66,7 @@ pub fn deploy_target(
     artifact: Artifact,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<Target, String> {
+) -> Result<ServicePlan, String> {
     let svc = ws
         .service(service)
         .ok_or_else(|| format!("unknown service `{service}` (see `monoship services`)"))?;
@@ -77,7 +77,7 @@ pub fn deploy_target(
         namespace_flag,
         default_namespace,
     )?;
-    Ok(Target {
+    Ok(ServicePlan {
         service: service.to_string(),
         namespace: loc.namespace,
         deployment: loc.deployment,

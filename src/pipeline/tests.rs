@@ -6,7 +6,7 @@ use super::*;
 use crate::builder::{BuildRecord, ServiceRecord};
 use crate::config::{ServiceConfig, WorkspaceConfig};
 use crate::deploy::images::Naming;
-use crate::deploy::plan::Target;
+use crate::deploy::plan::ServicePlan;
 use crate::deploy::{Outcome, Version};
 use crate::workspace::Service;
 use std::cell::RefCell;
@@ -175,7 +175,7 @@ impl Cluster for FakeCluster<'_> {
 
     fn deploy<'a>(
         &'a self,
-        targets: Vec<Target>,
+        targets: Vec<ServicePlan>,
         _known: &'a dyn Fn(&str) -> bool,
         _opts: &'a deploy::Options,
         _emit: &'a mut dyn FnMut(deploy::Event),
