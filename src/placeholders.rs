@@ -58,26 +58,36 @@ mod tests {
 
     #[test]
     fn unknown_unclosed_and_unavailable_placeholders_are_errors() {
-        assert_eq!(
-            expand("deployment template", "{service}-{nope}", VALUES).unwrap_err(),
-            "deployment template `{service}-{nope}`: unknown placeholder `{nope}` \
-             (known: {service}, {prefix}, {registry})"
-        );
-        assert_eq!(
-            expand("image template", "{service", VALUES).unwrap_err(),
-            "image template `{service`: unclosed `{`"
-        );
-        assert_eq!(
-            expand("image template", "a/{service}/{", VALUES).unwrap_err(),
-            "image template `a/{service}/{`: unclosed `{`"
-        );
-        assert_eq!(
-            expand("t", "{}", VALUES).unwrap_err(),
-            "t `{}`: unknown placeholder `{}` (known: {service}, {prefix}, {registry})"
-        );
-        assert_eq!(
-            expand("t", "{registry}/{service}", VALUES).unwrap_err(),
-            "no registry"
-        );
+        let cases = [
+            (
+                "deployment template",
+                "{service}-{nope}",
+                "deployment template `{service}-{nope}`: unknown placeholder `{nope}` \
+                 (known: {service}, {prefix}, {registry})",
+            ),
+            (
+                "image template",
+                "{service",
+                "image template `{service`: unclosed `{`",
+            ),
+            (
+                "image template",
+                "a/{service}/{",
+                "image template `a/{service}/{`: unclosed `{`",
+            ),
+            (
+                "t",
+                "{}",
+                "t `{}`: unknown placeholder `{}` (known: {service}, {prefix}, {registry})",
+            ),
+            ("t", "{registry}/{service}", "no registry"),
+        ];
+        for (what, template, error) in cases {
+            assert_eq!(
+                expand(what, template, VALUES).unwrap_err(),
+                error,
+                "{template}"
+            );
+        }
     }
 }

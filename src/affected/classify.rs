@@ -180,19 +180,7 @@ impl<'a> Analyzer<'a> {
             });
             return Ok(true);
         }
-        let mut owned = false;
-        for (i, set) in &self.inputs {
-            if set.is_match(path) {
-                owned = true;
-                let svc = &self.ws.services[*i];
-                self.service_reasons.entry(*i).or_default().push(Reason {
-                    kind: ReasonKind::Input,
-                    path: Some(path.to_string()),
-                    via: vec![svc.package.clone()],
-                    text: format!("{path} changed (an input of {})", svc.name),
-                });
-            }
-        }
+        let owned = self.configured_input(path);
         if let Some(pkg) = self.owner(path) {
             let inner = if pkg.dir.is_empty() {
                 path
@@ -227,6 +215,24 @@ impl<'a> Analyzer<'a> {
             return Ok(true);
         }
         Ok(owned)
+    }
+
+    /// Credits `path` to every service whose configured `inputs` match it; whether any did.
+    fn configured_input(&mut self, path: &str) -> bool {
+        let mut owned = false;
+        for (i, set) in &self.inputs {
+            if set.is_match(path) {
+                owned = true;
+                let svc = &self.ws.services[*i];
+                self.service_reasons.entry(*i).or_default().push(Reason {
+                    kind: ReasonKind::Input,
+                    path: Some(path.to_string()),
+                    via: vec![svc.package.clone()],
+                    text: format!("{path} changed (an input of {})", svc.name),
+                });
+            }
+        }
+        owned
     }
 
     fn cause(&mut self, pkg: &str, kind: ReasonKind, path: Option<&str>, text: String) {

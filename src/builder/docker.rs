@@ -390,28 +390,34 @@ mod tests {
         })
     }
 
+    /// The arguments both engines get, after the command.
+    const BOTH: [&str; 8] = [
+        "--file",
+        "/ws/Dockerfile.monoship",
+        "--build-arg",
+        "SERVICE_NAME=users",
+        "--tag",
+        "users:0123456789ab",
+        "--label",
+        "org.opencontainers.image.revision=0123456789abcdef0123456789abcdef01234567",
+    ];
+
     #[test]
     fn docker_command_line() {
-        let expected = [
-            "buildx",
-            "build",
-            "--file",
-            "/ws/Dockerfile.monoship",
-            "--build-arg",
-            "SERVICE_NAME=users",
-            "--tag",
-            "users:0123456789ab",
-            "--label",
-            "org.opencontainers.image.revision=0123456789abcdef0123456789abcdef01234567",
-            "--progress",
-            "plain",
-            "--load",
-            "--cache-from",
-            "type=local,src=/ws/target/monoship/docker-cache/users",
-            "--cache-to",
-            "type=local,dest=/ws/target/monoship/docker-cache/users.new,mode=max",
-            "/ws",
-        ];
+        let expected: Vec<&str> = ["buildx", "build"]
+            .into_iter()
+            .chain(BOTH)
+            .chain([
+                "--progress",
+                "plain",
+                "--load",
+                "--cache-from",
+                "type=local,src=/ws/target/monoship/docker-cache/users",
+                "--cache-to",
+                "type=local,dest=/ws/target/monoship/docker-cache/users.new,mode=max",
+                "/ws",
+            ])
+            .collect();
         assert_eq!(request(Engine::Docker, true), expected);
         // Without a previous cache there is nothing to import.
         let first: Vec<String> = request(Engine::Docker, false);
@@ -422,22 +428,12 @@ mod tests {
 
     #[test]
     fn podman_command_line() {
-        assert_eq!(
-            request(Engine::Podman, true),
-            [
-                "build",
-                "--file",
-                "/ws/Dockerfile.monoship",
-                "--build-arg",
-                "SERVICE_NAME=users",
-                "--tag",
-                "users:0123456789ab",
-                "--label",
-                "org.opencontainers.image.revision=0123456789abcdef0123456789abcdef01234567",
-                "--layers",
-                "/ws",
-            ]
-        );
+        let expected: Vec<&str> = ["build"]
+            .into_iter()
+            .chain(BOTH)
+            .chain(["--layers", "/ws"])
+            .collect();
+        assert_eq!(request(Engine::Podman, true), expected);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::{exit, output, require_format, Cli, CliError, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
-use monoship::deploy::status::{self, State, StatusReport, ServiceRef, WatchEvent};
+use monoship::deploy::status::{self, ServiceRef, State, StatusReport, WatchEvent};
 use monoship::deploy::{plan, DeployError};
 use monoship::workspace::Workspace;
 use std::io::IsTerminal;

@@ -164,10 +164,15 @@ async fn roll_back_inner(
 
 /// A failed rollout's reason with its rollback's.
 pub fn failed_reason(reason: String, rb: &RollbackResult) -> String {
-    let mut text = match (&rb.ok, &rb.reason) {
+    let text = match (&rb.ok, &rb.reason) {
         (false, Some(why)) => format!("{reason}; rollback failed: {why}"),
         _ => reason,
     };
+    with_note(text, rb)
+}
+
+/// `text`, then the rollback's note (e.g. that the deployment was already failing), if any.
+fn with_note(mut text: String, rb: &RollbackResult) -> String {
     if let Some(n) = &rb.note {
         text.push_str("; ");
         text.push_str(n);
@@ -177,24 +182,20 @@ pub fn failed_reason(reason: String, rb: &RollbackResult) -> String {
 
 /// An interrupted rollout's reason: the signal, and how its rollback went.
 pub fn interrupted_reason(why: &str, rb: &RollbackResult) -> String {
-    let mut text = match (rb.ok, rb.revision, &rb.reason) {
+    let text = match (rb.ok, rb.revision, &rb.reason) {
         (true, Some(r), _) => format!("interrupted by {why}: rolled back to revision {r}"),
         (true, None, _) => format!("interrupted by {why}: rolled back"),
         (false, _, Some(e)) => format!("interrupted by {why}: rollback failed: {e}"),
         (false, _, None) => format!("interrupted by {why}: rollback failed"),
     };
-    if let Some(n) = &rb.note {
-        text.push_str("; ");
-        text.push_str(n);
-    }
-    text
+    with_note(text, rb)
 }
 
 /// A rollout that could no longer be followed (401/403), with its rollback's outcome: a
 /// rollback applied but not followable either says so, rather than that it failed.
 pub fn denied_reason(denied: &str, rb: &RollbackResult) -> String {
     let head = format!("{denied}: the rollout cannot be followed");
-    let mut text = match (rb.ok, rb.revision, &rb.reason) {
+    let text = match (rb.ok, rb.revision, &rb.reason) {
         (true, Some(r), _) => format!("{head}; rolled back to revision {r}"),
         (true, None, _) => format!("{head}; rolled back"),
         (false, Some(r), Some(e)) => {
@@ -203,11 +204,7 @@ pub fn denied_reason(denied: &str, rb: &RollbackResult) -> String {
         (false, _, Some(e)) => format!("{head}; rollback failed: {e}"),
         (false, _, None) => format!("{head}; rollback failed"),
     };
-    if let Some(n) = &rb.note {
-        text.push_str("; ");
-        text.push_str(n);
-    }
-    text
+    with_note(text, rb)
 }
 
 #[cfg(test)]

@@ -151,18 +151,38 @@ fn refuse(target: &ServicePlan, d: &Deployment, others: Others) -> Result<(), De
     Ok(())
 }
 
-/// The version a target deploys.
-fn to_version(target: &ServicePlan) -> Version {
-    Version {
-        revision: target.artifact.revision.clone(),
-        digest: Some(target.artifact.digest.clone()),
-        image: Some(target.artifact.reference.clone()),
+impl Prepared {
+    /// A service prepared to go `from` its running version to its target's artifact.
+    fn new(
+        target: ServicePlan,
+        container: String,
+        from: Version,
+        unchanged: bool,
+        changes: Vec<patch::FieldChange>,
+    ) -> Self {
+        let to = Version {
+            revision: target.artifact.revision.clone(),
+            digest: Some(target.artifact.digest.clone()),
+            image: Some(target.artifact.reference.clone()),
+        };
+        Prepared {
+            target,
+            container,
+            from,
+            to,
+            unchanged,
+            changes,
+        }
     }
 }
 
 /// `--manifests`: what changes from `found` (the Deployment, when it exists) to `after`, the
 /// server-side apply's dry run.
-fn manifest_prepared(target: ServicePlan, found: Option<Deployment>, after: &Deployment) -> Prepared {
+fn manifest_prepared(
+    target: ServicePlan,
+    found: Option<Deployment>,
+    after: &Deployment,
+) -> Prepared {
     let container = target.container.clone().unwrap_or_default();
     let from = version_in(found.as_ref(), &container, &target.service);
     let unchanged = found
@@ -173,14 +193,7 @@ fn manifest_prepared(target: ServicePlan, found: Option<Deployment>, after: &Dep
     } else {
         diff::changes(found.as_ref(), after)
     };
-    Prepared {
-        to: to_version(&target),
-        target,
-        container,
-        from,
-        unchanged,
-        changes,
-    }
+    Prepared::new(target, container, from, unchanged, changes)
 }
 
 /// The image patch of the service's container: its dry run says what changes.
@@ -214,14 +227,7 @@ async fn prepare_patch(
         let after = patch::send(client, &target.namespace, &target.deployment, &p, true).await?;
         changes = patch::changes(&d, &after);
     }
-    Ok(Prepared {
-        to: to_version(&target),
-        target,
-        container,
-        from,
-        unchanged,
-        changes,
-    })
+    Ok(Prepared::new(target, container, from, unchanged, changes))
 }
 
 /// The result of a prepared service in a dry run.

@@ -20,8 +20,8 @@ mod select;
 mod tests;
 
 pub use seams::{
-    BoxFuture, Builder, CargoBuilder, Cluster, DryRunPublisher, KubeCluster, PublishMode,
-    Published, Publisher, RegistryPublisher,
+    BoxFuture, Builder, CargoBuilder, Cluster, DryRunPublisher, KubeCluster, PublishJob,
+    PublishMode, Published, Publisher, Publishing, RegistryPublisher,
 };
 pub use select::{
     deploy_target, deployed_revisions, first_reason, group_by_revision, naming, publish_options,
@@ -171,11 +171,11 @@ pub fn ship(
         .build(ws, &services, &mut |e| emit(Event::Build(e)))?;
 
     emit(Event::Stage(Stage::Publish(stages.publisher.mode())));
-    let published = rt.block_on(
-        stages
-            .publisher
-            .publish(&built, &services, &mut |e| emit(Event::Publish(e))),
-    )?;
+    let published = rt.block_on(stages.publisher.publish(PublishJob {
+        built: &built,
+        services: &services,
+        emit: &mut |e| emit(Event::Publish(e)),
+    }))?;
 
     emit(Event::Stage(Stage::Deploy {
         dry_run: opts.deploy.dry_run,

@@ -78,14 +78,20 @@ pub trait Publisher {
     fn mode(&self) -> PublishMode;
     /// What can be checked before anything is built (names, tags, `--insecure`).
     fn check(&self) -> Result<(), ShipError>;
-    /// Per service of `services`, its published image.
-    fn publish<'a>(
-        &'a self,
-        built: &'a builder::Output,
-        services: &'a [String],
-        emit: &'a mut dyn FnMut(publish::Event),
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>>;
+    /// Per service of `job.services`, its published image.
+    fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a>;
 }
+
+/// What a publisher is handed: the build, the services of it to publish, and where its
+/// events go.
+pub struct PublishJob<'a> {
+    pub built: &'a builder::Output,
+    pub services: &'a [String],
+    pub emit: &'a mut dyn FnMut(publish::Event),
+}
+
+/// A publisher's answer: per service, its published image.
+pub type Publishing<'a> = BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>>;
 
 /// Push to a registry: only missing blobs, the manifest last ([`publish::push`]).
 pub struct RegistryPublisher {
@@ -102,12 +108,12 @@ impl Publisher for RegistryPublisher {
         Ok(publish::validate(&self.options)?)
     }
 
-    fn publish<'a>(
-        &'a self,
-        built: &'a builder::Output,
-        services: &'a [String],
-        emit: &'a mut dyn FnMut(publish::Event),
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+    fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
+        let PublishJob {
+            built,
+            services,
+            emit,
+        } = job;
         Box::pin(async move {
             let opts = publish::Options {
                 from: built
@@ -186,12 +192,10 @@ impl Publisher for DryRunPublisher {
         Ok(())
     }
 
-    fn publish<'a>(
-        &'a self,
-        built: &'a builder::Output,
-        services: &'a [String],
-        _emit: &'a mut dyn FnMut(publish::Event),
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+    fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
+        let PublishJob {
+            built, services, ..
+        } = job;
         Box::pin(async move {
             let mut out = BTreeMap::new();
             for s in built

@@ -119,12 +119,10 @@ impl Publisher for FakePublisher<'_> {
         Ok(())
     }
 
-    fn publish<'a>(
-        &'a self,
-        built: &'a builder::Output,
-        services: &'a [String],
-        _emit: &'a mut dyn FnMut(publish::Event),
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Published>, ShipError>> {
+    fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
+        let PublishJob {
+            built, services, ..
+        } = job;
         Box::pin(async move {
             self.log
                 .borrow_mut()
