@@ -64,6 +64,7 @@ fn stage(cli: &Cli, stage: &Stage) {
         Stage::Build { services } => format!("build ({services} services)"),
         Stage::Publish(PublishMode::DryRun) => "publish: skipped (--dry-run)".into(),
         Stage::Publish(PublishMode::Registry) => "publish".into(),
+        Stage::Publish(PublishMode::Layout) => "publish: into an OCI layout".into(),
         Stage::Deploy { dry_run: true } => "deploy (dry run)".into(),
         Stage::Deploy { dry_run: false } => "deploy".into(),
     };

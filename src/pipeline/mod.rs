@@ -20,8 +20,8 @@ mod select;
 mod tests;
 
 pub use seams::{
-    BoxFuture, Builder, CargoBuilder, Cluster, DryRunPublisher, KubeCluster, PublishJob,
-    PublishMode, Published, Publisher, Publishing, RegistryPublisher,
+    BoxFuture, Builder, CargoBuilder, Cluster, DryRunPublisher, KubeCluster, LayoutPublisher,
+    PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
 };
 pub use select::{
     deploy_target, deployed_revisions, first_reason, group_by_revision, naming, publish_options,

@@ -11,7 +11,7 @@ use crate::publish::{self, naming};
 use crate::workspace::Workspace;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 /// A stage's future (the traits stay usable as `dyn`).
@@ -61,6 +61,8 @@ impl Builder for CargoBuilder {
 pub enum PublishMode {
     /// Pushed to a registry.
     Registry,
+    /// Written into an OCI image layout (a directory).
+    Layout,
     /// Nothing pushed: the reference a push would make.
     DryRun,
 }
@@ -125,26 +127,84 @@ impl Publisher for RegistryPublisher {
                 ..self.options.clone()
             };
             let out = publish::push(&built.record, &built.record_path, &opts, emit).await?;
-            Ok(out
-                .record
-                .services
-                .iter()
-                .map(|p| {
-                    let artifact = Artifact {
-                        reference: p.reference.clone(),
-                        digest: p.digest.clone(),
-                        revision: Some(out.record.revision.clone()),
-                        source: publish::PUBLISH_RECORD.into(),
-                    };
-                    let published = Published {
-                        artifact,
-                        uploaded_bytes: p.uploaded_bytes,
-                    };
-                    (p.service.clone(), published)
-                })
-                .collect())
+            let revision = out.record.revision;
+            Ok(published(
+                out.record.services,
+                &revision,
+                publish::PUBLISH_RECORD,
+            ))
         })
     }
+}
+
+/// Into an OCI image layout: only missing blobs, the index last ([`publish::export::export`]).
+/// Its references (`oci:DIR:SERVICE`) are for podman, skopeo or a hand-off, not for a cluster.
+pub struct LayoutPublisher {
+    /// Tags besides the revision's short sha (`from` and `services` are the build's).
+    pub options: publish::Options,
+    pub dest: PathBuf,
+}
+
+impl Publisher for LayoutPublisher {
+    fn mode(&self) -> PublishMode {
+        PublishMode::Layout
+    }
+
+    fn check(&self) -> Result<(), ShipError> {
+        naming::tags("0123456789ab", &self.options.tags).map_err(ShipError::Usage)?;
+        Ok(())
+    }
+
+    fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
+        let PublishJob {
+            built,
+            services,
+            emit,
+        } = job;
+        Box::pin(async move {
+            let opts = publish::Options {
+                from: built
+                    .layout
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                services: services.to_vec(),
+                ..self.options.clone()
+            };
+            let out = publish::export::export(
+                &built.record,
+                &built.record_path,
+                &opts,
+                &self.dest,
+                emit,
+            )?;
+            Ok(published(out, &built.record.revision, "oci-layout"))
+        })
+    }
+}
+
+/// Per service, its published image from a stage's results.
+fn published(
+    results: Vec<publish::ServiceResult>,
+    revision: &str,
+    source: &str,
+) -> BTreeMap<String, Published> {
+    results
+        .into_iter()
+        .map(|p| {
+            let artifact = Artifact {
+                reference: p.reference,
+                digest: p.digest,
+                revision: Some(revision.to_string()),
+                source: source.into(),
+            };
+            let published = Published {
+                artifact,
+                uploaded_bytes: p.uploaded_bytes,
+            };
+            (p.service, published)
+        })
+        .collect()
 }
 
 /// Push nothing: each image's reference as a push with `naming` would make it.

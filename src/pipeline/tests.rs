@@ -458,3 +458,44 @@ fn a_dry_run_without_a_registry_says_which_flag_is_missing() {
         .unwrap_err();
     assert!(err.contains("--registry"), "{err}");
 }
+
+#[test]
+fn the_layout_publisher_names_what_it_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = crate::publish::export::fixture::built(tmp.path(), &["users", "orders"]);
+    let built = builder::Output {
+        record,
+        layout: tmp.path().join(crate::builder::LAYOUT),
+        record_path: tmp.path().join(crate::builder::BUILD_RECORD),
+    };
+    let dest = tmp.path().join("handoff");
+    let publisher = LayoutPublisher {
+        options: publish_options(
+            &workspace(&[]).config,
+            None,
+            &[],
+            false,
+            Vec::new(),
+            tmp.path().into(),
+        ),
+        dest: dest.clone(),
+    };
+    assert_eq!(publisher.mode(), PublishMode::Layout);
+    publisher.check().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let services = vec!["users".to_string()];
+    let out = rt
+        .block_on(publisher.publish(PublishJob {
+            built: &built,
+            services: &services,
+            emit: &mut |_| {},
+        }))
+        .unwrap();
+    let users = &out["users"].artifact;
+    assert_eq!(out.len(), 1);
+    assert_eq!(users.reference, format!("oci:{}:users", dest.display()));
+    assert_eq!(users.digest, built.record.services[0].image_digest);
+    assert!(dest.join("blobs/sha256").join(&users.digest[7..]).is_file());
+}

@@ -7,6 +7,7 @@
 //! tag pointing at missing blobs. The result is written next to the build record as
 //! `publish.json` (schema: docs/publish.md).
 
+pub mod export;
 pub mod layout;
 pub mod naming;
 
@@ -252,23 +253,7 @@ fn plan(
     build_path: &Path,
     opts: &Options,
 ) -> Result<(Vec<Job>, Vec<String>, String), PublishError> {
-    let selected: Vec<&crate::builder::ServiceRecord> = if opts.services.is_empty() {
-        build.services.iter().collect()
-    } else {
-        opts.services
-            .iter()
-            .map(|name| {
-                build
-                    .services
-                    .iter()
-                    .find(|s| &s.service == name)
-                    .ok_or_else(|| PublishError::UnknownService {
-                        service: name.clone(),
-                        record: build_path.display().to_string(),
-                    })
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let selected = selected(build, build_path, opts)?;
     let registry = opts.registry()?;
     let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
     let mut names = Vec::new();
@@ -290,6 +275,30 @@ fn plan(
             .unwrap_or_default()
     });
     Ok((jobs, tags, registry_label))
+}
+
+/// The services of `build` that `opts.services` names (all of them when it names none).
+fn selected<'b>(
+    build: &'b crate::builder::BuildRecord,
+    build_path: &Path,
+    opts: &Options,
+) -> Result<Vec<&'b crate::builder::ServiceRecord>, PublishError> {
+    if opts.services.is_empty() {
+        return Ok(build.services.iter().collect());
+    }
+    opts.services
+        .iter()
+        .map(|name| {
+            build
+                .services
+                .iter()
+                .find(|s| &s.service == name)
+                .ok_or_else(|| PublishError::UnknownService {
+                    service: name.clone(),
+                    record: build_path.display().to_string(),
+                })
+        })
+        .collect()
 }
 
 /// Which repositories (host, repository) are known to hold a blob.
