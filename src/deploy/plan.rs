@@ -100,7 +100,10 @@ fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), Stri
 /// `depends-on` as waves: each service comes after every dependency that is part of this run
 /// (dependencies outside it are taken as deployed). Unknown services and cycles are errors.
 /// Within a wave, services keep the order given.
-pub fn waves(targets: &[ServicePlan], known: &dyn Fn(&str) -> bool) -> Result<Vec<Vec<String>>, String> {
+pub fn waves(
+    targets: &[ServicePlan],
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Vec<String>>, String> {
     let names: BTreeSet<&str> = targets.iter().map(|t| t.service.as_str()).collect();
     for t in targets {
         for d in &t.depends_on {

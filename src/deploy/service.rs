@@ -162,7 +162,11 @@ fn to_version(target: &ServicePlan) -> Version {
 
 /// `--manifests`: what changes from `found` (the Deployment, when it exists) to `after`, the
 /// server-side apply's dry run.
-fn manifest_prepared(target: ServicePlan, found: Option<Deployment>, after: &Deployment) -> Prepared {
+fn manifest_prepared(
+    target: ServicePlan,
+    found: Option<Deployment>,
+    after: &Deployment,
+) -> Prepared {
     let container = target.container.clone().unwrap_or_default();
     let from = version_in(found.as_ref(), &container, &target.service);
     let unchanged = found

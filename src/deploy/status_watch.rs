@@ -1,7 +1,7 @@
 //! `monoship status --watch`: the report again whenever the Deployments, ReplicaSets or pods
 //! of the services' namespaces change, from watches that reconnect on their own.
 
-use super::{report, snapshot, Snapshot, Snapshots, StatusReport, ServiceRef};
+use super::{report, snapshot, ServiceRef, Snapshot, Snapshots, StatusReport};
 use crate::deploy::error::{one_line, DeployError};
 use crate::deploy::objects::Objects;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
