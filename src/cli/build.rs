@@ -1,5 +1,5 @@
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::{self, BuildError, Event};
+use monoship::builder::{self, Event};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -58,14 +58,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         )
     };
     if let Some(unknown) = services.iter().find(|s| ws.service(s).is_none()) {
-        return Err(CliError::usage(
-            BuildError::UnknownService(unknown.clone()).to_string(),
-        ));
+        return Err(CliError::UnknownService(unknown.clone()));
     }
     let push = super::publish::prepare_push(&args.push, &ws)?;
     if push.is_some() && args.builder != super::generate::Builder::Monoship {
-        return Err(CliError::usage(
-            "--push publishes monoship's OCI layout: it needs --builder monoship",
+        return Err(CliError::Usage(
+            "--push publishes monoship's OCI layout: it needs --builder monoship".into(),
         ));
     }
     if args.affected && services.is_empty() {
@@ -81,8 +79,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.profile.as_deref(),
         args.target.as_deref(),
         cli.offline,
-    )
-    .map_err(|e| CliError::usage(e.to_string()))?;
+    )?;
     if args.builder != super::generate::Builder::Monoship {
         return super::generate::container_build(
             cli,
@@ -100,10 +97,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
-    let out = builder::run(&ws, &opts, &mut emit).map_err(|e| match e {
-        BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    })?;
+    let out = builder::run(&ws, &opts, &mut emit)?;
     reporter.finish();
     let published = match &push {
         Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),

@@ -7,12 +7,12 @@ mod render;
 pub use render::{print_changes, print_report, render, Reporter};
 
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{error, exit, output, require_format, Cli, CliError, CliResult, Format};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
-use monoship::deploy::{manifests, DeployError, Options, Others};
+use monoship::deploy::{manifests, Options, Others};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -154,30 +154,12 @@ pub fn load(
     }
 }
 
-pub fn deploy_error(e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::Usage(m) => CliError::usage(m),
-        DeployError::Unreachable { message, .. } => CliError::failed(
-            DeployError::Unreachable {
-                server: Some(server.to_string()),
-                message,
-            }
-            .to_string(),
-        ),
-        DeployError::Busy(m) => CliError {
-            code: exit::BUSY,
-            message: m,
-        },
-        other => CliError::failed(other.to_string()),
-    }
-}
-
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+        .map_err(error::io("cannot start the async runtime"))
 }
 
 pub async fn connect(args: &ClusterArgs) -> Result<cluster::Connection, CliError> {
@@ -189,15 +171,11 @@ pub async fn connect_to(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
 ) -> Result<cluster::Connection, CliError> {
-    cluster::connect(&ConnectOptions {
+    Ok(cluster::connect(&ConnectOptions {
         kubeconfig,
         context,
     })
-    .await
-    .map_err(|e| match e {
-        cluster::ConnectError::Client(m) => CliError::failed(format!("Kubernetes client: {m}")),
-        other => CliError::usage(other.to_string()),
-    })
+    .await?)
 }
 
 pub fn options(args: &ClusterArgs) -> Options {
@@ -226,9 +204,9 @@ fn select(
 ) -> Result<(Vec<String>, BTreeMap<String, String>), CliError> {
     let mut flags = BTreeMap::new();
     for f in &args.images {
-        let (service, reference) = images::parse_image_flag(f).map_err(CliError::usage)?;
+        let (service, reference) = images::parse_image_flag(f).map_err(CliError::Usage)?;
         if flags.insert(service.clone(), reference).is_some() {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "--image {service}=… is given twice"
             )));
         }
@@ -240,15 +218,13 @@ fn select(
         .chain(flags.keys())
         .find(|s| unknown(s))
     {
-        return Err(CliError::usage(format!(
-            "unknown service `{s}` (see `monoship services`)"
-        )));
+        return Err(CliError::UnknownService(s.clone()));
     }
     let services: Vec<String> = if args.affected {
         affected
     } else if !args.services.is_empty() {
         if let Some(s) = flags.keys().find(|s| !args.services.contains(s)) {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "--image names `{s}`, which is not among the services to deploy"
             )));
         }
@@ -260,7 +236,7 @@ fn select(
     } else if let Some(b) = &records.build {
         b.services.iter().map(|s| s.service.clone()).collect()
     } else {
-        return Err(CliError::usage(format!(
+        return Err(CliError::Usage(format!(
             "nothing to deploy: name services, pass --image SERVICE=REF, or build and publish \
              first (no records in {})",
             records.dir.display()
@@ -283,7 +259,7 @@ fn with_manifest(
     dir: &std::path::Path,
 ) -> Result<(), CliError> {
     let m = manifests::find(docs, &t.deployment, &t.namespace).ok_or_else(|| {
-        CliError::usage(format!(
+        CliError::Usage(format!(
             "{}: no Deployment `{}` (apps/v1) in the manifests in {} (`monoship generate k8s` \
              writes them)",
             t.service,
@@ -299,7 +275,7 @@ fn with_manifest(
     };
     let (object, container) =
         manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
-            .map_err(|e| CliError::usage(format!("{}: {e}", t.service)))?;
+            .map_err(|e| CliError::Usage(format!("{}: {e}", t.service)))?;
     t.container = Some(container);
     t.manifest = Some(object);
     Ok(())
@@ -312,7 +288,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .from_build
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
-    let records = images::read_records(&records_path).map_err(CliError::usage)?;
+    let records = images::read_records(&records_path).map_err(CliError::Usage)?;
     let (services, flags) = select(&ws, args, affected, &records)?;
     if services.is_empty() {
         if cli.format == Format::Json {
@@ -330,11 +306,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let mut artifacts = BTreeMap::new();
     for s in &services {
         let a = images::resolve(s, &flags, &records, &naming, head.as_deref())
-            .map_err(CliError::usage)?;
+            .map_err(CliError::Usage)?;
         artifacts.insert(s.clone(), a);
     }
     let docs = match &args.manifests {
-        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::usage)?),
+        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::Usage)?),
         None => None,
     };
     let rt = runtime()?;
@@ -349,7 +325,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 args.cluster.kube.namespace.as_deref(),
                 &conn.namespace,
             )
-            .map_err(CliError::usage)?;
+            .map_err(CliError::Usage)?;
             if let (Some(docs), Some(dir)) = (&docs, &args.manifests) {
                 with_manifest(&mut target, docs, dir)?;
             }
@@ -373,7 +349,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         })
         .await;
         reporter.finish();
-        let results = results.map_err(|e| deploy_error(e, &conn.server))?;
+        let results = results.at(&conn.server)?;
         let namespace = match namespaces.len() {
             1 => namespaces.into_iter().next(),
             _ => None,

@@ -2,8 +2,8 @@
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
 use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::docker::{self as docker_builder, DockerBuildError, Engine, Event};
-use monoship::generate::{self, CheckStatus, Context, GenerateError, Generator, WriteStatus};
+use monoship::builder::docker::{self as docker_builder, Engine, Event};
+use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
 use std::path::{Path, PathBuf};
 
@@ -64,13 +64,6 @@ pub struct FileArgs {
     pub force: bool,
 }
 
-fn generate_error(e: GenerateError) -> CliError {
-    match e {
-        GenerateError::Input { .. } => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    }
-}
-
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
@@ -80,8 +73,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         offline: cli.offline,
         ..Default::default()
     })?;
-    let ctx = Context::from_workspace(&ws).map_err(generate_error)?;
-    let files = generator.render(&ctx).map_err(generate_error)?;
+    let ctx = Context::from_workspace(&ws)?;
+    let files = generator.render(&ctx)?;
     let out = match &flags.out {
         // Relative to -C, like every other path.
         Some(dir) => cli.dir.as_deref().unwrap_or(Path::new(".")).join(dir),
@@ -90,9 +83,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     // Only k8s writes one file per service into a directory of its own: there, a file it wrote
     // for a service that is gone is removed (and flagged by --check).
     let leftovers = match generator {
-        Generator::K8s => {
-            generate::leftovers(&files, &out, generator.name()).map_err(generate_error)?
-        }
+        Generator::K8s => generate::leftovers(&files, &out, generator.name())?,
         _ => Vec::new(),
     };
     if flags.check {
@@ -103,8 +94,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::Workflow => warn_workflow(&ctx),
         Generator::K8s => {}
     }
-    let mut written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
-    let removed = generate::remove_leftovers(&leftovers, &out).map_err(generate_error)?;
+    let mut written = generate::write(&files, &out, flags.force)?;
+    let removed = generate::remove_leftovers(&leftovers, &out)?;
     for w in removed.iter().filter(|w| w.status == WriteStatus::Kept) {
         warn(&kept_message(&out, &w.path, generator));
     }
@@ -140,7 +131,7 @@ fn check(
     out: &Path,
 ) -> Result<u8, CliError> {
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let mut checked = generate::check(files, out).map_err(generate_error)?;
+    let mut checked = generate::check(files, out)?;
     checked.extend(generate::check_leftovers(leftovers));
     let stale: Vec<&str> = checked
         .iter()
@@ -174,7 +165,7 @@ fn check(
     if stale.is_empty() {
         return Ok(exit::OK);
     }
-    Err(CliError::failed(format!(
+    Err(CliError::Failed(format!(
         "out of date: {} (run `monoship generate {}{}`)",
         stale.join(", "),
         generator.name(),
@@ -257,13 +248,8 @@ pub fn container_build(
     let engine = match builder {
         Builder::Docker => Engine::Docker,
         Builder::Podman => Engine::Podman,
-        Builder::Monoship => return Err(CliError::usage("not a container builder: monoship")),
-    };
-    let docker_error = |e: DockerBuildError| {
-        if e.is_usage() {
-            CliError::usage(e.to_string())
-        } else {
-            CliError::failed(e.to_string())
+        Builder::Monoship => {
+            return Err(CliError::Usage("not a container builder: monoship".into()))
         }
     };
     let opts = docker_builder::Options {
@@ -271,8 +257,8 @@ pub fn container_build(
         services: services.to_vec(),
         revision: revision.to_string(),
     };
-    let planned = docker_builder::plan(ws, &opts).map_err(docker_error)?;
-    let program = docker_builder::preflight(engine).map_err(docker_error)?;
+    let planned = docker_builder::plan(ws, &opts)?;
+    let program = docker_builder::preflight(engine)?;
     let quiet = cli.quiet;
     let outcomes = docker_builder::run(&program, &planned, jobs, &mut |e| match e {
         Event::Started {
@@ -326,7 +312,7 @@ pub fn container_build(
     if failed.is_empty() {
         Ok(exit::OK)
     } else {
-        Err(CliError::failed(format!(
+        Err(CliError::Failed(format!(
             "{} build failed for {} (logs in {})",
             engine.program(),
             failed

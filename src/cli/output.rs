@@ -9,9 +9,7 @@ pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
 
 /// Print JSON to stdout.
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), super::CliError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| super::CliError::failed(e.to_string()))?;
-    println!("{text}");
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

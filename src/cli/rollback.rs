@@ -2,7 +2,7 @@
 
 use super::deploy::{self, ClusterArgs, Reporter};
 use super::signals::{self, InFlight};
-use super::{exit, require_format, Cli, CliError, Format};
+use super::{exit, require_format, Cli, CliError, CliResult, Format};
 use monoship::deploy::{plan, rollback, Options, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -23,12 +23,9 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "rollback", &[Format::Human, Format::Json])?;
     let (ws, _) = deploy::load(cli, None, false)?;
-    let svc = ws.service(&args.service).ok_or_else(|| {
-        CliError::usage(format!(
-            "unknown service `{}` (see `monoship services`)",
-            args.service
-        ))
-    })?;
+    let svc = ws
+        .service(&args.service)
+        .ok_or_else(|| CliError::UnknownService(args.service.clone()))?;
     let rt = deploy::runtime()?;
     rt.block_on(async {
         let conn = deploy::connect(&args.cluster).await?;
@@ -39,7 +36,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             args.cluster.kube.namespace.as_deref(),
             &conn.namespace,
         )
-        .map_err(CliError::usage)?;
+        .map_err(CliError::Usage)?;
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
         let opts = Options {
@@ -75,7 +72,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             reporter.on(e);
         }
         reporter.finish();
-        let result = result.map_err(|e| deploy::deploy_error(e, &conn.server))?;
+        let result = result.at(&conn.server)?;
         deploy::render(cli, Some(&loc.namespace), std::slice::from_ref(&result))?;
         if let Some(why) = stop.reason() {
             return Err(signals::interrupted(why, std::slice::from_ref(&result)));

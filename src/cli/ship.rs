@@ -1,16 +1,15 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
-use super::deploy::{connect, deploy_error, runtime, ClusterArgs, Reporter};
+use super::deploy::{connect, runtime, ClusterArgs, Reporter};
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::BuildError;
+use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
 use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{status, DeployError, Options, ServiceResult};
 use monoship::pipeline::{
     self, BoxFuture, CargoBuilder, Cluster, DryRunPublisher, Event, KubeCluster, PublishMode,
-    RegistryPublisher, Selection, ShipError, ShipOptions, ShipReport, Stage, Stages,
+    RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -74,7 +73,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "ship", &[Format::Human, Format::Json])?;
     let started = Instant::now();
     if let Some(r) = &args.registry {
-        monoship::publish::naming::normalize_registry(r).map_err(CliError::usage)?;
+        monoship::publish::naming::normalize_registry(r).map_err(CliError::Usage)?;
     }
     let rt = runtime()?;
     let conn = rt.block_on(connect(&args.cluster))?;
@@ -124,7 +123,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let mut screen = Screen::new(cli, &cluster.in_flight);
     let report = pipeline::ship(&rt, &ws, &opts, stages, &mut |e| screen.on(e));
     screen.finish();
-    let report = report.map_err(|e| ship_error(e, &conn.server))?;
+    let report = report.at(&conn.server)?;
     if report.rows.is_empty() {
         let (base, head) = (&report.base, &report.head);
         if cli.format == Format::Json {
@@ -155,21 +154,6 @@ fn ship_options(args: &Args) -> ShipOptions {
             fail_fast: args.fail_fast,
             ..super::deploy::options(&args.cluster)
         },
-    }
-}
-
-/// A ship error for the user, with its exit code.
-fn ship_error(e: ShipError, server: &str) -> CliError {
-    match e {
-        ShipError::Affected(e) => e.into(),
-        ShipError::Build(e @ (BuildError::UnknownService(_) | BuildError::Config(_))) => {
-            CliError::usage(e.to_string())
-        }
-        ShipError::Build(e) => CliError::failed(e.to_string()),
-        ShipError::Publish(e) => super::publish::cli_error(e),
-        ShipError::Deploy(e) => deploy_error(e, server),
-        ShipError::Usage(m) => CliError::usage(m),
-        e @ ShipError::NotPublished(_) => CliError::failed(e.to_string()),
     }
 }
 
@@ -204,7 +188,7 @@ impl Cluster for Interruptible {
     ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
         Box::pin(async move {
             let stop = signals::listen(self.in_flight.clone(), self.quiet)
-                .map_err(|e| DeployError::Usage(e.message))?;
+                .map_err(|e| DeployError::Usage(e.to_string()))?;
             let opts = Options {
                 stop: self.stop.get_or_init(|| stop).clone(),
                 ..opts.clone()

@@ -2,11 +2,11 @@
 //! rollout state — once, or re-rendered on every change with `--watch`. Also the cluster flags
 //! and service lookup `history` and `logs` share.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
-use monoship::deploy::status::{self, State, StatusReport, ServiceRef, WatchEvent};
-use monoship::deploy::{plan, DeployError};
+use monoship::deploy::plan;
+use monoship::deploy::status::{self, ServiceRef, State, StatusReport, WatchEvent};
 use monoship::workspace::Workspace;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,9 +51,7 @@ pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), 
         ..Default::default()
     })?;
     if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
-        return Err(CliError::usage(format!(
-            "unknown service `{s}` (see `monoship services`)"
-        )));
+        return Err(CliError::UnknownService(s.clone()));
     }
     let names = if services.is_empty() {
         ws.services.iter().map(|s| s.name.clone()).collect()
@@ -74,31 +72,6 @@ pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
     super::deploy::connect_to(args.kubeconfig.clone(), args.context.clone()).await
 }
 
-/// A deploy-stage error as the user sees it (naming the server when it cannot be reached).
-pub fn cluster_error(e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::Usage(m) => CliError::usage(m),
-        DeployError::Unreachable { message, .. } => CliError::failed(
-            DeployError::Unreachable {
-                server: Some(server.to_string()),
-                message,
-            }
-            .to_string(),
-        ),
-        other => CliError::failed(other.to_string()),
-    }
-}
-
-/// [`cluster_error`], naming the service whose Deployment is missing.
-pub fn service_error(service: &str, e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
-            "service `{service}`: deployment `{name}` not found in namespace `{namespace}`"
-        )),
-        e => cluster_error(e, server),
-    }
-}
-
 /// Where a service runs: namespace (flag, service table, workspace table, context), the
 /// Deployment (name template) and the configured container.
 pub fn target(
@@ -109,7 +82,7 @@ pub fn target(
 ) -> Result<ServiceRef, CliError> {
     let svc = ws
         .service(service)
-        .ok_or_else(|| CliError::usage(format!("unknown service `{service}`")))?;
+        .ok_or_else(|| CliError::UnknownService(service.to_string()))?;
     let loc = plan::locate(
         service,
         &ws.config,
@@ -117,7 +90,7 @@ pub fn target(
         namespace_flag,
         default_namespace,
     )
-    .map_err(CliError::usage)?;
+    .map_err(CliError::Usage)?;
     Ok(ServiceRef {
         service: service.to_string(),
         namespace: loc.namespace,
@@ -150,7 +123,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             if !snaps.contains_key(&t.namespace) {
                 let snap = status::snapshot(&conn.client, &t.namespace)
                     .await
-                    .map_err(|e| cluster_error(e, &conn.server))?;
+                    .at(&conn.server)?;
                 snaps.insert(t.namespace.clone(), snap);
             }
         }
@@ -207,7 +180,7 @@ async fn watch(
     };
     tokio::select! {
         r = status::watch(&conn.client, namespace, targets, &mut on) => {
-            r.map_err(|e| cluster_error(e, &conn.server))?;
+            r.at(&conn.server)?;
             Ok(exit::OK)
         }
         _ = tokio::signal::ctrl_c() => Ok(exit::OK),
