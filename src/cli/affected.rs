@@ -1,4 +1,4 @@
-use super::{error, exit, output, Cli, CliError, Format};
+use super::{error, exit, output, workspace_options, Cli, CliError, Format};
 use monoship::affected::{self, AffectedService, Reason, ReasonKind, Report};
 use monoship::workspace::Workspace;
 use std::collections::BTreeSet;
@@ -40,12 +40,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let opts = affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: args.base.clone(),
         head: args.head.clone(),
         target: args.target.clone(),
-        offline: cli.offline,
+        ..workspace_options(cli)
     };
     let (ws, report) = affected::analyze(&opts)?;
     if let Some(name) = &args.explain {

@@ -1,4 +1,4 @@
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
 use monoship::builder::{self, Event};
 
 #[derive(Debug, clap::Args)]
@@ -40,11 +40,8 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "build", &[Format::Human, Format::Json])?;
     let base_opts = monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: args.base.clone(),
-        offline: cli.offline,
-        ..Default::default()
+        ..workspace_options(cli)
     };
     let (ws, services) = if args.affected {
         let (ws, report) = monoship::affected::analyze(&base_opts)?;

@@ -7,7 +7,8 @@ mod render;
 pub use render::{print_changes, print_report, render, Reporter};
 
 use super::signals::{self, InFlight};
-use super::{error, exit, output, require_format, Cli, CliError, CliResult, Format};
+use super::{error, exit, output, require_format, workspace_options};
+use super::{Cli, CliError, CliResult, Format};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
@@ -139,11 +140,8 @@ pub fn load(
     affected: bool,
 ) -> Result<(Workspace, Vec<String>), CliError> {
     let opts = monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: base.cloned(),
-        offline: cli.offline,
-        ..Default::default()
+        ..workspace_options(cli)
     };
     if affected {
         let (ws, report) = monoship::affected::analyze(&opts)?;

@@ -1,7 +1,7 @@
 //! `monoship generate …`: write generated files, or `--check` them; and `monoship build
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
 use monoship::builder::docker::{self as docker_builder, Engine, Event};
 use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
@@ -67,12 +67,7 @@ pub struct FileArgs {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
+    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let ctx = Context::from_workspace(&ws)?;
     let files = generator.render(&ctx)?;
     let out = match &flags.out {

@@ -257,6 +257,17 @@ fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
         .try_init();
 }
 
+/// Where the workspace is and how cargo runs, from the global flags (`-C`, `--manifest-path`,
+/// `--offline`); a command adds its own (`base`, `head`, `target`).
+pub fn workspace_options(cli: &Cli) -> monoship::affected::Options {
+    monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    }
+}
+
 /// Reject a `--format` a command does not render.
 pub fn require_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), CliError> {
     if allowed.contains(&cli.format) {

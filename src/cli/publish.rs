@@ -1,6 +1,6 @@
 //! `monoship publish` and the `--push` flags of `monoship build`.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
 use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishRecord};
 use std::path::{Path, PathBuf};
 
@@ -54,14 +54,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     // With --from, a workspace is optional (publishing a build made elsewhere).
     let ws = match (&args.from, located) {
         (Some(_), Err(_)) => None,
-        _ => Some(monoship::affected::load_workspace(
-            &monoship::affected::Options {
-                dir: cli.dir.clone(),
-                manifest_path: cli.manifest_path.clone(),
-                offline: cli.offline,
-                ..Default::default()
-            },
-        )?),
+        _ => Some(monoship::affected::load_workspace(&workspace_options(cli))?),
     };
     if let Some(ws) = &ws {
         if let Some(unknown) = args.services.iter().find(|s| ws.service(s).is_none()) {

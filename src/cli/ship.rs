@@ -3,7 +3,7 @@
 use super::deploy::{connect, runtime, ClusterArgs, Reporter};
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, CliResult, Format};
 use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{status, DeployError, Options, ServiceResult};
@@ -77,12 +77,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     let rt = runtime()?;
     let conn = rt.block_on(connect(&args.cluster))?;
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
+    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let opts = ship_options(args);
     let builder = CargoBuilder {
         profile: None,

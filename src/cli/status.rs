@@ -2,7 +2,7 @@
 //! rollout state — once, or re-rendered on every change with `--watch`. Also the cluster flags
 //! and service lookup `history` and `logs` share.
 
-use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, CliResult, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
 use monoship::deploy::plan;
@@ -44,12 +44,7 @@ pub struct Args {
 
 /// The workspace, and `services` checked against it (all of them when empty).
 pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), CliError> {
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
+    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
         return Err(CliError::UnknownService(s.clone()));
     }
