@@ -70,7 +70,7 @@ fn reachable_cluster() -> Option<PathBuf> {
     let path = std::env::var_os("MONOSHIP_TEST_KUBECONFIG")
         .or_else(|| std::env::var_os("KUBECONFIG"))
         .map(PathBuf::from)?;
-    let rt = super::deploy::runtime().ok()?;
+    let rt = super::runtime().ok()?;
     let within = std::time::Duration::from_secs(5);
     rt.block_on(monoship::cluster::answers(&path, within))
         .then_some(path)

@@ -6,41 +6,17 @@ mod render;
 
 pub use render::{print_changes, print_report, render, Reporter};
 
+use super::cluster::{connect, ClusterArgs};
 use super::signals::{self, InFlight};
-use super::{error, exit, output, require_format, workspace_options};
+use super::{exit, output, require_format, runtime, workspace_options};
 use super::{Cli, CliError, CliResult, Format};
-use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
-use monoship::deploy::{manifests, Options, Others};
+use monoship::deploy::{manifests, Options};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// How to reach the cluster (shared with `rollback`).
-#[derive(Debug, clap::Args)]
-pub struct ClusterArgs {
-    #[command(flatten)]
-    pub kube: super::status::KubeArgs,
-    /// Time limit per rollout, e.g. 90s, 5m (default: derived from the probes).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Restarts of a new container tolerated before OOM kills, probe kills or exits fail it.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub max_restarts: i32,
-    /// Show the exact change (server-side dry run), change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// When another monoship run is deploying a service, wait for it instead of refusing.
-    #[arg(long, conflicts_with = "force")]
-    pub wait_for_others: bool,
-    /// Deploy even when another monoship run holds a service's lease (taking it over) or a
-    /// change monoship did not make is in progress.
-    #[arg(long)]
-    pub force: bool,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -84,57 +60,8 @@ pub struct Args {
     pub fail_fast: bool,
 }
 
-/// The longest `--timeout`: 30 days (a rollout that takes longer has no deadline worth the name).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// `90`, `90s`, `1m30s`, `5m`, `500ms`, `1h`; more than zero and at most [`MAX_TIMEOUT`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (like 90s, 5m, 1m30s)");
-    let too_long = || format!("`{text}` is longer than the longest timeout, 720h (30 days)");
-    let total = if let Ok(secs) = text.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let mut total = Duration::ZERO;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            let (number, after) = rest.split_at(digits);
-            // All digits, so the only way to fail is a number too large for u64.
-            let n: u64 = if number.is_empty() {
-                return Err(bad());
-            } else {
-                number.parse().map_err(|_| too_long())?
-            };
-            let unit = after
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(after.len());
-            let (unit, next) = after.split_at(unit);
-            let part = match unit {
-                "ms" => Some(Duration::from_millis(n)),
-                "s" => Some(Duration::from_secs(n)),
-                "m" => n.checked_mul(60).map(Duration::from_secs),
-                "h" => n.checked_mul(3600).map(Duration::from_secs),
-                _ => return Err(bad()),
-            };
-            total = part
-                .and_then(|p| total.checked_add(p))
-                .ok_or_else(too_long)?;
-            rest = next;
-        }
-        total
-    };
-    if total.is_zero() {
-        return Err(format!(
-            "`{text}` is no time at all: give a timeout above zero"
-        ));
-    }
-    if total > MAX_TIMEOUT {
-        return Err(too_long());
-    }
-    Ok(total)
-}
-
-pub fn load(
+/// The workspace, and with `affected` the services the change affects.
+fn load(
     cli: &Cli,
     base: Option<&String>,
     affected: bool,
@@ -149,47 +76,6 @@ pub fn load(
         Ok((ws, names))
     } else {
         Ok((monoship::affected::load_workspace(&opts)?, Vec::new()))
-    }
-}
-
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(error::io("cannot start the async runtime"))
-}
-
-pub async fn connect(args: &ClusterArgs) -> Result<cluster::Connection, CliError> {
-    super::status::connect(&args.kube).await
-}
-
-/// Connect like kubectl; a configuration problem is a usage error.
-pub async fn connect_to(
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-) -> Result<cluster::Connection, CliError> {
-    Ok(cluster::connect(&ConnectOptions {
-        kubeconfig,
-        context,
-    })
-    .await?)
-}
-
-pub fn options(args: &ClusterArgs) -> Options {
-    let others = if args.force {
-        Others::Force
-    } else if args.wait_for_others {
-        Others::Wait
-    } else {
-        Others::Refuse
-    };
-    Options {
-        timeout: args.timeout,
-        max_restarts: args.max_restarts,
-        dry_run: args.dry_run,
-        others,
-        ..Options::default()
     }
 }
 
@@ -313,7 +199,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.cluster).await?;
+        let conn = connect(&args.cluster.kube).await?;
         let mut targets = Vec::new();
         for s in &services {
             let mut target = monoship::pipeline::deploy_target(
@@ -336,8 +222,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
             no_rollback: args.no_rollback,
             fail_fast: args.fail_fast,
-            stop: stop.clone(),
-            ..options(&args.cluster)
+            ..args.cluster.options(stop.clone())
         };
         let mut reporter = Reporter::new(cli);
         let known = |s: &str| ws.service(s).is_some();
@@ -362,36 +247,4 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             exit::FAILED
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("0m0s").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("s").is_err());
-        assert_eq!(parse_duration("720h").unwrap(), MAX_TIMEOUT);
-        for huge in [
-            "18446744073709551615s",
-            "18446744073709551615s1s",
-            "18446744073709551615",
-            "307445734561825861m",
-            "5124095576030431h",
-            "99999999999999999999999s",
-            "721h",
-        ] {
-            let e = parse_duration(huge).unwrap_err();
-            assert!(e.contains("longer than"), "{huge}: {e}");
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
 
-use super::status::{connect, load, runtime, target, KubeArgs};
-use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::history::{self, History};
 use monoship::deploy::status::{short_digest, short_revision};
 

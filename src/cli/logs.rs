@@ -1,8 +1,9 @@
 //! `monoship logs SERVICE`: the logs of a service's pods, each line prefixed with its pod;
 //! `--follow` follows all pods at once until Ctrl-C.
 
-use super::status::{connect, load, runtime, target, warn, KubeArgs};
-use super::{exit, output, require_format, Cli, CliError, CliResult, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::status::warn;
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
 use monoship::deploy::revisions;
 

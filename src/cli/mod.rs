@@ -2,6 +2,7 @@
 
 mod affected;
 mod build;
+mod cluster;
 mod completions;
 mod demo;
 mod deploy;
@@ -266,6 +267,16 @@ pub fn workspace_options(cli: &Cli) -> monoship::affected::Options {
         offline: cli.offline,
         ..Default::default()
     }
+}
+
+/// The async runtime the command line owns: stages that talk to a cluster or a registry are
+/// driven on it.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(error::io("cannot start the async runtime"))
 }
 
 /// Reject a `--format` a command does not render.

@@ -76,7 +76,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         from,
     );
     publish::validate(&opts)?;
-    let out = super::deploy::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
+    let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
     render(cli, &out.record, &out.record_path)?;
     Ok(exit::OK)
 }
@@ -114,7 +114,7 @@ pub fn push_built(
             .unwrap_or_default(),
         ..opts.clone()
     };
-    let out = super::deploy::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
+    let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
     Ok(out.record)
 }
 

@@ -1,9 +1,11 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
-use super::deploy::{connect, runtime, ClusterArgs, Reporter};
+use super::cluster::{connect, ClusterArgs};
+use super::deploy::Reporter;
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, workspace_options, Cli, CliError, CliResult, Format};
+use super::{exit, output, require_format, runtime, workspace_options};
+use super::{Cli, CliError, CliResult, Format};
 use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{status, DeployError, Options, ServiceResult};
@@ -76,7 +78,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         monoship::publish::naming::normalize_registry(r).map_err(CliError::Usage)?;
     }
     let rt = runtime()?;
-    let conn = rt.block_on(connect(&args.cluster))?;
+    let conn = rt.block_on(connect(&args.cluster.kube))?;
     let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let opts = ship_options(args);
     let builder = CargoBuilder {
@@ -147,7 +149,7 @@ fn ship_options(args: &Args) -> ShipOptions {
             parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
             no_rollback: args.no_rollback,
             fail_fast: args.fail_fast,
-            ..super::deploy::options(&args.cluster)
+            ..args.cluster.options(Stop::never())
         },
     }
 }

@@ -1,30 +1,12 @@
 //! `monoship status`: one table of every service's Deployment — counts, digest, revision,
-//! rollout state — once, or re-rendered on every change with `--watch`. Also the cluster flags
-//! and service lookup `history` and `logs` share.
+//! rollout state — once, or re-rendered on every change with `--watch`.
 
-use super::{exit, output, require_format, workspace_options, Cli, CliError, CliResult, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
-use monoship::deploy::plan;
 use monoship::deploy::status::{self, ServiceRef, State, StatusReport, WatchEvent};
-use monoship::workspace::Workspace;
 use std::io::IsTerminal;
-use std::path::PathBuf;
-
-/// How to reach the cluster.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KubeArgs {
-    /// Namespace of the Deployments (default: `namespace` in the configuration, else the
-    /// kubeconfig context's).
-    #[arg(long, short = 'n', value_name = "NS")]
-    pub namespace: Option<String>,
-    /// The kubeconfig context to use.
-    #[arg(long, value_name = "CTX")]
-    pub context: Option<String>,
-    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -40,58 +22,6 @@ pub struct Args {
     pub watch: bool,
     #[command(flatten)]
     pub kube: KubeArgs,
-}
-
-/// The workspace, and `services` checked against it (all of them when empty).
-pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), CliError> {
-    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
-    if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
-        return Err(CliError::UnknownService(s.clone()));
-    }
-    let names = if services.is_empty() {
-        ws.services.iter().map(|s| s.name.clone()).collect()
-    } else {
-        let mut seen = std::collections::BTreeSet::new();
-        services
-            .iter()
-            .filter(|s| seen.insert(s.to_string()))
-            .cloned()
-            .collect()
-    };
-    Ok((ws, names))
-}
-
-pub use super::deploy::runtime;
-
-pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
-    super::deploy::connect_to(args.kubeconfig.clone(), args.context.clone()).await
-}
-
-/// Where a service runs: namespace (flag, service table, workspace table, context), the
-/// Deployment (name template) and the configured container.
-pub fn target(
-    ws: &Workspace,
-    service: &str,
-    namespace_flag: Option<&str>,
-    default_namespace: &str,
-) -> Result<ServiceRef, CliError> {
-    let svc = ws
-        .service(service)
-        .ok_or_else(|| CliError::UnknownService(service.to_string()))?;
-    let loc = plan::locate(
-        service,
-        &ws.config,
-        &svc.config,
-        namespace_flag,
-        default_namespace,
-    )
-    .map_err(CliError::Usage)?;
-    Ok(ServiceRef {
-        service: service.to_string(),
-        namespace: loc.namespace,
-        deployment: loc.deployment,
-        container: loc.container,
-    })
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
