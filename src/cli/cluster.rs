@@ -1,5 +1,5 @@
 //! What the commands that talk to Kubernetes share: the cluster flags (`KubeArgs` to reach
-//! it, `ClusterArgs` to follow rollouts), the connection, the workspace with
+//! it, `ClusterArgs` to follow a rollout, `RolloutArgs` for many), the connection, the workspace with
 //! the named services checked, and where a service runs. `deploy`, `ship`, `rollback`,
 //! `status`, `history` and `logs` take these from here, not from one another.
 
@@ -27,7 +27,8 @@ pub struct KubeArgs {
     pub kubeconfig: Option<PathBuf>,
 }
 
-/// How to reach the cluster and follow a rollout (`deploy`, `ship`, `rollback`).
+/// How to reach the cluster and follow a rollout (`rollback`; in [`RolloutArgs`] for `deploy`
+/// and `ship`).
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
     #[command(flatten)]
@@ -67,6 +68,34 @@ impl ClusterArgs {
             others,
             stop,
             ..Options::default()
+        }
+    }
+}
+
+/// The flags of a run of many rollouts: `deploy` and `ship`.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Rollouts at a time.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+    /// Leave a failed rollout as it is instead of rolling it back.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Start no more services after the first failure (they are `skipped`).
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+impl RolloutArgs {
+    /// The deploy stage's options of these flags, stopped by `stop`.
+    pub fn options(&self, stop: Stop) -> Options {
+        Options {
+            parallel: usize::try_from(self.parallel).unwrap_or(usize::MAX),
+            no_rollback: self.no_rollback,
+            fail_fast: self.fail_fast,
+            ..self.cluster.options(stop)
         }
     }
 }

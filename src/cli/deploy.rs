@@ -6,14 +6,14 @@ mod render;
 
 pub use render::{print_changes, print_report, render, Reporter};
 
-use super::cluster::{connect, ClusterArgs};
+use super::cluster::{connect, RolloutArgs};
 use super::signals::{self, InFlight};
 use super::{exit, output, require_format, runtime, workspace_options};
 use super::{Cli, CliError, CliResult, Format};
 use monoship::deploy::images::{self, Records};
+use monoship::deploy::manifests;
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
-use monoship::deploy::{manifests, Options};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -48,16 +48,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Rollouts at a time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-    /// Leave a failed rollout as it is instead of rolling it back.
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// Start no more services after the first failure (they are `skipped`).
-    #[arg(long)]
-    pub fail_fast: bool,
+    pub rollout: RolloutArgs,
 }
 
 /// The workspace, and with `affected` the services the change affects.
@@ -199,14 +190,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.cluster.kube).await?;
+        let kube = &args.rollout.cluster.kube;
+        let conn = connect(kube).await?;
         let mut targets = Vec::new();
         for s in &services {
             let mut target = monoship::pipeline::deploy_target(
                 &ws,
                 s,
                 artifacts[s].clone(),
-                args.cluster.kube.namespace.as_deref(),
+                kube.namespace.as_deref(),
                 &conn.namespace,
             )
             .map_err(CliError::Usage)?;
@@ -218,12 +210,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
-        let opts = Options {
-            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-            no_rollback: args.no_rollback,
-            fail_fast: args.fail_fast,
-            ..args.cluster.options(stop.clone())
-        };
+        let opts = args.rollout.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let known = |s: &str| ws.service(s).is_some();
         let results = monoship::deploy::run::run(&conn.client, targets, &known, &opts, &mut |e| {

@@ -1,6 +1,6 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
-use super::cluster::{connect, ClusterArgs};
+use super::cluster::{connect, RolloutArgs};
 use super::deploy::Reporter;
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
@@ -25,6 +25,7 @@ use std::time::Instant;
   monoship ship --since-deployed                 what changed since each Deployment's revision
   monoship ship --dry-run                        build, no push, the exact change, nothing changed
   monoship --format json ship                    the result as JSON (schema: docs/ship.md)")]
+#[command(mut_arg("fail_fast", |a| a.help("Start no more rollouts after the first failure (they are `skipped`)")))]
 pub struct Args {
     /// Base revision of the change (default: the merge-base with main, as `affected`).
     #[arg(long, value_name = "REV", conflicts_with = "since_deployed")]
@@ -43,16 +44,7 @@ pub struct Args {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Rollouts at a time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-    /// Leave a failed rollout as it is instead of rolling it back.
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// Start no more rollouts after the first failure (they are `skipped`).
-    #[arg(long)]
-    pub fail_fast: bool,
+    pub rollout: RolloutArgs,
 }
 
 /// Say what a stage is doing (stderr, human format only).
@@ -78,7 +70,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         monoship::publish::naming::normalize_registry(r).map_err(CliError::Usage)?;
     }
     let rt = runtime()?;
-    let conn = rt.block_on(connect(&args.cluster.kube))?;
+    let conn = rt.block_on(connect(&args.rollout.cluster.kube))?;
     let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let opts = ship_options(args);
     let builder = CargoBuilder {
@@ -110,7 +102,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let stages = Stages {
         builder: &builder,
-        publisher: if args.cluster.dry_run {
+        publisher: if args.rollout.cluster.dry_run {
             &dry_run
         } else {
             &registry
@@ -144,13 +136,9 @@ fn ship_options(args: &Args) -> ShipOptions {
         } else {
             Selection::Since(args.base.clone())
         },
-        namespace: args.cluster.kube.namespace.clone(),
-        deploy: Options {
-            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-            no_rollback: args.no_rollback,
-            fail_fast: args.fail_fast,
-            ..args.cluster.options(Stop::never())
-        },
+        namespace: args.rollout.cluster.kube.namespace.clone(),
+        // Interruptible stops the rollouts once they start.
+        deploy: args.rollout.options(Stop::never()),
     }
 }
 
