@@ -1,7 +1,8 @@
 //! `monoship generate …`: write generated files, or `--check` them; and `monoship build
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
-use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
+use super::output::{self, warn};
+use super::{exit, require_format, workspace_options, Cli, CliError, Format};
 use monoship::builder::docker::{self as docker_builder, Engine, Event};
 use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
@@ -183,24 +184,14 @@ fn kept_message(out: &Path, path: &str, generator: Generator) -> String {
 
 fn warn_binary_names(ws: &Workspace) {
     for s in generate::dockerfile::binary_mismatches(&ws.services) {
-        anstream::eprintln!(
-            "{}warning:{} service `{}` has binary `{}`: {} builds the binary named like the \
-             service, so it cannot build this one",
-            output::WARN.render(),
-            output::WARN.render_reset(),
+        warn(&format!(
+            "service `{}` has binary `{}`: {} builds the binary named like the service, so it \
+             cannot build this one",
             s.name,
             s.binary,
             generate::dockerfile::DOCKERFILE
-        );
+        ));
     }
-}
-
-fn warn(message: &str) {
-    anstream::eprintln!(
-        "{}warning:{} {message}",
-        output::WARN.render(),
-        output::WARN.render_reset(),
-    );
 }
 
 fn warn_workflow(ctx: &Context) {

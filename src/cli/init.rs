@@ -42,13 +42,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .map_err(error::io(path.display().to_string()))?;
 
     if detected.services.is_empty() {
-        anstream::eprintln!(
-            "{}warning:{} found no services (no package under apps/*, none with a binary): \
-             edit `services` in {}",
-            output::WARN.render(),
-            output::WARN.render_reset(),
+        output::warn(&format!(
+            "found no services (no package under apps/*, none with a binary): edit `services` \
+             in {}",
             path.display()
-        );
+        ));
     }
     if cli.format == Format::Json {
         output::json(&serde_json::json!({

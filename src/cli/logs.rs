@@ -2,7 +2,6 @@
 //! `--follow` follows all pods at once until Ctrl-C.
 
 use super::cluster::{connect, load, target, KubeArgs};
-use super::status::warn;
 use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
 use monoship::deploy::revisions;
@@ -174,7 +173,7 @@ impl Printer {
 
     fn flush(&mut self) {
         for w in self.held.drain(..) {
-            warn(&w);
+            output::warn(&w);
         }
     }
 
@@ -198,7 +197,7 @@ impl Printer {
                 let text = format!("pod {pod}: {problem}");
                 match problem {
                     LogProblem::NodeServesNoLogs { .. } if !self.follow => self.held.push(text),
-                    _ => warn(&text),
+                    _ => output::warn(&text),
                 }
             }
             LogEvent::Following { pod, container } if !self.quiet => {

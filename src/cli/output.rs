@@ -7,6 +7,11 @@ pub const NAME: Style = Style::new().bold();
 pub const DIM: Style = Style::new().dimmed();
 pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
 
+/// `warning: MESSAGE` on stderr.
+pub fn warn(message: &str) {
+    anstream::eprintln!("{}warning:{} {message}", WARN.render(), WARN.render_reset());
+}
+
 /// Print JSON to stdout.
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), super::CliError> {
     println!("{}", serde_json::to_string_pretty(value)?);

@@ -57,7 +57,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         if report.services.iter().all(|s| s.state == State::Missing) && !cli.quiet {
             for ns in snaps.keys() {
                 if status::namespace_exists(&conn.client, ns).await == Some(false) {
-                    warn(&format!("namespace `{ns}` does not exist"));
+                    output::warn(&format!("namespace `{ns}` does not exist"));
                 }
             }
         }
@@ -96,7 +96,7 @@ async fn watch(
                 println!("\nwatching namespace {namespace}; Ctrl-C to stop");
             }
         }
-        WatchEvent::Disconnected(m) => warn(&format!("lost the watch ({m}); reconnecting")),
+        WatchEvent::Disconnected(m) => output::warn(&format!("lost the watch ({m}); reconnecting")),
         WatchEvent::Reconnected => {
             if !quiet {
                 eprintln!("reconnected");
@@ -110,14 +110,6 @@ async fn watch(
         }
         _ = tokio::signal::ctrl_c() => Ok(exit::OK),
     }
-}
-
-pub fn warn(message: &str) {
-    anstream::eprintln!(
-        "{}warning:{} {message}",
-        output::WARN.render(),
-        output::WARN.render_reset()
-    );
 }
 
 fn state_style(state: State) -> Style {
