@@ -5,7 +5,6 @@
 
 use super::{workspace_options, Cli, CliError};
 use monoship::cluster::{self, ConnectOptions};
-use monoship::deploy::plan;
 use monoship::deploy::status::ServiceRef;
 use monoship::deploy::{Options, Others, Stop};
 use monoship::workspace::Workspace;
@@ -187,23 +186,8 @@ pub fn target(
     namespace_flag: Option<&str>,
     default_namespace: &str,
 ) -> Result<ServiceRef, CliError> {
-    let svc = ws
-        .service(service)
-        .ok_or_else(|| CliError::UnknownService(service.to_string()))?;
-    let loc = plan::locate(
-        service,
-        &ws.config,
-        &svc.config,
-        namespace_flag,
-        default_namespace,
-    )
-    .map_err(CliError::Usage)?;
-    Ok(ServiceRef {
-        service: service.to_string(),
-        namespace: loc.namespace,
-        deployment: loc.deployment,
-        container: loc.container,
-    })
+    monoship::pipeline::locate(ws, service, namespace_flag, default_namespace)
+        .map_err(CliError::Usage)
 }
 
 #[cfg(test)]
