@@ -1,5 +1,6 @@
 use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
 use monoship::builder::{self, Event};
+use monoship::publish::PublishRecord;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -100,12 +101,21 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),
         None => None,
     };
+    render(cli, &out, published.as_ref())?;
+    Ok(exit::OK)
+}
+
+/// The build record (with the publish record after `--push`): JSON, or tables.
+fn render(
+    cli: &Cli,
+    out: &builder::Output,
+    published: Option<&PublishRecord>,
+) -> Result<(), CliError> {
     if cli.format == Format::Json {
-        match &published {
-            Some(p) => output::json(&serde_json::json!({"build": &out.record, "publish": p}))?,
-            None => output::json(&out.record)?,
-        }
-        return Ok(exit::OK);
+        return match published {
+            Some(p) => output::json(&serde_json::json!({"build": &out.record, "publish": p})),
+            None => output::json(&out.record),
+        };
     }
     let mut rows = vec![["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
         .map(String::from)
@@ -126,8 +136,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         println!("images: {} (OCI layout)", out.layout.display());
         println!("record: {}", out.record_path.display());
     }
-    if let Some(p) = &published {
+    if let Some(p) = published {
         super::publish::print_table(cli, p);
     }
-    Ok(exit::OK)
+    Ok(())
 }

@@ -280,20 +280,7 @@ pub fn container_build(
             "services": outcomes,
         }))?;
     } else {
-        let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
-            .map(String::from)
-            .to_vec()];
-        for o in &outcomes {
-            rows.push(vec![
-                o.service.clone(),
-                o.tag.clone(),
-                if o.ok { "built" } else { "failed" }.to_string(),
-                format!("{:.1}s", o.seconds),
-            ]);
-        }
-        for line in output::table(&rows) {
-            println!("{line}");
-        }
+        print_outcomes(&outcomes);
     }
     if failed.is_empty() {
         Ok(exit::OK)
@@ -312,5 +299,23 @@ pub fn container_build(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         )))
+    }
+}
+
+/// The table of a container build.
+fn print_outcomes(outcomes: &[docker_builder::Outcome]) {
+    let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
+        .map(String::from)
+        .to_vec()];
+    for o in outcomes {
+        rows.push(vec![
+            o.service.clone(),
+            o.tag.clone(),
+            if o.ok { "built" } else { "failed" }.to_string(),
+            format!("{:.1}s", o.seconds),
+        ]);
+    }
+    for line in output::table(&rows) {
+        println!("{line}");
     }
 }
