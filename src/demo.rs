@@ -23,6 +23,13 @@ pub enum DemoError {
     Failed(String),
 }
 
+impl DemoError {
+    /// A workspace the demo cannot use (exit code 2) rather than a failed step (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, DemoError::Usage(_))
+    }
+}
+
 /// The repository made.
 #[derive(Debug, Clone)]
 pub struct Repository {

@@ -41,6 +41,13 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// Bad input or configuration (exit code 2) rather than a failed build (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, BuildError::UnknownService(_) | BuildError::Config(_))
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.display().to_string(),

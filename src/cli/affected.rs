@@ -1,4 +1,4 @@
-use super::{exit, output, Cli, CliError, Format};
+use super::{error, exit, output, workspace_options, Cli, CliError, Format};
 use monoship::affected::{self, AffectedService, Reason, ReasonKind, Report};
 use monoship::workspace::Workspace;
 use std::collections::BTreeSet;
@@ -40,12 +40,10 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let opts = affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: args.base.clone(),
         head: args.head.clone(),
         target: args.target.clone(),
-        offline: cli.offline,
+        ..workspace_options(cli)
     };
     let (ws, report) = affected::analyze(&opts)?;
     if let Some(name) = &args.explain {
@@ -71,7 +69,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             tracing::warn!("analysis failed closed: {why}");
         }
         if args.strict {
-            return Err(CliError::failed(format!(
+            return Err(CliError::Failed(format!(
                 "analysis failed closed (--strict): {why}"
             )));
         }
@@ -91,18 +89,20 @@ pub fn matrix(report: &Report) -> String {
 
 fn github_output(report: &Report) -> Result<(), CliError> {
     let path = std::env::var_os("GITHUB_OUTPUT").ok_or_else(|| {
-        CliError::usage("--github-output needs the GITHUB_OUTPUT environment variable")
+        CliError::Usage("--github-output needs the GITHUB_OUTPUT environment variable".into())
     })?;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(|e| {
-            CliError::failed(format!("cannot append to {}: {e}", path.to_string_lossy()))
-        })?;
-    writeln!(file, "services={}", matrix(report))
-        .and_then(|_| writeln!(file, "any={}", !report.affected.is_empty()))
-        .map_err(|e| CliError::failed(format!("cannot append to {}: {e}", path.to_string_lossy())))
+        .and_then(|mut file| {
+            writeln!(file, "services={}", matrix(report))?;
+            writeln!(file, "any={}", !report.affected.is_empty())
+        })
+        .map_err(error::io(format!(
+            "cannot append to {}",
+            path.to_string_lossy()
+        )))
 }
 
 /// `users ← crates/db ← crates/db/src/pool.rs`
@@ -189,7 +189,7 @@ fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(),
     let known = ws.service(name).is_some() || report.removed.iter().any(|r| r == name);
     if !known {
         let names: Vec<_> = ws.services.iter().map(|s| s.name.as_str()).collect();
-        return Err(CliError::usage(format!(
+        return Err(CliError::Usage(format!(
             "unknown service `{name}` (services: {})",
             names.join(", ")
         )));

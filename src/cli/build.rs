@@ -1,5 +1,6 @@
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::{self, BuildError, Event};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
+use monoship::builder::{self, Event};
+use monoship::publish::PublishRecord;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -40,11 +41,8 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "build", &[Format::Human, Format::Json])?;
     let base_opts = monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: args.base.clone(),
-        offline: cli.offline,
-        ..Default::default()
+        ..workspace_options(cli)
     };
     let (ws, services) = if args.affected {
         let (ws, report) = monoship::affected::analyze(&base_opts)?;
@@ -58,14 +56,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         )
     };
     if let Some(unknown) = services.iter().find(|s| ws.service(s).is_none()) {
-        return Err(CliError::usage(
-            BuildError::UnknownService(unknown.clone()).to_string(),
-        ));
+        return Err(CliError::UnknownService(unknown.clone()));
     }
     let push = super::publish::prepare_push(&args.push, &ws)?;
     if push.is_some() && args.builder != super::generate::Builder::Monoship {
-        return Err(CliError::usage(
-            "--push publishes monoship's OCI layout: it needs --builder monoship",
+        return Err(CliError::Usage(
+            "--push publishes monoship's OCI layout: it needs --builder monoship".into(),
         ));
     }
     if args.affected && services.is_empty() {
@@ -81,8 +77,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.profile.as_deref(),
         args.target.as_deref(),
         cli.offline,
-    )
-    .map_err(|e| CliError::usage(e.to_string()))?;
+    )?;
     if args.builder != super::generate::Builder::Monoship {
         return super::generate::container_build(
             cli,
@@ -100,21 +95,27 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
-    let out = builder::run(&ws, &opts, &mut emit).map_err(|e| match e {
-        BuildError::UnknownService(_) | BuildError::Config(_) => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    })?;
+    let out = builder::run(&ws, &opts, &mut emit)?;
     reporter.finish();
     let published = match &push {
         Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),
         None => None,
     };
+    render(cli, &out, published.as_ref())?;
+    Ok(exit::OK)
+}
+
+/// The build record (with the publish record after `--push`): JSON, or tables.
+fn render(
+    cli: &Cli,
+    out: &builder::Output,
+    published: Option<&PublishRecord>,
+) -> Result<(), CliError> {
     if cli.format == Format::Json {
-        match &published {
-            Some(p) => output::json(&serde_json::json!({"build": &out.record, "publish": p}))?,
-            None => output::json(&out.record)?,
-        }
-        return Ok(exit::OK);
+        return match published {
+            Some(p) => output::json(&serde_json::json!({"build": &out.record, "publish": p})),
+            None => output::json(&out.record),
+        };
     }
     let mut rows = vec![["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
         .map(String::from)
@@ -135,8 +136,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         println!("images: {} (OCI layout)", out.layout.display());
         println!("record: {}", out.record_path.display());
     }
-    if let Some(p) = &published {
+    if let Some(p) = published {
         super::publish::print_table(cli, p);
     }
-    Ok(exit::OK)
+    Ok(())
 }

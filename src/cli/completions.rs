@@ -1,6 +1,6 @@
 //! `monoship completions SHELL`: a completion script for bash, zsh, fish, PowerShell or elvish.
 
-use super::{exit, Cli, CliError};
+use super::{error, exit, Cli, CliError};
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,6 @@ pub fn run(args: &Args) -> Result<u8, CliError> {
     use std::io::Write;
     std::io::stdout()
         .write_all(&out)
-        .map_err(|e| CliError::failed(format!("writing the completions: {e}")))?;
+        .map_err(error::io("writing the completions"))?;
     Ok(exit::OK)
 }

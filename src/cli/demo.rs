@@ -3,7 +3,7 @@
 //! registry needed), and the deploy change (a server-side dry run when a cluster is reachable,
 //! else the image each Deployment would get); `--deploy` rolls it out for real.
 
-use super::{exit, Cli, CliError};
+use super::{error, exit, Cli, CliError};
 use monoship::builder::BuildRecord;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,15 +50,14 @@ impl Tour {
         println!();
         println!("## {title}");
         println!("$ monoship {}", args.join(" "));
-        let exe = std::env::current_exe()
-            .map_err(|e| CliError::failed(format!("cannot find the monoship binary: {e}")))?;
+        let exe = std::env::current_exe().map_err(error::io("cannot find the monoship binary"))?;
         let status = Command::new(exe)
             .arg("-C")
             .arg(&self.repo)
             .args(args)
             .env("CARGO_TARGET_DIR", &self.target_dir)
             .status()
-            .map_err(|e| CliError::failed(format!("running monoship: {e}")))?;
+            .map_err(error::io("running monoship"))?;
         match status.code().unwrap_or(1) {
             0 => Ok(()),
             code => Err(Halt::Code(u8::try_from(code).unwrap_or(1))),
@@ -71,7 +70,7 @@ fn reachable_cluster() -> Option<PathBuf> {
     let path = std::env::var_os("MONOSHIP_TEST_KUBECONFIG")
         .or_else(|| std::env::var_os("KUBECONFIG"))
         .map(PathBuf::from)?;
-    let rt = super::deploy::runtime().ok()?;
+    let rt = super::runtime().ok()?;
     let within = std::time::Duration::from_secs(5);
     rt.block_on(monoship::cluster::answers(&path, within))
         .then_some(path)
@@ -101,12 +100,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
 }
 
 fn demo(args: &Args, source: &Path, work: &Path) -> Result<u8, CliError> {
-    let repo = monoship::demo::prepare(source, work)
-        .map_err(|e| match e {
-            monoship::demo::DemoError::Usage(m) => CliError::usage(m),
-            monoship::demo::DemoError::Failed(m) => CliError::failed(m),
-        })?
-        .path;
+    let repo = monoship::demo::prepare(source, work)?.path;
     // The images and build record go to the demo directory; compiled dependencies are shared
     // with the source's target directory (unless CARGO_TARGET_DIR says otherwise), so a second
     // demo compiles only the workspace's own crates.
@@ -145,7 +139,7 @@ fn stages(tour: &Tour, args: &Args, work: &Path) -> Result<(), Halt> {
     let record: BuildRecord = std::fs::read(out_dir.join("build.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| CliError::failed("the build wrote no build.json"))?;
+        .ok_or_else(|| CliError::Failed("the build wrote no build.json".into()))?;
     println!(
         "The images are in {} (OCI layout; e.g. skopeo copy oci:{}:{} …).",
         out_dir.join("oci").display(),
@@ -170,7 +164,7 @@ fn stages(tour: &Tour, args: &Args, work: &Path) -> Result<(), Halt> {
     for s in &record.services {
         let a = planned
             .reference(&s.service, &s.image_digest, &record.revision)
-            .map_err(CliError::failed)?;
+            .map_err(CliError::Failed)?;
         images.push((s.service.clone(), a.reference));
     }
     let Some(kubeconfig) = reachable_cluster() else {

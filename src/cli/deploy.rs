@@ -6,40 +6,17 @@ mod render;
 
 pub use render::{print_changes, print_report, render, Reporter};
 
+use super::cluster::{connect, RolloutArgs};
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::cluster::{self, ConnectOptions};
+use super::{exit, output, require_format, runtime, workspace_options};
+use super::{Cli, CliError, CliResult, Format};
 use monoship::deploy::images::{self, Records};
+use monoship::deploy::manifests;
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
-use monoship::deploy::{manifests, DeployError, Options, Others};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// How to reach the cluster (shared with `rollback`).
-#[derive(Debug, clap::Args)]
-pub struct ClusterArgs {
-    #[command(flatten)]
-    pub kube: super::status::KubeArgs,
-    /// Time limit per rollout, e.g. 90s, 5m (default: derived from the probes).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Restarts of a new container tolerated before OOM kills, probe kills or exits fail it.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub max_restarts: i32,
-    /// Show the exact change (server-side dry run), change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// When another monoship run is deploying a service, wait for it instead of refusing.
-    #[arg(long, conflicts_with = "force")]
-    pub wait_for_others: bool,
-    /// Deploy even when another monoship run holds a service's lease (taking it over) or a
-    /// change monoship did not make is in progress.
-    #[arg(long)]
-    pub force: bool,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -71,79 +48,18 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Rollouts at a time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-    /// Leave a failed rollout as it is instead of rolling it back.
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// Start no more services after the first failure (they are `skipped`).
-    #[arg(long)]
-    pub fail_fast: bool,
+    pub rollout: RolloutArgs,
 }
 
-/// The longest `--timeout`: 30 days (a rollout that takes longer has no deadline worth the name).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// `90`, `90s`, `1m30s`, `5m`, `500ms`, `1h`; more than zero and at most [`MAX_TIMEOUT`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (like 90s, 5m, 1m30s)");
-    let too_long = || format!("`{text}` is longer than the longest timeout, 720h (30 days)");
-    let total = if let Ok(secs) = text.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let mut total = Duration::ZERO;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-            let (number, after) = rest.split_at(digits);
-            // All digits, so the only way to fail is a number too large for u64.
-            let n: u64 = if number.is_empty() {
-                return Err(bad());
-            } else {
-                number.parse().map_err(|_| too_long())?
-            };
-            let unit = after
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(after.len());
-            let (unit, next) = after.split_at(unit);
-            let part = match unit {
-                "ms" => Some(Duration::from_millis(n)),
-                "s" => Some(Duration::from_secs(n)),
-                "m" => n.checked_mul(60).map(Duration::from_secs),
-                "h" => n.checked_mul(3600).map(Duration::from_secs),
-                _ => return Err(bad()),
-            };
-            total = part
-                .and_then(|p| total.checked_add(p))
-                .ok_or_else(too_long)?;
-            rest = next;
-        }
-        total
-    };
-    if total.is_zero() {
-        return Err(format!(
-            "`{text}` is no time at all: give a timeout above zero"
-        ));
-    }
-    if total > MAX_TIMEOUT {
-        return Err(too_long());
-    }
-    Ok(total)
-}
-
-pub fn load(
+/// The workspace, and with `affected` the services the change affects.
+fn load(
     cli: &Cli,
     base: Option<&String>,
     affected: bool,
 ) -> Result<(Workspace, Vec<String>), CliError> {
     let opts = monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         base: base.cloned(),
-        offline: cli.offline,
-        ..Default::default()
+        ..workspace_options(cli)
     };
     if affected {
         let (ws, report) = monoship::affected::analyze(&opts)?;
@@ -151,69 +67,6 @@ pub fn load(
         Ok((ws, names))
     } else {
         Ok((monoship::affected::load_workspace(&opts)?, Vec::new()))
-    }
-}
-
-pub fn deploy_error(e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::Usage(m) => CliError::usage(m),
-        DeployError::Unreachable { message, .. } => CliError::failed(
-            DeployError::Unreachable {
-                server: Some(server.to_string()),
-                message,
-            }
-            .to_string(),
-        ),
-        DeployError::Busy(m) => CliError {
-            code: exit::BUSY,
-            message: m,
-        },
-        other => CliError::failed(other.to_string()),
-    }
-}
-
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
-}
-
-pub async fn connect(args: &ClusterArgs) -> Result<cluster::Connection, CliError> {
-    super::status::connect(&args.kube).await
-}
-
-/// Connect like kubectl; a configuration problem is a usage error.
-pub async fn connect_to(
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-) -> Result<cluster::Connection, CliError> {
-    cluster::connect(&ConnectOptions {
-        kubeconfig,
-        context,
-    })
-    .await
-    .map_err(|e| match e {
-        cluster::ConnectError::Client(m) => CliError::failed(format!("Kubernetes client: {m}")),
-        other => CliError::usage(other.to_string()),
-    })
-}
-
-pub fn options(args: &ClusterArgs) -> Options {
-    let others = if args.force {
-        Others::Force
-    } else if args.wait_for_others {
-        Others::Wait
-    } else {
-        Others::Refuse
-    };
-    Options {
-        timeout: args.timeout,
-        max_restarts: args.max_restarts,
-        dry_run: args.dry_run,
-        others,
-        ..Options::default()
     }
 }
 
@@ -226,9 +79,9 @@ fn select(
 ) -> Result<(Vec<String>, BTreeMap<String, String>), CliError> {
     let mut flags = BTreeMap::new();
     for f in &args.images {
-        let (service, reference) = images::parse_image_flag(f).map_err(CliError::usage)?;
+        let (service, reference) = images::parse_image_flag(f).map_err(CliError::Usage)?;
         if flags.insert(service.clone(), reference).is_some() {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "--image {service}=… is given twice"
             )));
         }
@@ -240,15 +93,13 @@ fn select(
         .chain(flags.keys())
         .find(|s| unknown(s))
     {
-        return Err(CliError::usage(format!(
-            "unknown service `{s}` (see `monoship services`)"
-        )));
+        return Err(CliError::UnknownService(s.clone()));
     }
     let services: Vec<String> = if args.affected {
         affected
     } else if !args.services.is_empty() {
         if let Some(s) = flags.keys().find(|s| !args.services.contains(s)) {
-            return Err(CliError::usage(format!(
+            return Err(CliError::Usage(format!(
                 "--image names `{s}`, which is not among the services to deploy"
             )));
         }
@@ -260,7 +111,7 @@ fn select(
     } else if let Some(b) = &records.build {
         b.services.iter().map(|s| s.service.clone()).collect()
     } else {
-        return Err(CliError::usage(format!(
+        return Err(CliError::Usage(format!(
             "nothing to deploy: name services, pass --image SERVICE=REF, or build and publish \
              first (no records in {})",
             records.dir.display()
@@ -283,7 +134,7 @@ fn with_manifest(
     dir: &std::path::Path,
 ) -> Result<(), CliError> {
     let m = manifests::find(docs, &t.deployment, &t.namespace).ok_or_else(|| {
-        CliError::usage(format!(
+        CliError::Usage(format!(
             "{}: no Deployment `{}` (apps/v1) in the manifests in {} (`monoship generate k8s` \
              writes them)",
             t.service,
@@ -299,7 +150,7 @@ fn with_manifest(
     };
     let (object, container) =
         manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
-            .map_err(|e| CliError::usage(format!("{}: {e}", t.service)))?;
+            .map_err(|e| CliError::Usage(format!("{}: {e}", t.service)))?;
     t.container = Some(container);
     t.manifest = Some(object);
     Ok(())
@@ -312,7 +163,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .from_build
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
-    let records = images::read_records(&records_path).map_err(CliError::usage)?;
+    let records = images::read_records(&records_path).map_err(CliError::Usage)?;
     let (services, flags) = select(&ws, args, affected, &records)?;
     if services.is_empty() {
         if cli.format == Format::Json {
@@ -330,26 +181,27 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let mut artifacts = BTreeMap::new();
     for s in &services {
         let a = images::resolve(s, &flags, &records, &naming, head.as_deref())
-            .map_err(CliError::usage)?;
+            .map_err(CliError::Usage)?;
         artifacts.insert(s.clone(), a);
     }
     let docs = match &args.manifests {
-        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::usage)?),
+        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::Usage)?),
         None => None,
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.cluster).await?;
+        let kube = &args.rollout.cluster.kube;
+        let conn = connect(kube).await?;
         let mut targets = Vec::new();
         for s in &services {
             let mut target = monoship::pipeline::deploy_target(
                 &ws,
                 s,
                 artifacts[s].clone(),
-                args.cluster.kube.namespace.as_deref(),
+                kube.namespace.as_deref(),
                 &conn.namespace,
             )
-            .map_err(CliError::usage)?;
+            .map_err(CliError::Usage)?;
             if let (Some(docs), Some(dir)) = (&docs, &args.manifests) {
                 with_manifest(&mut target, docs, dir)?;
             }
@@ -358,13 +210,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let namespaces: BTreeSet<String> = targets.iter().map(|t| t.namespace.clone()).collect();
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
-        let opts = Options {
-            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-            no_rollback: args.no_rollback,
-            fail_fast: args.fail_fast,
-            stop: stop.clone(),
-            ..options(&args.cluster)
-        };
+        let opts = args.rollout.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let known = |s: &str| ws.service(s).is_some();
         let results = monoship::deploy::run::run(&conn.client, targets, &known, &opts, &mut |e| {
@@ -373,7 +219,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         })
         .await;
         reporter.finish();
-        let results = results.map_err(|e| deploy_error(e, &conn.server))?;
+        let results = results.at(&conn.server)?;
         let namespace = match namespaces.len() {
             1 => namespaces.into_iter().next(),
             _ => None,
@@ -388,36 +234,4 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             exit::FAILED
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("0m0s").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("s").is_err());
-        assert_eq!(parse_duration("720h").unwrap(), MAX_TIMEOUT);
-        for huge in [
-            "18446744073709551615s",
-            "18446744073709551615s1s",
-            "18446744073709551615",
-            "307445734561825861m",
-            "5124095576030431h",
-            "99999999999999999999999s",
-            "721h",
-        ] {
-            let e = parse_duration(huge).unwrap_err();
-            assert!(e.contains("longer than"), "{huge}: {e}");
-        }
-    }
 }

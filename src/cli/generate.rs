@@ -1,9 +1,10 @@
 //! `monoship generate …`: write generated files, or `--check` them; and `monoship build
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::docker::{self as docker_builder, DockerBuildError, Engine, Event};
-use monoship::generate::{self, CheckStatus, Context, GenerateError, Generator, WriteStatus};
+use super::output::{self, warn};
+use super::{exit, require_format, workspace_options, Cli, CliError, Format};
+use monoship::builder::docker::{self as docker_builder, Engine, Event};
+use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
 use std::path::{Path, PathBuf};
 
@@ -64,24 +65,12 @@ pub struct FileArgs {
     pub force: bool,
 }
 
-fn generate_error(e: GenerateError) -> CliError {
-    match e {
-        GenerateError::Input { .. } => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    }
-}
-
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
-    let ctx = Context::from_workspace(&ws).map_err(generate_error)?;
-    let files = generator.render(&ctx).map_err(generate_error)?;
+    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
+    let ctx = Context::from_workspace(&ws)?;
+    let files = generator.render(&ctx)?;
     let out = match &flags.out {
         // Relative to -C, like every other path.
         Some(dir) => cli.dir.as_deref().unwrap_or(Path::new(".")).join(dir),
@@ -90,9 +79,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     // Only k8s writes one file per service into a directory of its own: there, a file it wrote
     // for a service that is gone is removed (and flagged by --check).
     let leftovers = match generator {
-        Generator::K8s => {
-            generate::leftovers(&files, &out, generator.name()).map_err(generate_error)?
-        }
+        Generator::K8s => generate::leftovers(&files, &out, generator.name())?,
         _ => Vec::new(),
     };
     if flags.check {
@@ -103,8 +90,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::Workflow => warn_workflow(&ctx),
         Generator::K8s => {}
     }
-    let mut written = generate::write(&files, &out, flags.force).map_err(generate_error)?;
-    let removed = generate::remove_leftovers(&leftovers, &out).map_err(generate_error)?;
+    let mut written = generate::write(&files, &out, flags.force)?;
+    let removed = generate::remove_leftovers(&leftovers, &out)?;
     for w in removed.iter().filter(|w| w.status == WriteStatus::Kept) {
         warn(&kept_message(&out, &w.path, generator));
     }
@@ -140,7 +127,7 @@ fn check(
     out: &Path,
 ) -> Result<u8, CliError> {
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let mut checked = generate::check(files, out).map_err(generate_error)?;
+    let mut checked = generate::check(files, out)?;
     checked.extend(generate::check_leftovers(leftovers));
     let stale: Vec<&str> = checked
         .iter()
@@ -174,7 +161,7 @@ fn check(
     if stale.is_empty() {
         return Ok(exit::OK);
     }
-    Err(CliError::failed(format!(
+    Err(CliError::Failed(format!(
         "out of date: {} (run `monoship generate {}{}`)",
         stale.join(", "),
         generator.name(),
@@ -197,24 +184,14 @@ fn kept_message(out: &Path, path: &str, generator: Generator) -> String {
 
 fn warn_binary_names(ws: &Workspace) {
     for s in generate::dockerfile::binary_mismatches(&ws.services) {
-        anstream::eprintln!(
-            "{}warning:{} service `{}` has binary `{}`: {} builds the binary named like the \
-             service, so it cannot build this one",
-            output::WARN.render(),
-            output::WARN.render_reset(),
+        warn(&format!(
+            "service `{}` has binary `{}`: {} builds the binary named like the service, so it \
+             cannot build this one",
             s.name,
             s.binary,
             generate::dockerfile::DOCKERFILE
-        );
+        ));
     }
-}
-
-fn warn(message: &str) {
-    anstream::eprintln!(
-        "{}warning:{} {message}",
-        output::WARN.render(),
-        output::WARN.render_reset(),
-    );
 }
 
 fn warn_workflow(ctx: &Context) {
@@ -257,13 +234,8 @@ pub fn container_build(
     let engine = match builder {
         Builder::Docker => Engine::Docker,
         Builder::Podman => Engine::Podman,
-        Builder::Monoship => return Err(CliError::usage("not a container builder: monoship")),
-    };
-    let docker_error = |e: DockerBuildError| {
-        if e.is_usage() {
-            CliError::usage(e.to_string())
-        } else {
-            CliError::failed(e.to_string())
+        Builder::Monoship => {
+            return Err(CliError::Usage("not a container builder: monoship".into()))
         }
     };
     let opts = docker_builder::Options {
@@ -271,8 +243,8 @@ pub fn container_build(
         services: services.to_vec(),
         revision: revision.to_string(),
     };
-    let planned = docker_builder::plan(ws, &opts).map_err(docker_error)?;
-    let program = docker_builder::preflight(engine).map_err(docker_error)?;
+    let planned = docker_builder::plan(ws, &opts)?;
+    let program = docker_builder::preflight(engine)?;
     let quiet = cli.quiet;
     let outcomes = docker_builder::run(&program, &planned, jobs, &mut |e| match e {
         Event::Started {
@@ -308,25 +280,12 @@ pub fn container_build(
             "services": outcomes,
         }))?;
     } else {
-        let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
-            .map(String::from)
-            .to_vec()];
-        for o in &outcomes {
-            rows.push(vec![
-                o.service.clone(),
-                o.tag.clone(),
-                if o.ok { "built" } else { "failed" }.to_string(),
-                format!("{:.1}s", o.seconds),
-            ]);
-        }
-        for line in output::table(&rows) {
-            println!("{line}");
-        }
+        print_outcomes(&outcomes);
     }
     if failed.is_empty() {
         Ok(exit::OK)
     } else {
-        Err(CliError::failed(format!(
+        Err(CliError::Failed(format!(
             "{} build failed for {} (logs in {})",
             engine.program(),
             failed
@@ -340,5 +299,23 @@ pub fn container_build(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         )))
+    }
+}
+
+/// The table of a container build.
+fn print_outcomes(outcomes: &[docker_builder::Outcome]) {
+    let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
+        .map(String::from)
+        .to_vec()];
+    for o in outcomes {
+        rows.push(vec![
+            o.service.clone(),
+            o.tag.clone(),
+            if o.ok { "built" } else { "failed" }.to_string(),
+            format!("{:.1}s", o.seconds),
+        ]);
+    }
+    for line in output::table(&rows) {
+        println!("{line}");
     }
 }

@@ -1,7 +1,7 @@
 //! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
 
-use super::status::{connect, load, runtime, service_error, target, KubeArgs};
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::history::{self, History};
 use monoship::deploy::status::{short_digest, short_revision};
 
@@ -37,7 +37,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             t.container.as_deref(),
         )
         .await
-        .map_err(|e| service_error(&args.service, e, &conn.server))
+        .at(&conn.server)
+        .for_service(&args.service)
     })?;
     if cli.format == Format::Json {
         output::json(&h)?;

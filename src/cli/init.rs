@@ -1,7 +1,7 @@
 //! `monoship init`: write a commented `[workspace.metadata.monoship]` with the detected services
 //! into the workspace's root `Cargo.toml`.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::{error, exit, output, require_format, Cli, CliError, Format};
 use monoship::init::{self, InitError};
 use monoship::workspace::{self, Workspace};
 
@@ -16,45 +16,37 @@ pub struct Args {
     pub force: bool,
 }
 
-fn init_error(e: InitError) -> CliError {
-    CliError::usage(e.to_string())
-}
-
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "init", &[Format::Human, Format::Json])?;
-    let usage = |e: workspace::WorkspaceError| CliError::usage(e.to_string());
-    let manifest = workspace::locate_manifest(cli.dir.as_deref(), cli.manifest_path.as_deref())
-        .map_err(usage)?;
+    let manifest = workspace::locate_manifest(cli.dir.as_deref(), cli.manifest_path.as_deref())?;
     let target = workspace::host_target();
-    let mut meta = workspace::cargo_metadata(&manifest, target, cli.offline).map_err(usage)?;
+    let mut meta = workspace::cargo_metadata(&manifest, target, cli.offline)?;
     // Detect from scratch: the table being replaced (maybe broken) must not steer detection.
     if let Some(table) = meta.workspace_metadata.as_object_mut() {
         table.remove("monoship");
     }
-    let ws = Workspace::from_metadata(meta, target).map_err(usage)?;
+    let ws = Workspace::from_metadata(meta, target)?;
     let path = ws.manifest.clone();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    let replaced = init::has_table(&text, &path).map_err(init_error)?;
+    let text = std::fs::read_to_string(&path).map_err(error::io(path.display().to_string()))?;
+    let replaced = init::has_table(&text, &path)?;
     if replaced && !args.force {
-        return Err(init_error(InitError::Exists {
+        return Err(InitError::Exists {
             path: path.display().to_string(),
-        }));
+        }
+        .into());
     }
     let detected = init::detect(&ws);
     let table = init::table_text(&detected);
-    let updated = init::apply(&text, &table, &path, args.force).map_err(init_error)?;
+    let updated = init::apply(&text, &table, &path, args.force)?;
     monoship::atomic::write(&path, updated.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+        .map_err(error::io(path.display().to_string()))?;
 
     if detected.services.is_empty() {
-        anstream::eprintln!(
-            "{}warning:{} found no services (no package under apps/*, none with a binary): \
-             edit `services` in {}",
-            output::WARN.render(),
-            output::WARN.render_reset(),
+        output::warn(&format!(
+            "found no services (no package under apps/*, none with a binary): edit `services` \
+             in {}",
             path.display()
-        );
+        ));
     }
     if cli.format == Format::Json {
         output::json(&serde_json::json!({

@@ -1,8 +1,8 @@
 //! `monoship logs SERVICE`: the logs of a service's pods, each line prefixed with its pod;
 //! `--follow` follows all pods at once until Ctrl-C.
 
-use super::status::{cluster_error, connect, load, runtime, service_error, target, warn, KubeArgs};
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
 use monoship::deploy::revisions;
 
@@ -53,7 +53,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         )?;
         let d = revisions::find_deployment(&conn.client, &t.namespace, &t.deployment)
             .await
-            .map_err(|e| service_error(&args.service, e, &conn.server))?;
+            .at(&conn.server)
+            .for_service(&args.service)?;
         if let Some(c) = &args.container {
             let template = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
             let names: Vec<&str> = template
@@ -62,7 +63,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             let init = template.and_then(|s| s.init_containers.as_ref());
             let is_init = init.is_some_and(|i| i.iter().any(|x| &x.name == c));
             if !names.contains(&c.as_str()) && !is_init {
-                return Err(CliError::usage(format!(
+                return Err(CliError::Usage(format!(
                     "deployment {}/{} has no container `{c}` (containers: {})",
                     t.namespace,
                     t.deployment,
@@ -99,7 +100,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             // Ctrl-C ends following.
             return Ok(exit::OK);
         };
-        let summary = result.map_err(|e| cluster_error(e, &conn.server))?;
+        let summary = result.at(&conn.server)?;
         if !summary.no_node_serves_logs() {
             printer.flush();
         }
@@ -115,7 +116,7 @@ fn verdict(
     s: &LogSummary,
 ) -> Result<u8, CliError> {
     if s.pods == 0 {
-        return Err(CliError::failed(format!(
+        return Err(CliError::Failed(format!(
             "service `{service}`: deployment {namespace}/{deployment} has no pods"
         )));
     }
@@ -130,7 +131,7 @@ fn verdict(
             .collect();
         nodes.sort();
         nodes.dedup();
-        return Err(CliError::failed(format!(
+        return Err(CliError::Failed(format!(
             "no logs of `{service}`: the node does not serve logs ({} pod{} on {}; the API \
              server reads logs from the kubelet of a pod's node, and these nodes serve none)",
             s.pods,
@@ -144,7 +145,7 @@ fn verdict(
     }
     if s.lines == 0 && s.unavailable.len() == s.pods {
         let (pod, why) = s.unavailable.iter().next().expect("pods > 0");
-        return Err(CliError::failed(format!(
+        return Err(CliError::Failed(format!(
             "no logs of `{service}` could be read ({pod}: {why})"
         )));
     }
@@ -172,7 +173,7 @@ impl Printer {
 
     fn flush(&mut self) {
         for w in self.held.drain(..) {
-            warn(&w);
+            output::warn(&w);
         }
     }
 
@@ -196,7 +197,7 @@ impl Printer {
                 let text = format!("pod {pod}: {problem}");
                 match problem {
                     LogProblem::NodeServesNoLogs { .. } if !self.follow => self.held.push(text),
-                    _ => warn(&text),
+                    _ => output::warn(&text),
                 }
             }
             LogEvent::Following { pod, container } if !self.quiet => {

@@ -2,9 +2,11 @@
 
 mod affected;
 mod build;
+mod cluster;
 mod completions;
 mod demo;
 mod deploy;
+mod error;
 mod generate;
 mod history;
 mod init;
@@ -17,6 +19,8 @@ mod services;
 mod ship;
 mod signals;
 mod status;
+
+pub use error::{CliError, CliResult};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -38,33 +42,14 @@ pub mod exit {
     pub const SIGINT: u8 = 130;
     /// `deploy`, `ship`, `rollback` stopped by SIGTERM (128 + 15): in-flight rollouts rolled back.
     pub const SIGTERM: u8 = 143;
-}
 
-/// An error for the user: one line, and the exit code it maps to.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub message: String,
-}
-
-impl CliError {
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            code: exit::USAGE,
-            message: message.into(),
+    /// The code of a run stopped by `signal` (`SIGINT` or `SIGTERM`).
+    pub fn signal(signal: &str) -> u8 {
+        if signal == "SIGTERM" {
+            SIGTERM
+        } else {
+            SIGINT
         }
-    }
-    pub fn failed(message: impl Into<String>) -> Self {
-        CliError {
-            code: exit::FAILED,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<monoship::affected::AffectedError> for CliError {
-    fn from(e: monoship::affected::AffectedError) -> Self {
-        CliError::usage(e.to_string())
     }
 }
 
@@ -176,7 +161,7 @@ pub fn main() -> ExitCode {
         match std::env::set_current_dir(&dir).and_then(|_| std::env::current_dir()) {
             Ok(abs) => cli.dir = Some(abs),
             Err(e) => {
-                return report(CliError::usage(format!(
+                return report(CliError::Usage(format!(
                     "-C {}: cannot change to this directory: {e}",
                     dir.display()
                 )))
@@ -210,9 +195,9 @@ fn report(e: CliError) -> ExitCode {
         "{}error:{} {}",
         output::ERROR.render(),
         output::ERROR.render_reset(),
-        e.message
+        e
     );
-    ExitCode::from(e.code)
+    ExitCode::from(e.exit_code())
 }
 
 /// Like other command-line tools, end quietly when the reader of stdout goes away
@@ -273,6 +258,27 @@ fn init_tracing(verbose: u8, quiet: bool, ansi: bool) {
         .try_init();
 }
 
+/// Where the workspace is and how cargo runs, from the global flags (`-C`, `--manifest-path`,
+/// `--offline`); a command adds its own (`base`, `head`, `target`).
+pub fn workspace_options(cli: &Cli) -> monoship::affected::Options {
+    monoship::affected::Options {
+        dir: cli.dir.clone(),
+        manifest_path: cli.manifest_path.clone(),
+        offline: cli.offline,
+        ..Default::default()
+    }
+}
+
+/// The async runtime the command line owns: stages that talk to a cluster or a registry are
+/// driven on it.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(error::io("cannot start the async runtime"))
+}
+
 /// Reject a `--format` a command does not render.
 pub fn require_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<(), CliError> {
     if allowed.contains(&cli.format) {
@@ -283,7 +289,7 @@ pub fn require_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<()
             .to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default();
-        Err(CliError::usage(format!(
+        Err(CliError::Usage(format!(
             "`{command}` does not support --format {name}"
         )))
     }

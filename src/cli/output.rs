@@ -7,11 +7,14 @@ pub const NAME: Style = Style::new().bold();
 pub const DIM: Style = Style::new().dimmed();
 pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
 
+/// `warning: MESSAGE` on stderr.
+pub fn warn(message: &str) {
+    anstream::eprintln!("{}warning:{} {message}", WARN.render(), WARN.render_reset());
+}
+
 /// Print JSON to stdout.
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), super::CliError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| super::CliError::failed(e.to_string()))?;
-    println!("{text}");
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

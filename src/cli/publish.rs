@@ -1,7 +1,7 @@
 //! `monoship publish` and the `--push` flags of `monoship build`.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishError, PublishRecord};
+use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
+use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishRecord};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -44,54 +44,21 @@ pub struct PushArgs {
     pub insecure: bool,
 }
 
-/// Check names, tags and `--insecure` without a build record (before a build starts).
-pub fn validate(opts: &publish::Options) -> Result<(), CliError> {
-    let registry = opts
-        .registry
-        .as_deref()
-        .map(naming::normalize_registry)
-        .transpose()
-        .map_err(CliError::usage)?;
-    let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, "service")
-        .map_err(CliError::usage)?;
-    monoship::registry::check_insecure(&name.host, opts.insecure)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    naming::tags("0123456789ab", &opts.tags).map_err(CliError::usage)?;
-    Ok(())
-}
-
-pub fn cli_error(e: PublishError) -> CliError {
-    if e.is_usage() {
-        CliError::usage(e.to_string())
-    } else {
-        CliError::failed(e.to_string())
-    }
-}
-
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "publish", &[Format::Human, Format::Json])?;
     if let Some(r) = &args.registry {
-        naming::normalize_registry(r).map_err(CliError::usage)?;
+        naming::normalize_registry(r).map_err(CliError::Usage)?;
     }
     let located =
         monoship::workspace::locate_manifest(cli.dir.as_deref(), cli.manifest_path.as_deref());
     // With --from, a workspace is optional (publishing a build made elsewhere).
     let ws = match (&args.from, located) {
         (Some(_), Err(_)) => None,
-        _ => Some(monoship::affected::load_workspace(
-            &monoship::affected::Options {
-                dir: cli.dir.clone(),
-                manifest_path: cli.manifest_path.clone(),
-                offline: cli.offline,
-                ..Default::default()
-            },
-        )?),
+        _ => Some(monoship::affected::load_workspace(&workspace_options(cli))?),
     };
     if let Some(ws) = &ws {
         if let Some(unknown) = args.services.iter().find(|s| ws.service(s).is_none()) {
-            return Err(CliError::usage(format!(
-                "unknown service `{unknown}` (see `monoship services`)"
-            )));
+            return Err(CliError::UnknownService(unknown.clone()));
         }
     }
     let from = match (&args.from, &ws) {
@@ -108,10 +75,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.services.clone(),
         from,
     );
-    validate(&opts)?;
-    let out = super::deploy::runtime()?
-        .block_on(publish::run(&opts, &mut reporter(cli)))
-        .map_err(cli_error)?;
+    publish::validate(&opts)?;
+    let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
     render(cli, &out.record, &out.record_path)?;
     Ok(exit::OK)
 }
@@ -132,7 +97,7 @@ pub fn prepare_push(
         Vec::new(),
         PathBuf::new(),
     );
-    validate(&opts)?;
+    publish::validate(&opts)?;
     Ok(Some(opts))
 }
 
@@ -149,9 +114,7 @@ pub fn push_built(
             .unwrap_or_default(),
         ..opts.clone()
     };
-    let out = super::deploy::runtime()?
-        .block_on(publish::run(&opts, &mut reporter(cli)))
-        .map_err(cli_error)?;
+    let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
     Ok(out.record)
 }
 

@@ -1,9 +1,10 @@
 //! `monoship rollback`: `rollout undo` for one service, followed like a deploy.
 
-use super::deploy::{self, ClusterArgs, Reporter};
+use super::cluster::{connect, load, target, ClusterArgs};
+use super::deploy::{self, Reporter};
 use super::signals::{self, InFlight};
-use super::{exit, require_format, Cli, CliError, Format};
-use monoship::deploy::{plan, rollback, Options, Outcome};
+use super::{exit, require_format, runtime, Cli, CliError, CliResult, Format};
+use monoship::deploy::{rollback, Outcome};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -22,30 +23,19 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "rollback", &[Format::Human, Format::Json])?;
-    let (ws, _) = deploy::load(cli, None, false)?;
-    let svc = ws.service(&args.service).ok_or_else(|| {
-        CliError::usage(format!(
-            "unknown service `{}` (see `monoship services`)",
-            args.service
-        ))
-    })?;
-    let rt = deploy::runtime()?;
+    let (ws, _) = load(cli, std::slice::from_ref(&args.service))?;
+    let rt = runtime()?;
     rt.block_on(async {
-        let conn = deploy::connect(&args.cluster).await?;
-        let loc = plan::locate(
+        let conn = connect(&args.cluster.kube).await?;
+        let loc = target(
+            &ws,
             &args.service,
-            &ws.config,
-            &svc.config,
             args.cluster.kube.namespace.as_deref(),
             &conn.namespace,
-        )
-        .map_err(CliError::usage)?;
+        )?;
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
-        let opts = Options {
-            stop: stop.clone(),
-            ..deploy::options(&args.cluster)
-        };
+        let opts = args.cluster.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut send = move |e| {
@@ -75,7 +65,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             reporter.on(e);
         }
         reporter.finish();
-        let result = result.map_err(|e| deploy::deploy_error(e, &conn.server))?;
+        let result = result.at(&conn.server)?;
         deploy::render(cli, Some(&loc.namespace), std::slice::from_ref(&result))?;
         if let Some(why) = stop.reason() {
             return Err(signals::interrupted(why, std::slice::from_ref(&result)));

@@ -1,4 +1,4 @@
-use super::{output, require_format, Cli, CliError, Format};
+use super::{output, require_format, workspace_options, Cli, CliError, Format};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -29,11 +29,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         &[Format::Human, Format::Json, Format::Names],
     )?;
     let opts = monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
         target: args.target.clone(),
-        offline: cli.offline,
-        ..Default::default()
+        ..workspace_options(cli)
     };
     let ws = monoship::affected::load_workspace(&opts)?;
     let listing = Listing {

@@ -1,16 +1,17 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
-use super::deploy::{connect, deploy_error, runtime, ClusterArgs, Reporter};
+use super::cluster::{connect, RolloutArgs};
+use super::deploy::Reporter;
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, Cli, CliError, Format};
-use monoship::builder::BuildError;
+use super::{exit, output, require_format, runtime, workspace_options};
+use super::{Cli, CliError, CliResult, Format};
 use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{status, DeployError, Options, ServiceResult};
 use monoship::pipeline::{
     self, BoxFuture, CargoBuilder, Cluster, DryRunPublisher, Event, KubeCluster, PublishMode,
-    RegistryPublisher, Selection, ShipError, ShipOptions, ShipReport, Stage, Stages,
+    RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::time::Instant;
   monoship ship --since-deployed                 what changed since each Deployment's revision
   monoship ship --dry-run                        build, no push, the exact change, nothing changed
   monoship --format json ship                    the result as JSON (schema: docs/ship.md)")]
+#[command(mut_arg("fail_fast", |a| a.help("Start no more rollouts after the first failure (they are `skipped`)")))]
 pub struct Args {
     /// Base revision of the change (default: the merge-base with main, as `affected`).
     #[arg(long, value_name = "REV", conflicts_with = "since_deployed")]
@@ -42,16 +44,7 @@ pub struct Args {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Rollouts at a time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-    /// Leave a failed rollout as it is instead of rolling it back.
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// Start no more rollouts after the first failure (they are `skipped`).
-    #[arg(long)]
-    pub fail_fast: bool,
+    pub rollout: RolloutArgs,
 }
 
 /// Say what a stage is doing (stderr, human format only).
@@ -75,16 +68,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "ship", &[Format::Human, Format::Json])?;
     let started = Instant::now();
     if let Some(r) = &args.registry {
-        monoship::publish::naming::normalize_registry(r).map_err(CliError::usage)?;
+        monoship::publish::naming::normalize_registry(r).map_err(CliError::Usage)?;
     }
     let rt = runtime()?;
-    let conn = rt.block_on(connect(&args.cluster))?;
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
+    let conn = rt.block_on(connect(&args.rollout.cluster.kube))?;
+    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let opts = ship_options(args);
     let builder = CargoBuilder {
         profile: None,
@@ -115,7 +103,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let stages = Stages {
         builder: &builder,
-        publisher: if args.cluster.dry_run {
+        publisher: if args.rollout.cluster.dry_run {
             &dry_run
         } else {
             &registry
@@ -125,7 +113,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let mut screen = Screen::new(cli, &cluster.in_flight);
     let report = pipeline::ship(&rt, &ws, &opts, stages, &mut |e| screen.on(e));
     screen.finish();
-    let report = report.map_err(|e| ship_error(e, &conn.server))?;
+    let report = report.at(&conn.server)?;
     if report.rows.is_empty() {
         let (base, head) = (&report.base, &report.head);
         if cli.format == Format::Json {
@@ -149,28 +137,9 @@ fn ship_options(args: &Args) -> ShipOptions {
         } else {
             Selection::Since(args.base.clone())
         },
-        namespace: args.cluster.kube.namespace.clone(),
-        deploy: Options {
-            parallel: usize::try_from(args.parallel).unwrap_or(usize::MAX),
-            no_rollback: args.no_rollback,
-            fail_fast: args.fail_fast,
-            ..super::deploy::options(&args.cluster)
-        },
-    }
-}
-
-/// A ship error for the user, with its exit code.
-fn ship_error(e: ShipError, server: &str) -> CliError {
-    match e {
-        ShipError::Affected(e) => e.into(),
-        ShipError::Build(e @ (BuildError::UnknownService(_) | BuildError::Config(_))) => {
-            CliError::usage(e.to_string())
-        }
-        ShipError::Build(e) => CliError::failed(e.to_string()),
-        ShipError::Publish(e) => super::publish::cli_error(e),
-        ShipError::Deploy(e) => deploy_error(e, server),
-        ShipError::Usage(m) => CliError::usage(m),
-        e @ ShipError::NotPublished(_) => CliError::failed(e.to_string()),
+        namespace: args.rollout.cluster.kube.namespace.clone(),
+        // Interruptible stops the rollouts once they start.
+        deploy: args.rollout.options(Stop::never()),
     }
 }
 
@@ -205,7 +174,7 @@ impl Cluster for Interruptible {
     ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
         Box::pin(async move {
             let stop = signals::listen(self.in_flight.clone(), self.quiet)
-                .map_err(|e| DeployError::Usage(e.message))?;
+                .map_err(|e| DeployError::Usage(e.to_string()))?;
             let opts = Options {
                 stop: self.stop.get_or_init(|| stop).clone(),
                 ..opts.clone()

@@ -3,7 +3,7 @@
 //! rows, exit code 130 or 143); a second ends the process at once, naming what is left
 //! unfinished.
 
-use super::{exit, output, CliError};
+use super::{error, exit, output, CliError};
 use monoship::deploy::stop::{self, StopSender};
 use monoship::deploy::{Event, Stop};
 use std::collections::BTreeMap;
@@ -59,21 +59,12 @@ impl InFlight {
     }
 }
 
-/// The exit code of a run stopped by `why`.
-pub fn code(why: &str) -> u8 {
-    if why == "SIGTERM" {
-        exit::SIGTERM
-    } else {
-        exit::SIGINT
-    }
-}
-
 /// Listen for SIGINT and SIGTERM (inside the runtime). The first stops `Stop`; the second
 /// exits at once.
 pub fn listen(in_flight: InFlight, quiet: bool) -> Result<Stop, CliError> {
-    let failed = |e: std::io::Error| CliError::failed(format!("cannot listen for signals: {e}"));
-    let mut int = signal(SignalKind::interrupt()).map_err(failed)?;
-    let mut term = signal(SignalKind::terminate()).map_err(failed)?;
+    let what = "cannot listen for signals";
+    let mut int = signal(SignalKind::interrupt()).map_err(error::io(what))?;
+    let mut term = signal(SignalKind::terminate()).map_err(error::io(what))?;
     let (tx, stop) = Stop::channel();
     tokio::spawn(async move {
         let first = next(&mut int, &mut term).await;
@@ -85,7 +76,7 @@ pub fn listen(in_flight: InFlight, quiet: bool) -> Result<Stop, CliError> {
             output::ERROR.render_reset(),
             in_flight.describe()
         );
-        std::process::exit(i32::from(code(second)));
+        std::process::exit(i32::from(exit::signal(second)));
     });
     Ok(stop)
 }
@@ -127,17 +118,16 @@ pub fn interrupted(why: &str, results: &[monoship::deploy::ServiceResult]) -> Cl
     let not_started = count(Outcome::Interrupted)
         .saturating_sub(rolled)
         .saturating_sub(unfinished.len());
-    let mut message =
-        format!("interrupted by {why}: {rolled} rollout(s) rolled back, {not_started} not started");
+    let mut summary = format!("{rolled} rollout(s) rolled back, {not_started} not started");
     if !unfinished.is_empty() {
-        message.push_str(&format!(
+        summary.push_str(&format!(
             ", rollback not finished for {}",
             unfinished.join(", ")
         ));
     }
-    CliError {
-        code: code(why),
-        message,
+    CliError::Interrupted {
+        signal: why.to_string(),
+        summary,
     }
 }
 
@@ -167,8 +157,8 @@ mod tests {
 
     #[test]
     fn codes_and_the_final_line() {
-        assert_eq!(code("SIGINT"), 130);
-        assert_eq!(code("SIGTERM"), 143);
+        assert_eq!(exit::signal("SIGINT"), 130);
+        assert_eq!(exit::signal("SIGTERM"), 143);
         let r = |service: &str, ok: Option<bool>| ServiceResult {
             service: service.into(),
             namespace: String::new(),
@@ -192,9 +182,9 @@ mod tests {
             "SIGTERM",
             &[r("a", Some(true)), r("b", None), r("c", Some(false))],
         );
-        assert_eq!(e.code, 143);
+        assert_eq!(e.exit_code(), 143);
         assert_eq!(
-            e.message,
+            e.to_string(),
             "interrupted by SIGTERM: 1 rollout(s) rolled back, 1 not started, rollback not \
              finished for c"
         );

@@ -1,30 +1,12 @@
 //! `monoship status`: one table of every service's Deployment — counts, digest, revision,
-//! rollout state — once, or re-rendered on every change with `--watch`. Also the cluster flags
-//! and service lookup `history` and `logs` share.
+//! rollout state — once, or re-rendered on every change with `--watch`.
 
-use super::{exit, output, require_format, Cli, CliError, Format};
+use super::cluster::{connect, load, target, KubeArgs};
+use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
 use monoship::deploy::status::{self, ServiceRef, State, StatusReport, WatchEvent};
-use monoship::deploy::{plan, DeployError};
-use monoship::workspace::Workspace;
 use std::io::IsTerminal;
-use std::path::PathBuf;
-
-/// How to reach the cluster.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KubeArgs {
-    /// Namespace of the Deployments (default: `namespace` in the configuration, else the
-    /// kubeconfig context's).
-    #[arg(long, short = 'n', value_name = "NS")]
-    pub namespace: Option<String>,
-    /// The kubeconfig context to use.
-    #[arg(long, value_name = "CTX")]
-    pub context: Option<String>,
-    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -40,90 +22,6 @@ pub struct Args {
     pub watch: bool,
     #[command(flatten)]
     pub kube: KubeArgs,
-}
-
-/// The workspace, and `services` checked against it (all of them when empty).
-pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), CliError> {
-    let ws = monoship::affected::load_workspace(&monoship::affected::Options {
-        dir: cli.dir.clone(),
-        manifest_path: cli.manifest_path.clone(),
-        offline: cli.offline,
-        ..Default::default()
-    })?;
-    if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
-        return Err(CliError::usage(format!(
-            "unknown service `{s}` (see `monoship services`)"
-        )));
-    }
-    let names = if services.is_empty() {
-        ws.services.iter().map(|s| s.name.clone()).collect()
-    } else {
-        let mut seen = std::collections::BTreeSet::new();
-        services
-            .iter()
-            .filter(|s| seen.insert(s.to_string()))
-            .cloned()
-            .collect()
-    };
-    Ok((ws, names))
-}
-
-pub use super::deploy::runtime;
-
-pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
-    super::deploy::connect_to(args.kubeconfig.clone(), args.context.clone()).await
-}
-
-/// A deploy-stage error as the user sees it (naming the server when it cannot be reached).
-pub fn cluster_error(e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::Usage(m) => CliError::usage(m),
-        DeployError::Unreachable { message, .. } => CliError::failed(
-            DeployError::Unreachable {
-                server: Some(server.to_string()),
-                message,
-            }
-            .to_string(),
-        ),
-        other => CliError::failed(other.to_string()),
-    }
-}
-
-/// [`cluster_error`], naming the service whose Deployment is missing.
-pub fn service_error(service: &str, e: DeployError, server: &str) -> CliError {
-    match e {
-        DeployError::DeploymentNotFound { namespace, name } => CliError::failed(format!(
-            "service `{service}`: deployment `{name}` not found in namespace `{namespace}`"
-        )),
-        e => cluster_error(e, server),
-    }
-}
-
-/// Where a service runs: namespace (flag, service table, workspace table, context), the
-/// Deployment (name template) and the configured container.
-pub fn target(
-    ws: &Workspace,
-    service: &str,
-    namespace_flag: Option<&str>,
-    default_namespace: &str,
-) -> Result<ServiceRef, CliError> {
-    let svc = ws
-        .service(service)
-        .ok_or_else(|| CliError::usage(format!("unknown service `{service}`")))?;
-    let loc = plan::locate(
-        service,
-        &ws.config,
-        &svc.config,
-        namespace_flag,
-        default_namespace,
-    )
-    .map_err(CliError::usage)?;
-    Ok(ServiceRef {
-        service: service.to_string(),
-        namespace: loc.namespace,
-        deployment: loc.deployment,
-        container: loc.container,
-    })
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
@@ -150,7 +48,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             if !snaps.contains_key(&t.namespace) {
                 let snap = status::snapshot(&conn.client, &t.namespace)
                     .await
-                    .map_err(|e| cluster_error(e, &conn.server))?;
+                    .at(&conn.server)?;
                 snaps.insert(t.namespace.clone(), snap);
             }
         }
@@ -159,7 +57,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         if report.services.iter().all(|s| s.state == State::Missing) && !cli.quiet {
             for ns in snaps.keys() {
                 if status::namespace_exists(&conn.client, ns).await == Some(false) {
-                    warn(&format!("namespace `{ns}` does not exist"));
+                    output::warn(&format!("namespace `{ns}` does not exist"));
                 }
             }
         }
@@ -198,7 +96,7 @@ async fn watch(
                 println!("\nwatching namespace {namespace}; Ctrl-C to stop");
             }
         }
-        WatchEvent::Disconnected(m) => warn(&format!("lost the watch ({m}); reconnecting")),
+        WatchEvent::Disconnected(m) => output::warn(&format!("lost the watch ({m}); reconnecting")),
         WatchEvent::Reconnected => {
             if !quiet {
                 eprintln!("reconnected");
@@ -207,19 +105,11 @@ async fn watch(
     };
     tokio::select! {
         r = status::watch(&conn.client, namespace, targets, &mut on) => {
-            r.map_err(|e| cluster_error(e, &conn.server))?;
+            r.at(&conn.server)?;
             Ok(exit::OK)
         }
         _ = tokio::signal::ctrl_c() => Ok(exit::OK),
     }
-}
-
-pub fn warn(message: &str) {
-    anstream::eprintln!(
-        "{}warning:{} {message}",
-        output::WARN.render(),
-        output::WARN.render_reset()
-    );
 }
 
 fn state_style(state: State) -> Style {

@@ -20,6 +20,13 @@ pub enum ConnectError {
     ClientCertificate(String),
 }
 
+impl ConnectError {
+    /// A configuration problem (exit code 2); only the client failing to start is not.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ConnectError::Client(_))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,

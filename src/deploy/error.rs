@@ -47,6 +47,12 @@ impl DeployError {
         matches!(self, DeployError::Usage(_))
     }
 
+    /// Another run holds the service, or a change monoship did not make is in progress; nothing
+    /// was changed (exit code 3).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, DeployError::Busy(_))
+    }
+
     /// From a Kubernetes client error, `what` saying what was being done ("patching
     /// deployment users"). Forbidden, not-found and transport errors get their own variants.
     pub fn from_kube(e: kube::Error, what: &str) -> DeployError {

@@ -58,6 +58,13 @@ pub enum GenerateError {
     },
 }
 
+impl GenerateError {
+    /// A malformed input file (exit code 2) rather than a failure to write (1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, GenerateError::Input { .. })
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
     move |source| GenerateError::Io {
         path: path.display().to_string(),

@@ -24,8 +24,8 @@ pub use seams::{
     PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
 };
 pub use select::{
-    deploy_target, deployed_revisions, first_reason, group_by_revision, naming, publish_options,
-    select_from_report, select_since, Selected, NEVER_DEPLOYED,
+    deploy_target, deployed_revisions, first_reason, group_by_revision, locate, naming,
+    publish_options, select_from_report, select_since, Selected, NEVER_DEPLOYED,
 };
 
 use crate::affected::{self, AffectedError, Head};

@@ -7,6 +7,7 @@ use crate::config::WorkspaceConfig;
 use crate::deploy::images::{Artifact, Naming};
 use crate::deploy::plan::{self, ServicePlan};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
+use crate::deploy::status::ServiceRef;
 use crate::deploy::{container, DeployError};
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
@@ -58,15 +59,14 @@ pub fn naming(config: &WorkspaceConfig, registry: Option<&str>) -> Naming {
     }
 }
 
-/// The deploy target of `service`: its Deployment (namespace from the flag, the service's
-/// table, the workspace table, else `default_namespace`), container, `depends-on`, image.
-pub fn deploy_target(
+/// Where `service` runs: its Deployment (namespace from the flag, the service's table, the
+/// workspace table, else `default_namespace`) and the configured container.
+pub fn locate(
     ws: &Workspace,
     service: &str,
-    artifact: Artifact,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<ServicePlan, String> {
+) -> Result<ServiceRef, String> {
     let svc = ws
         .service(service)
         .ok_or_else(|| format!("unknown service `{service}` (see `monoship services`)"))?;
@@ -77,12 +77,33 @@ pub fn deploy_target(
         namespace_flag,
         default_namespace,
     )?;
-    Ok(ServicePlan {
+    Ok(ServiceRef {
         service: service.to_string(),
         namespace: loc.namespace,
         deployment: loc.deployment,
         container: loc.container,
-        depends_on: svc.config.depends_on.clone(),
+    })
+}
+
+/// The deploy target of `service`: where it runs ([`locate`]), its `depends-on` and image.
+pub fn deploy_target(
+    ws: &Workspace,
+    service: &str,
+    artifact: Artifact,
+    namespace_flag: Option<&str>,
+    default_namespace: &str,
+) -> Result<ServicePlan, String> {
+    let at = locate(ws, service, namespace_flag, default_namespace)?;
+    let depends_on = ws
+        .service(service)
+        .map(|s| s.config.depends_on.clone())
+        .unwrap_or_default();
+    Ok(ServicePlan {
+        service: at.service,
+        namespace: at.namespace,
+        deployment: at.deployment,
+        container: at.container,
+        depends_on,
         artifact,
         manifest: None,
     })

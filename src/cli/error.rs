@@ -1,0 +1,225 @@
+//! The one error of the command line: each stage's error, folded in with `?`, and the few the
+//! command line finds itself. [`CliError::exit_code`] is the only place an exit code is
+//! decided (the codes are in [`exit`]); its `Display` is the one line after `error:`.
+
+use super::exit;
+use monoship::affected::AffectedError;
+use monoship::builder::docker::DockerBuildError;
+use monoship::builder::BuildError;
+use monoship::cluster::ConnectError;
+use monoship::demo::DemoError;
+use monoship::deploy::DeployError;
+use monoship::generate::GenerateError;
+use monoship::init::InitError;
+use monoship::pipeline::ShipError;
+use monoship::publish::PublishError;
+use monoship::workspace::WorkspaceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Loading the workspace or analysing a change (always a usage error: a bad revision, not
+    /// a git repository, not a Cargo workspace, a bad configuration).
+    #[error(transparent)]
+    Affected(#[from] AffectedError),
+    /// Reading the workspace without the analysis (`init`).
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// `build --builder docker|podman`.
+    #[error(transparent)]
+    DockerBuild(#[from] DockerBuildError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// Reading the kubeconfig and starting the client.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The deploy stage, and the commands reading the cluster. `service`: the service whose
+    /// Deployment was looked up, named when it is missing ([`CliResult::for_service`]); the
+    /// API server is named in [`DeployError::Unreachable`] ([`CliResult::at`]).
+    #[error("{}", deploy_line(.source, .service.as_deref()))]
+    Deploy {
+        source: DeployError,
+        service: Option<String>,
+    },
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    /// A service the workspace does not have.
+    #[error("unknown service `{0}` (see `monoship services`)")]
+    UnknownService(String),
+    /// A run that SIGINT or SIGTERM stopped, after its results were shown.
+    #[error("interrupted by {signal}: {summary}")]
+    Interrupted { signal: String, summary: String },
+    /// An I/O error of the command line's own (`what`: what it was doing).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Bad usage the command line finds itself: arguments that do not go together, a format
+    /// a command does not render; and the input checks of the library that say what is wrong
+    /// in plain text (image references, records, manifests, namespaces, registries).
+    #[error("{0}")]
+    Usage(String),
+    /// A check of the command line's own that did not pass (`--check`, `--strict`, no logs).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The exit code (documented in [`exit`] and README.md).
+    pub fn exit_code(&self) -> u8 {
+        let usage = match self {
+            CliError::Deploy { source, .. } if source.is_busy() => return exit::BUSY,
+            CliError::Interrupted { signal, .. } => return exit::signal(signal),
+            CliError::Affected(_)
+            | CliError::Workspace(_)
+            | CliError::Init(_)
+            | CliError::UnknownService(_)
+            | CliError::Usage(_) => true,
+            CliError::Generate(e) => e.is_usage(),
+            CliError::Build(e) => e.is_usage(),
+            CliError::DockerBuild(e) => e.is_usage(),
+            CliError::Publish(e) => e.is_usage(),
+            CliError::Connect(e) => e.is_usage(),
+            CliError::Deploy { source, .. } => source.is_usage(),
+            CliError::Demo(e) => e.is_usage(),
+            CliError::Io { .. } | CliError::Json(_) | CliError::Failed(_) => false,
+        };
+        if usage {
+            exit::USAGE
+        } else {
+            exit::FAILED
+        }
+    }
+
+    /// Name the API server in an error that says it cannot be reached.
+    pub fn at(mut self, api_server: &str) -> Self {
+        if let CliError::Deploy {
+            source: DeployError::Unreachable { server, .. },
+            ..
+        } = &mut self
+        {
+            *server = Some(api_server.to_string());
+        }
+        self
+    }
+
+    /// Name the service in an error that says its Deployment is missing.
+    pub fn for_service(self, name: &str) -> Self {
+        match self {
+            CliError::Deploy { source, .. } => CliError::Deploy {
+                source,
+                service: Some(name.to_string()),
+            },
+            other => other,
+        }
+    }
+}
+
+/// An I/O error of the command line, saying what it was doing.
+pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let what = what.into();
+    move |source| CliError::Io { what, source }
+}
+
+fn deploy_line(e: &DeployError, service: Option<&str>) -> String {
+    match (e, service) {
+        (DeployError::DeploymentNotFound { namespace, name }, Some(service)) => {
+            format!("service `{service}`: deployment `{name}` not found in namespace `{namespace}`")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// [`CliError::at`] and [`CliError::for_service`] on a result of any stage.
+pub trait CliResult<T> {
+    fn at(self, api_server: &str) -> Result<T, CliError>;
+    fn for_service(self, name: &str) -> Result<T, CliError>;
+}
+
+impl<T, E: Into<CliError>> CliResult<T> for Result<T, E> {
+    fn at(self, api_server: &str) -> Result<T, CliError> {
+        self.map_err(|e| e.into().at(api_server))
+    }
+
+    fn for_service(self, name: &str) -> Result<T, CliError> {
+        self.map_err(|e| e.into().for_service(name))
+    }
+}
+
+impl From<DeployError> for CliError {
+    fn from(source: DeployError) -> Self {
+        CliError::Deploy {
+            source,
+            service: None,
+        }
+    }
+}
+
+impl From<ShipError> for CliError {
+    fn from(e: ShipError) -> Self {
+        match e {
+            ShipError::Affected(e) => e.into(),
+            ShipError::Build(e) => e.into(),
+            ShipError::Publish(e) => e.into(),
+            ShipError::Deploy(e) => e.into(),
+            ShipError::Usage(m) => CliError::Usage(m),
+            e @ ShipError::NotPublished(_) => CliError::Failed(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let busy = CliError::from(DeployError::Busy("held".into()));
+        assert_eq!((busy.exit_code(), busy.to_string().as_str()), (3, "held"));
+        let usage = CliError::from(DeployError::Usage("bad".into()));
+        assert_eq!(usage.exit_code(), exit::USAGE);
+        let api = CliError::from(DeployError::Api("no".into()));
+        assert_eq!(api.exit_code(), exit::FAILED);
+        let build = CliError::from(BuildError::UnknownService("x".into()));
+        assert_eq!(build.exit_code(), exit::USAGE);
+        let ship = CliError::from(ShipError::NotPublished("users".into()));
+        assert_eq!(ship.exit_code(), exit::FAILED);
+        assert_eq!(ship.to_string(), "users: no image was published");
+        let term = CliError::Interrupted {
+            signal: "SIGTERM".into(),
+            summary: "…".into(),
+        };
+        assert_eq!(term.exit_code(), exit::SIGTERM);
+    }
+
+    #[test]
+    fn the_server_and_the_service_are_named() {
+        let unreachable: Result<(), DeployError> = Err(DeployError::Unreachable {
+            server: None,
+            message: "connection refused".into(),
+        });
+        let e = unreachable.at("https://127.0.0.1:6443").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot reach the Kubernetes API server at https://127.0.0.1:6443: connection refused"
+        );
+        assert_eq!(e.exit_code(), exit::FAILED);
+        let missing: Result<(), DeployError> = Err(DeployError::DeploymentNotFound {
+            namespace: "shop".into(),
+            name: "users-api".into(),
+        });
+        let e = missing.at("s").for_service("users").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "service `users`: deployment `users-api` not found in namespace `shop`"
+        );
+    }
+}
