@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
   monoship publish --registry ghcr.io/acme     every service in the build record
   monoship publish users orders --tag latest
   monoship publish --registry 127.0.0.1:5000 --insecure   a local registry over plain HTTP
+  monoship publish --oci-layout dist/images    into an OCI layout (podman run oci:dist/images:users:TAG)
   monoship --format json publish               the result on stdout (schema: docs/publish.md)")]
 pub struct Args {
     /// Services to publish (default: every service in the build record).
@@ -25,6 +26,10 @@ pub struct Args {
     /// Directory holding build.json and the OCI layout (default: <target-dir>/monoship).
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
+    /// Into the OCI image layout DIR instead of a registry (`oci:DIR:SERVICE:TAG` for podman,
+    /// skopeo; created if missing, other images in it kept).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["registry", "insecure"])]
+    pub oci_layout: Option<PathBuf>,
 }
 
 /// The flags `monoship build` takes to publish what it built.
@@ -75,9 +80,25 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.services.clone(),
         from,
     );
+    if let Some(dest) = &args.oci_layout {
+        return export(cli, &opts, dest);
+    }
     publish::validate(&opts)?;
     let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
     render(cli, &out.record, &out.record_path)?;
+    Ok(exit::OK)
+}
+
+/// `--oci-layout`: the images into a layout directory; its `index.json` is the record.
+fn export(cli: &Cli, opts: &publish::Options, dest: &Path) -> Result<u8, CliError> {
+    let (build, build_path) = publish::layout::read_record(&opts.from)?;
+    let services = publish::export::export(&build, &build_path, opts, dest, &mut reporter(cli))?;
+    let record = PublishRecord {
+        registry: format!("oci:{}", dest.display()),
+        revision: build.revision,
+        services,
+    };
+    render(cli, &record, &dest.join("index.json"))?;
     Ok(exit::OK)
 }
 
