@@ -180,14 +180,16 @@ pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), 
 
 /// Where a service runs: namespace (flag, service table, workspace table, context), the
 /// Deployment (name template) and the configured container.
-pub fn target(
+/// Connected to the cluster of `kube`, and where `service` runs there.
+pub async fn connect_to(
     ws: &Workspace,
     service: &str,
-    namespace_flag: Option<&str>,
-    default_namespace: &str,
-) -> Result<ServiceRef, CliError> {
-    monoship::pipeline::locate(ws, service, namespace_flag, default_namespace)
-        .map_err(CliError::Usage)
+    kube: &KubeArgs,
+) -> Result<(cluster::Connection, ServiceRef), CliError> {
+    let conn = connect(kube).await?;
+    let at = monoship::pipeline::locate(ws, service, kube.namespace.as_deref(), &conn.namespace)
+        .map_err(CliError::Usage)?;
+    Ok((conn, at))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
 
-use super::cluster::{connect, load, target, KubeArgs};
+use super::cluster::{connect_to, load, KubeArgs};
 use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::history::{self, History};
 use monoship::deploy::status::{short_digest, short_revision};
@@ -22,13 +22,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let (ws, _) = load(cli, std::slice::from_ref(&args.service))?;
     let rt = runtime()?;
     let h = rt.block_on(async {
-        let conn = connect(&args.kube).await?;
-        let t = target(
-            &ws,
-            &args.service,
-            args.kube.namespace.as_deref(),
-            &conn.namespace,
-        )?;
+        let (conn, t) = connect_to(&ws, &args.service, &args.kube).await?;
         history::read(
             &conn.client,
             &t.namespace,

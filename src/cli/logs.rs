@@ -1,7 +1,7 @@
 //! `monoship logs SERVICE`: the logs of a service's pods, each line prefixed with its pod;
 //! `--follow` follows all pods at once until Ctrl-C.
 
-use super::cluster::{connect, load, target, KubeArgs};
+use super::cluster::{connect_to, load, KubeArgs};
 use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
 use monoship::deploy::revisions;
@@ -44,13 +44,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.kube).await?;
-        let t = target(
-            &ws,
-            &args.service,
-            args.kube.namespace.as_deref(),
-            &conn.namespace,
-        )?;
+        let (conn, t) = connect_to(&ws, &args.service, &args.kube).await?;
         let d = revisions::find_deployment(&conn.client, &t.namespace, &t.deployment)
             .await
             .at(&conn.server)

@@ -1,6 +1,6 @@
 //! `monoship rollback`: `rollout undo` for one service, followed like a deploy.
 
-use super::cluster::{connect, load, target, ClusterArgs};
+use super::cluster::{connect_to, load, ClusterArgs};
 use super::deploy::{self, Reporter};
 use super::signals::{self, InFlight};
 use super::{exit, require_format, runtime, Cli, CliError, CliResult, Format};
@@ -26,13 +26,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let (ws, _) = load(cli, std::slice::from_ref(&args.service))?;
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.cluster.kube).await?;
-        let loc = target(
-            &ws,
-            &args.service,
-            args.cluster.kube.namespace.as_deref(),
-            &conn.namespace,
-        )?;
+        let (conn, loc) = connect_to(&ws, &args.service, &args.cluster.kube).await?;
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
         let opts = args.cluster.options(stop.clone());

@@ -6,12 +6,11 @@ use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
 use super::{exit, output, require_format, runtime, workspace_options};
 use super::{Cli, CliError, CliResult, Format};
-use monoship::deploy::plan::ServicePlan;
 use monoship::deploy::stop::Stop;
-use monoship::deploy::{status, DeployError, Options, ServiceResult};
+use monoship::deploy::{status, DeployError, Options};
 use monoship::pipeline::{
-    self, BoxFuture, CargoBuilder, Cluster, DryRunPublisher, Event, KubeCluster, PublishMode,
-    RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
+    self, BoxFuture, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, Event,
+    KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -165,21 +164,27 @@ impl Cluster for Interruptible {
         self.cluster.deployed_revisions(ws, namespace_flag)
     }
 
-    fn deploy<'a>(
-        &'a self,
-        targets: Vec<ServicePlan>,
-        known: &'a dyn Fn(&str) -> bool,
-        opts: &'a Options,
-        emit: &'a mut dyn FnMut(monoship::deploy::Event),
-    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+    fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
         Box::pin(async move {
             let stop = signals::listen(self.in_flight.clone(), self.quiet)
                 .map_err(|e| DeployError::Usage(e.to_string()))?;
             let opts = Options {
                 stop: self.stop.get_or_init(|| stop).clone(),
-                ..opts.clone()
+                ..job.opts.clone()
             };
-            self.cluster.deploy(targets, known, &opts, emit).await
+            let DeployJob {
+                targets,
+                known,
+                emit,
+                ..
+            } = job;
+            let job = DeployJob {
+                targets,
+                known,
+                opts: &opts,
+                emit: &mut *emit,
+            };
+            self.cluster.deploy(job).await
         })
     }
 }

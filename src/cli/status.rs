@@ -1,7 +1,7 @@
 //! `monoship status`: one table of every service's Deployment — counts, digest, revision,
 //! rollout state — once, or re-rendered on every change with `--watch`.
 
-use super::cluster::{connect, load, target, KubeArgs};
+use super::cluster::{connect, load, KubeArgs};
 use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
@@ -38,8 +38,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             .unwrap_or_else(|| conn.namespace.clone());
         let targets = services
             .iter()
-            .map(|s| target(&ws, s, args.kube.namespace.as_deref(), &conn.namespace))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|s| {
+                monoship::pipeline::locate(&ws, s, args.kube.namespace.as_deref(), &conn.namespace)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CliError::Usage)?;
         if args.watch {
             return watch(cli, &conn, &namespace, &targets).await;
         }

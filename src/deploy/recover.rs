@@ -58,7 +58,8 @@ pub fn failing_note(d: &Deployment) -> String {
     )
 }
 
-fn failed(reason: String) -> RollbackResult {
+/// A rollback that could not be attempted or followed, and why.
+pub fn failed(reason: String) -> RollbackResult {
     RollbackResult {
         revision: None,
         ok: false,
@@ -70,20 +71,6 @@ fn failed(reason: String) -> RollbackResult {
 
 /// Undo our change (template `ours`), unless someone else has changed the Deployment since.
 pub async fn roll_back(
-    client: &Client,
-    t: &ServicePlan,
-    ours: &PodTemplateSpec,
-    before: &Before,
-    opts: &Options,
-    emit: &mut (dyn FnMut(Event) + Send),
-) -> RollbackResult {
-    match roll_back_inner(client, t, ours, before, opts, emit).await {
-        Ok(r) => r,
-        Err(e) => failed(e.to_string()),
-    }
-}
-
-async fn roll_back_inner(
     client: &Client,
     t: &ServicePlan,
     ours: &PodTemplateSpec,

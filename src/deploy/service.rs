@@ -485,6 +485,7 @@ impl InFlight<'_> {
             emit,
         )
         .await
+        .unwrap_or_else(|e| recover::failed(e.to_string()))
     }
 
     /// The rollout failed: say so, gather the report, roll back (unless `--no-rollback`).

@@ -20,8 +20,8 @@ mod select;
 mod tests;
 
 pub use seams::{
-    BoxFuture, Builder, CargoBuilder, Cluster, DryRunPublisher, KubeCluster, LayoutPublisher,
-    PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
+    BoxFuture, Builder, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, KubeCluster,
+    LayoutPublisher, PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
 };
 pub use select::{
     deploy_target, deployed_revisions, first_reason, group_by_revision, locate, naming,
@@ -197,13 +197,12 @@ pub fn ship(
         );
     }
     let known = |s: &str| ws.service(s).is_some();
-    let results = rt.block_on(
-        stages
-            .cluster
-            .deploy(targets, &known, &opts.deploy, &mut |e| {
-                emit(Event::Deploy(e))
-            }),
-    )?;
+    let results = rt.block_on(stages.cluster.deploy(DeployJob {
+        targets,
+        known: &known,
+        opts: &opts.deploy,
+        emit: &mut |e| emit(Event::Deploy(e)),
+    }))?;
     let rows = rows(&selected, &built, &published, &results);
     Ok(ShipReport {
         base,

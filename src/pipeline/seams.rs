@@ -79,7 +79,9 @@ pub struct Published {
 pub trait Publisher {
     fn mode(&self) -> PublishMode;
     /// What can be checked before anything is built (names, tags, `--insecure`).
-    fn check(&self) -> Result<(), ShipError>;
+    fn check(&self) -> Result<(), ShipError> {
+        Ok(())
+    }
     /// Per service of `job.services`, its published image.
     fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a>;
 }
@@ -90,6 +92,22 @@ pub struct PublishJob<'a> {
     pub built: &'a builder::Output,
     pub services: &'a [String],
     pub emit: &'a mut dyn FnMut(publish::Event),
+}
+
+impl PublishJob<'_> {
+    /// `base` (registry, naming, tags) for this job's build and services.
+    fn options(&self, base: &publish::Options) -> publish::Options {
+        publish::Options {
+            from: self
+                .built
+                .layout
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            services: self.services.to_vec(),
+            ..base.clone()
+        }
+    }
 }
 
 /// A publisher's answer: per service, its published image.
@@ -111,21 +129,9 @@ impl Publisher for RegistryPublisher {
     }
 
     fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
-        let PublishJob {
-            built,
-            services,
-            emit,
-        } = job;
+        let opts = job.options(&self.options);
+        let PublishJob { built, emit, .. } = job;
         Box::pin(async move {
-            let opts = publish::Options {
-                from: built
-                    .layout
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-                services: services.to_vec(),
-                ..self.options.clone()
-            };
             let out = publish::push(&built.record, &built.record_path, &opts, emit).await?;
             let revision = out.record.revision;
             Ok(published(
@@ -156,21 +162,9 @@ impl Publisher for LayoutPublisher {
     }
 
     fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
-        let PublishJob {
-            built,
-            services,
-            emit,
-        } = job;
+        let opts = job.options(&self.options);
+        let PublishJob { built, emit, .. } = job;
         Box::pin(async move {
-            let opts = publish::Options {
-                from: built
-                    .layout
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-                services: services.to_vec(),
-                ..self.options.clone()
-            };
             let out = publish::export::export(
                 &built.record,
                 &built.record_path,
@@ -248,10 +242,6 @@ impl Publisher for DryRunPublisher {
         PublishMode::DryRun
     }
 
-    fn check(&self) -> Result<(), ShipError> {
-        Ok(())
-    }
-
     fn publish<'a>(&'a self, job: PublishJob<'a>) -> Publishing<'a> {
         let PublishJob {
             built, services, ..
@@ -288,15 +278,21 @@ pub trait Cluster {
         ws: &'a Workspace,
         namespace_flag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>>;
-    /// Roll `targets` out ([`deploy::run::run`]).
-    fn deploy<'a>(
-        &'a self,
-        targets: Vec<ServicePlan>,
-        known: &'a dyn Fn(&str) -> bool,
-        opts: &'a deploy::Options,
-        emit: &'a mut dyn FnMut(deploy::Event),
-    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>>;
+    /// Roll `job.targets` out ([`deploy::run::run`]).
+    fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a>;
 }
+
+/// What a cluster is handed to deploy: the services, which names are services (for
+/// `depends_on`), the deploy options, and where its events go.
+pub struct DeployJob<'a> {
+    pub targets: Vec<ServicePlan>,
+    pub known: &'a dyn Fn(&str) -> bool,
+    pub opts: &'a deploy::Options,
+    pub emit: &'a mut dyn FnMut(deploy::Event),
+}
+
+/// A cluster's answer: each service's result.
+pub type Deploying<'a> = BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>>;
 
 /// A Kubernetes API server.
 pub struct KubeCluster {
@@ -323,13 +319,13 @@ impl Cluster for KubeCluster {
         ))
     }
 
-    fn deploy<'a>(
-        &'a self,
-        targets: Vec<ServicePlan>,
-        known: &'a dyn Fn(&str) -> bool,
-        opts: &'a deploy::Options,
-        emit: &'a mut dyn FnMut(deploy::Event),
-    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+    fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
+        let DeployJob {
+            targets,
+            known,
+            opts,
+            emit,
+        } = job;
         Box::pin(deploy::run::run(&self.client, targets, known, opts, emit))
     }
 }

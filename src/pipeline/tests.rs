@@ -6,7 +6,6 @@ use super::*;
 use crate::builder::{BuildRecord, ServiceRecord};
 use crate::config::{ServiceConfig, WorkspaceConfig};
 use crate::deploy::images::Naming;
-use crate::deploy::plan::ServicePlan;
 use crate::deploy::{Outcome, Version};
 use crate::workspace::Service;
 use std::cell::RefCell;
@@ -171,13 +170,8 @@ impl Cluster for FakeCluster<'_> {
         Box::pin(async move { Ok(self.deployed.clone()) })
     }
 
-    fn deploy<'a>(
-        &'a self,
-        targets: Vec<ServicePlan>,
-        _known: &'a dyn Fn(&str) -> bool,
-        _opts: &'a deploy::Options,
-        _emit: &'a mut dyn FnMut(deploy::Event),
-    ) -> BoxFuture<'a, Result<Vec<ServiceResult>, DeployError>> {
+    fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
+        let targets = job.targets;
         let names: Vec<String> = targets
             .iter()
             .map(|t| format!("{}/{}={}", t.namespace, t.service, t.artifact.reference))
