@@ -1,8 +1,8 @@
 //! Change detection through git (gix): revisions, merge-base, tree diff with renames,
 //! and the working tree's uncommitted and untracked files.
 
-use gix::bstr::{BString, ByteSlice};
 use gix::ObjectId;
+use gix::bstr::{BString, ByteSlice};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

@@ -305,8 +305,7 @@ mod tests {
         }
     }
 
-    const MANIFEST: &str =
-        "# top comment\n[workspace]\nmembers = [ \"apps/*\" ]   # odd spacing\n\n\
+    const MANIFEST: &str = "# top comment\n[workspace]\nmembers = [ \"apps/*\" ]   # odd spacing\n\n\
                             [workspace.dependencies]\nserde = \"1\"\n\n# about profiles\n\
                             [profile.release]\nopt-level = 2\n";
 

@@ -60,8 +60,8 @@ fn ship_builds_pushes_and_rolls_out_only_what_changed() {
 
     // The fleet's Deployments, as `monoship generate k8s` writes them (placeholder images).
     let k8s = fleet.path().join("../k8s");
-    let gen = fleet.run(&["generate", "k8s", "--out", k8s.to_str().unwrap()]);
-    assert_eq!(gen.code, 0, "{}", gen.stderr);
+    let generated = fleet.run(&["generate", "k8s", "--out", k8s.to_str().unwrap()]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
     c.kubectl_ok(&["apply", "-f", k8s.to_str().unwrap()]);
 
     // A change to a shared crate: only its dependents are built, pushed and rolled out.

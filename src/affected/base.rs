@@ -91,16 +91,16 @@ pub(super) fn walk_to_services(
     let mut out = Vec::new();
     while let Some(n) = queue.pop_front() {
         let info = &ws.nodes[n];
-        if info.member {
-            if let Some(&svc) = by_package.get(info.name.as_str()) {
-                let mut via = vec![info.name.clone()];
-                let mut cur = n;
-                while cur != node {
-                    cur = parent[&cur];
-                    via.push(ws.nodes[cur].name.clone());
-                }
-                out.push((svc, via));
+        if info.member
+            && let Some(&svc) = by_package.get(info.name.as_str())
+        {
+            let mut via = vec![info.name.clone()];
+            let mut cur = n;
+            while cur != node {
+                cur = parent[&cur];
+                via.push(ws.nodes[cur].name.clone());
             }
+            out.push((svc, via));
         }
         for &r in &info.rdeps {
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {

@@ -72,7 +72,7 @@ impl<'a> Analyzer<'a> {
                     "workspace {} is not inside the git working tree {}",
                     root.display(),
                     git.workdir().display()
-                )))
+                )));
             }
         };
         let ignore = config::compile_globs(
@@ -355,12 +355,12 @@ impl<'a> Analyzer<'a> {
                 }
             }
         }
-        if !changes.root_package.is_empty() {
-            if let Some(root) = self.ws.package_by_dir("") {
-                let name = root.name.clone();
-                let text = format!("Cargo.toml changed: {}", changes.root_package.join(", "));
-                self.cause(&name, ReasonKind::Manifest, Some("Cargo.toml"), text);
-            }
+        if !changes.root_package.is_empty()
+            && let Some(root) = self.ws.package_by_dir("")
+        {
+            let name = root.name.clone();
+            let text = format!("Cargo.toml changed: {}", changes.root_package.join(", "));
+            self.cause(&name, ReasonKind::Manifest, Some("Cargo.toml"), text);
         }
         Ok(())
     }

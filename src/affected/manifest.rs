@@ -219,7 +219,9 @@ mod tests {
     #[test]
     fn dev_dependencies_and_metadata_do_not_count() {
         let a = t("[package]\nname='a'\n[dependencies]\nx='1'\n[dev-dependencies]\ny='1'");
-        let b = t("[package]\nname='a'\n[package.metadata.monoship]\ninputs=[]\n[dependencies]\nx='1'\n[dev-dependencies]\ny='2'");
+        let b = t(
+            "[package]\nname='a'\n[package.metadata.monoship]\ninputs=[]\n[dependencies]\nx='1'\n[dev-dependencies]\ny='2'",
+        );
         assert!(package_changes(&a, &b).is_empty());
         let c = t("[package]\nname='a'\n[dependencies]\nx='2'");
         assert_eq!(package_changes(&a, &c), vec!["[dependencies]"]);
@@ -227,8 +229,12 @@ mod tests {
 
     #[test]
     fn root_sections_are_classified() {
-        let a = t("[workspace]\nmembers=['a']\n[workspace.dependencies]\nx='1'\ny='1'\n[profile.release]\nopt-level=2");
-        let b = t("[workspace]\nmembers=['a','b']\n[workspace.dependencies]\nx='1'\ny='2'\n[profile.release]\nopt-level=3");
+        let a = t(
+            "[workspace]\nmembers=['a']\n[workspace.dependencies]\nx='1'\ny='1'\n[profile.release]\nopt-level=2",
+        );
+        let b = t(
+            "[workspace]\nmembers=['a','b']\n[workspace.dependencies]\nx='1'\ny='2'\n[profile.release]\nopt-level=3",
+        );
         let c = root_changes(&a, &b);
         assert_eq!(c.global, vec!["[profile.release]"]);
         assert_eq!(c.workspace_dependencies, vec!["y"]);
@@ -237,15 +243,21 @@ mod tests {
 
     #[test]
     fn inheritance_is_found_in_target_tables() {
-        let m = t("[target.'cfg(unix)'.dependencies]\nx={workspace=true}\n[dev-dependencies]\ny={workspace=true}");
+        let m = t(
+            "[target.'cfg(unix)'.dependencies]\nx={workspace=true}\n[dev-dependencies]\ny={workspace=true}",
+        );
         assert!(inherits_dependency(&m, "x"));
         assert!(!inherits_dependency(&m, "y"));
     }
 
     #[test]
     fn lock_bump_is_one_change() {
-        let a = t("[[package]]\nname='u'\nversion='1.0.0'\nsource='registry+x'\nchecksum='a'\n[[package]]\nname='w'\nversion='0.1.0'");
-        let b = t("[[package]]\nname='u'\nversion='1.1.0'\nsource='registry+x'\nchecksum='b'\n[[package]]\nname='w'\nversion='0.1.0'");
+        let a = t(
+            "[[package]]\nname='u'\nversion='1.0.0'\nsource='registry+x'\nchecksum='a'\n[[package]]\nname='w'\nversion='0.1.0'",
+        );
+        let b = t(
+            "[[package]]\nname='u'\nversion='1.1.0'\nsource='registry+x'\nchecksum='b'\n[[package]]\nname='w'\nversion='0.1.0'",
+        );
         let c = lock_changes(&a, &b);
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].name.as_str(), c[0].version.as_str()), ("u", "1.1.0"));

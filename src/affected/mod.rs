@@ -239,7 +239,9 @@ fn compare(
         Base::Commit { id, .. } => id,
         Base::Missing(hex) => {
             let why = if git.is_shallow() {
-                format!("base commit {hex} is not in this repository (shallow clone: fetch more history)")
+                format!(
+                    "base commit {hex} is not in this repository (shallow clone: fetch more history)"
+                )
             } else {
                 format!("base commit {hex} is not in this repository")
             };

@@ -71,30 +71,18 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
                     kind: RefKind::Include,
                     from: file.to_path_buf(),
                 });
-            } else if let Some(after) = arg.strip_prefix("concat!") {
+            } else if let Some(after) = arg.strip_prefix("concat!")
                 // concat!(env!("CARGO_MANIFEST_DIR"), "/path")
-                let after = after.trim_start().trim_start_matches('(').trim_start();
-                if let Some(after) = after.strip_prefix("env!") {
-                    let after = after.trim_start().trim_start_matches('(').trim_start();
-                    if let Some((var, tail)) = string_literal(after) {
-                        if var == "CARGO_MANIFEST_DIR" {
-                            let tail = tail
-                                .trim_start()
-                                .trim_start_matches(')')
-                                .trim_start()
-                                .trim_start_matches(',')
-                                .trim_start();
-                            if let Some((lit, _)) = string_literal(tail) {
-                                let lit = lit.trim_start_matches('/');
-                                out.push(Reference {
-                                    target: normalize(&pkg_dir.join(lit)),
-                                    kind: RefKind::Include,
-                                    from: file.to_path_buf(),
-                                });
-                            }
-                        }
-                    }
-                }
+                && let Some(after) = opened(after).strip_prefix("env!")
+                && let Some((var, tail)) = string_literal(opened(after))
+                && var == "CARGO_MANIFEST_DIR"
+                && let Some((lit, _)) = string_literal(closed_then_comma(tail))
+            {
+                out.push(Reference {
+                    target: normalize(&pkg_dir.join(lit.trim_start_matches('/'))),
+                    kind: RefKind::Include,
+                    from: file.to_path_buf(),
+                });
             }
         }
     }
@@ -117,6 +105,20 @@ fn scan_source(text: &str, file: &Path, pkg_dir: &Path, out: &mut Vec<Reference>
             });
         }
     }
+}
+
+/// What follows a macro's opening parenthesis.
+fn opened(s: &str) -> &str {
+    s.trim_start().trim_start_matches('(').trim_start()
+}
+
+/// What follows `), ` after a macro argument.
+fn closed_then_comma(s: &str) -> &str {
+    s.trim_start()
+        .trim_start_matches(')')
+        .trim_start()
+        .trim_start_matches(',')
+        .trim_start()
 }
 
 /// `const NAME: &str = "...";` (and `static`) items of a file.

@@ -41,7 +41,9 @@ pub enum DockerBuildError {
     #[error("{path} not found: run `monoship generate dockerfile` first")]
     NoDockerfile { path: String },
     /// Exit code 2.
-    #[error("service `{service}` has binary `{binary}`, but {DOCKERFILE} builds the binary named like the service")]
+    #[error(
+        "service `{service}` has binary `{binary}`, but {DOCKERFILE} builds the binary named like the service"
+    )]
     BinaryName { service: String, binary: String },
     #[error("`{program}` not found on PATH: install it, or pick another --builder")]
     NoProgram { program: &'static str },
@@ -290,21 +292,23 @@ pub fn run(
     std::thread::scope(|scope| {
         for _ in 0..parallel.clamp(1, total.max(1)) {
             let (tx, next) = (tx.clone(), &next);
-            scope.spawn(move || loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(index) else { break };
-                let started = Event::Started {
-                    service: job.service.clone(),
-                    index: index + 1,
-                    total,
-                    log: job.log.clone(),
-                };
-                if tx.send((index, started)).is_err() {
-                    break;
-                }
-                let outcome = run_one(program, job);
-                if tx.send((index, Event::Finished(outcome))).is_err() {
-                    break;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(index) else { break };
+                    let started = Event::Started {
+                        service: job.service.clone(),
+                        index: index + 1,
+                        total,
+                        log: job.log.clone(),
+                    };
+                    if tx.send((index, started)).is_err() {
+                        break;
+                    }
+                    let outcome = run_one(program, job);
+                    if tx.send((index, Event::Finished(outcome))).is_err() {
+                        break;
+                    }
                 }
             });
         }

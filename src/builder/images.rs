@@ -1,7 +1,7 @@
 //! One image per built service, assembled on every core: reading and hashing the binary,
 //! the layer (compressed once, then kept in the layer cache) and the image config.
 
-use super::{io, BuildError, Options, ServiceRecord, Settings};
+use super::{BuildError, Options, ServiceRecord, Settings, io};
 use crate::image::{self, oci};
 use crate::workspace::Service;
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@ pub mod plan;
 mod settings;
 
 use cargo::{cargo_home, compile};
-use settings::{pull_base, BaseImage, Settings};
+use settings::{BaseImage, Settings, pull_base};
 
 use crate::image::{self, oci};
 use crate::workspace::Workspace;

@@ -165,7 +165,10 @@ mod tests {
             "Cargo.toml",
             "[workspace]\nresolver = \"2\"\nmembers = [\"a\", \"b\", \"l\"]\n",
         );
-        write("l/Cargo.toml", "[package]\nname = \"l\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[features]\nextra = []\n");
+        write(
+            "l/Cargo.toml",
+            "[package]\nname = \"l\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[features]\nextra = []\n",
+        );
         write("l/src/lib.rs", "");
         for (name, dep) in [
             ("a", "l = { path = \"../l\" }"),
@@ -173,7 +176,9 @@ mod tests {
         ] {
             write(
                 &format!("{name}/Cargo.toml"),
-                &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\n{dep}\n"),
+                &format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\n{dep}\n"
+                ),
             );
             write(&format!("{name}/src/main.rs"), "fn main() {}\n");
         }
@@ -234,7 +239,9 @@ mod tests {
     #[test]
     fn conflicting_features_split_groups() {
         let t = |s: &str| parse_tree(s);
-        let gateway = t("gateway v0.1.0 (/w/apps/gateway)|\ncommon v0.1.0 (/w/crates/common)|\ntokio v1.0.0|rt (*)\n");
+        let gateway = t(
+            "gateway v0.1.0 (/w/apps/gateway)|\ncommon v0.1.0 (/w/crates/common)|\ntokio v1.0.0|rt (*)\n",
+        );
         let search = t("search v0.1.0 (/w/apps/search)|\ncommon v0.1.0 (/w/crates/common)|\n");
         let reports =
             t("reports v0.1.0 (/w/apps/reports)|\ncommon v0.1.0 (/w/crates/common)|verbose\n");

@@ -1,7 +1,7 @@
 //! What a build is made with: its options at the workspace's HEAD, each service's image
 //! settings (base image, port, environment, files, linking), and the base images pulled.
 
-use super::{io, BuildError, Options, DEFAULT_PROFILE, DEFAULT_TARGET};
+use super::{BuildError, DEFAULT_PROFILE, DEFAULT_TARGET, Options, io};
 use crate::image;
 use crate::workspace::Workspace;
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-use super::{error, exit, output, workspace_options, Cli, CliError, Format};
+use super::{Cli, CliError, Format, error, exit, output, workspace_options};
 use monoship::affected::{self, AffectedService, Reason, ReasonKind, Report};
 use monoship::workspace::Workspace;
 use std::collections::BTreeSet;
@@ -178,11 +178,7 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
 }
 
 fn short(s: &str) -> &str {
-    if s.len() == 40 {
-        &s[..12]
-    } else {
-        s
-    }
+    if s.len() == 40 { &s[..12] } else { s }
 }
 
 fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(), CliError> {
@@ -222,7 +218,9 @@ fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(),
                 .flat_map(|a| a.reasons.iter())
                 .filter_map(|r| r.via.last().map(String::as_str))
                 .collect();
-            println!("{name} is not affected: no changed file, manifest entry or locked dependency is in its normal or build dependency closure");
+            println!(
+                "{name} is not affected: no changed file, manifest entry or locked dependency is in its normal or build dependency closure"
+            );
             if changed.is_empty() {
                 println!("  changed packages: none");
             } else {

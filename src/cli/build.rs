@@ -1,4 +1,4 @@
-use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
+use super::{Cli, CliError, Format, exit, output, require_format, workspace_options};
 use monoship::builder::{self, Event};
 use monoship::publish::PublishRecord;
 
@@ -117,9 +117,11 @@ fn render(
             None => output::json(&out.record),
         };
     }
-    let mut rows = vec![["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![
+        ["SERVICE", "BINARY", "IMAGE", "SIZE", "CHANGED"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for s in &out.record.services {
         rows.push(vec![
             s.service.clone(),

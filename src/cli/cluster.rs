@@ -3,7 +3,7 @@
 //! the named services checked, and where a service runs. `deploy`, `ship`, `rollback`,
 //! `status`, `history` and `logs` take these from here, not from one another.
 
-use super::{workspace_options, Cli, CliError};
+use super::{Cli, CliError, workspace_options};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::status::ServiceRef;
 use monoship::deploy::{Options, Others, Stop};

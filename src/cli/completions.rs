@@ -1,6 +1,6 @@
 //! `monoship completions SHELL`: a completion script for bash, zsh, fish, PowerShell or elvish.
 
-use super::{error, exit, Cli, CliError};
+use super::{Cli, CliError, error, exit};
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]

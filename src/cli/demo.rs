@@ -3,7 +3,7 @@
 //! registry needed), and the deploy change (a server-side dry run when a cluster is reachable,
 //! else the image each Deployment would get); `--deploy` rolls it out for real.
 
-use super::{error, exit, Cli, CliError};
+use super::{Cli, CliError, error, exit};
 use monoship::builder::BuildRecord;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,12 +4,12 @@
 
 mod render;
 
-pub use render::{print_changes, print_report, render, Reporter};
+pub use render::{Reporter, print_changes, print_report, render};
 
-use super::cluster::{connect, RolloutArgs};
+use super::cluster::{RolloutArgs, connect};
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, runtime, workspace_options};
 use super::{Cli, CliError, CliResult, Format};
+use super::{exit, output, require_format, runtime, workspace_options};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::manifests;
 use monoship::deploy::patch::ImageChange;

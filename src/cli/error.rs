@@ -4,8 +4,8 @@
 
 use super::exit;
 use monoship::affected::AffectedError;
-use monoship::builder::docker::DockerBuildError;
 use monoship::builder::BuildError;
+use monoship::builder::docker::DockerBuildError;
 use monoship::cluster::ConnectError;
 use monoship::demo::DemoError;
 use monoship::deploy::DeployError;
@@ -92,11 +92,7 @@ impl CliError {
             CliError::Demo(e) => e.is_usage(),
             CliError::Io { .. } | CliError::Json(_) | CliError::Failed(_) => false,
         };
-        if usage {
-            exit::USAGE
-        } else {
-            exit::FAILED
-        }
+        if usage { exit::USAGE } else { exit::FAILED }
     }
 
     /// Name the API server in an error that says it cannot be reached.

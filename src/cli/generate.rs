@@ -2,7 +2,7 @@
 //! --builder docker|podman`, which builds with the generated Dockerfile.
 
 use super::output::{self, warn};
-use super::{exit, require_format, workspace_options, Cli, CliError, Format};
+use super::{Cli, CliError, Format, exit, require_format, workspace_options};
 use monoship::builder::docker::{self as docker_builder, Engine, Event};
 use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
@@ -235,7 +235,7 @@ pub fn container_build(
         Builder::Docker => Engine::Docker,
         Builder::Podman => Engine::Podman,
         Builder::Monoship => {
-            return Err(CliError::Usage("not a container builder: monoship".into()))
+            return Err(CliError::Usage("not a container builder: monoship".into()));
         }
     };
     let opts = docker_builder::Options {
@@ -304,9 +304,11 @@ pub fn container_build(
 
 /// The table of a container build.
 fn print_outcomes(outcomes: &[docker_builder::Outcome]) {
-    let mut rows = vec![["SERVICE", "TAG", "RESULT", "TIME"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![
+        ["SERVICE", "TAG", "RESULT", "TIME"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for o in outcomes {
         rows.push(vec![
             o.service.clone(),

@@ -1,7 +1,7 @@
 //! `monoship history SERVICE`: the revisions of a service's Deployment, which one is current.
 
-use super::cluster::{connect_to, load, KubeArgs};
-use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
+use super::cluster::{KubeArgs, connect_to, load};
+use super::{Cli, CliError, CliResult, Format, exit, output, require_format, runtime};
 use monoship::deploy::history::{self, History};
 use monoship::deploy::status::{short_digest, short_revision};
 
@@ -53,17 +53,19 @@ fn print_table(cli: &Cli, h: &History) {
                 .map_or("unknown".to_string(), |r| r.to_string())
         );
     }
-    let mut rows = vec![[
-        "",
-        "REVISION",
-        "CREATED",
-        "REPLICAS",
-        "IMAGE",
-        "GIT",
-        "CHANGE-CAUSE",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = vec![
+        [
+            "",
+            "REVISION",
+            "CREATED",
+            "REPLICAS",
+            "IMAGE",
+            "GIT",
+            "CHANGE-CAUSE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for r in &h.revisions {
         let mut number = r.revision.map_or("-".to_string(), |n| n.to_string());
         if !r.earlier_revisions.is_empty() {

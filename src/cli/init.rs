@@ -1,7 +1,7 @@
 //! `monoship init`: write a commented `[workspace.metadata.monoship]` with the detected services
 //! into the workspace's root `Cargo.toml`.
 
-use super::{error, exit, output, require_format, Cli, CliError, Format};
+use super::{Cli, CliError, Format, error, exit, output, require_format};
 use monoship::init::{self, InitError};
 use monoship::workspace::{self, Workspace};
 

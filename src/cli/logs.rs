@@ -1,8 +1,8 @@
 //! `monoship logs SERVICE`: the logs of a service's pods, each line prefixed with its pod;
 //! `--follow` follows all pods at once until Ctrl-C.
 
-use super::cluster::{connect_to, load, KubeArgs};
-use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
+use super::cluster::{KubeArgs, connect_to, load};
+use super::{Cli, CliError, CliResult, Format, exit, output, require_format, runtime};
 use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
 use monoship::deploy::revisions;
 

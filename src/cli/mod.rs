@@ -45,11 +45,7 @@ pub mod exit {
 
     /// The code of a run stopped by `signal` (`SIGINT` or `SIGTERM`).
     pub fn signal(signal: &str) -> u8 {
-        if signal == "SIGTERM" {
-            SIGTERM
-        } else {
-            SIGINT
-        }
+        if signal == "SIGTERM" { SIGTERM } else { SIGINT }
     }
 }
 
@@ -164,7 +160,7 @@ pub fn main() -> ExitCode {
                 return report(CliError::Usage(format!(
                     "-C {}: cannot change to this directory: {e}",
                     dir.display()
-                )))
+                )));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `monoship publish` and the `--push` flags of `monoship build`.
 
-use super::{exit, output, require_format, workspace_options, Cli, CliError, Format};
-use monoship::publish::{self, naming, BlobAction, Event, Outcome, PublishRecord};
+use super::{Cli, CliError, Format, exit, output, require_format, workspace_options};
+use monoship::publish::{self, BlobAction, Event, Outcome, PublishRecord, naming};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -61,10 +61,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         (Some(_), Err(_)) => None,
         _ => Some(monoship::affected::load_workspace(&workspace_options(cli))?),
     };
-    if let Some(ws) = &ws {
-        if let Some(unknown) = args.services.iter().find(|s| ws.service(s).is_none()) {
-            return Err(CliError::UnknownService(unknown.clone()));
-        }
+    if let Some(ws) = &ws
+        && let Some(unknown) = args.services.iter().find(|s| ws.service(s).is_none())
+    {
+        return Err(CliError::UnknownService(unknown.clone()));
     }
     let from = match (&args.from, &ws) {
         (Some(dir), _) => dir.clone(),
@@ -140,7 +140,7 @@ pub fn push_built(
 }
 
 /// Progress lines on stderr (blob details with -v).
-pub fn reporter(cli: &Cli) -> impl FnMut(Event) {
+pub fn reporter(cli: &Cli) -> impl FnMut(Event) + use<> {
     let quiet = cli.quiet;
     let verbose = cli.verbose > 0;
     move |e: Event| match e {
@@ -186,9 +186,11 @@ pub fn render(cli: &Cli, record: &PublishRecord, record_path: &Path) -> Result<(
 
 /// The human table of a publish result (also after `build --push`).
 pub fn print_table(cli: &Cli, record: &PublishRecord) {
-    let mut rows = vec![["SERVICE", "RESULT", "UPLOADED", "BLOBS", "REFERENCE"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![
+        ["SERVICE", "RESULT", "UPLOADED", "BLOBS", "REFERENCE"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for s in &record.services {
         let result = match s.result {
             Outcome::Pushed => "pushed",

@@ -1,10 +1,10 @@
 //! `monoship rollback`: `rollout undo` for one service, followed like a deploy.
 
-use super::cluster::{connect_to, load, ClusterArgs};
+use super::cluster::{ClusterArgs, connect_to, load};
 use super::deploy::{self, Reporter};
 use super::signals::{self, InFlight};
-use super::{exit, require_format, runtime, Cli, CliError, CliResult, Format};
-use monoship::deploy::{rollback, Outcome};
+use super::{Cli, CliError, CliResult, Format, exit, require_format, runtime};
+use monoship::deploy::{Outcome, rollback};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

@@ -1,4 +1,4 @@
-use super::{output, require_format, workspace_options, Cli, CliError, Format};
+use super::{Cli, CliError, Format, output, require_format, workspace_options};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -50,9 +50,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Format::Json => output::json(&listing)?,
         Format::Names => listing.services.iter().for_each(|s| println!("{}", s.name)),
         _ => {
-            let mut rows = vec![["SERVICE", "PACKAGE", "BINARY", "DIR", "INPUTS"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![
+                ["SERVICE", "PACKAGE", "BINARY", "DIR", "INPUTS"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for s in &listing.services {
                 rows.push(vec![
                     s.name.to_string(),

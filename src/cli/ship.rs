@@ -1,13 +1,13 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
-use super::cluster::{connect, RolloutArgs};
+use super::cluster::{RolloutArgs, connect};
 use super::deploy::Reporter;
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
-use super::{exit, output, require_format, runtime, workspace_options};
 use super::{Cli, CliError, CliResult, Format};
+use super::{exit, output, require_format, runtime, workspace_options};
 use monoship::deploy::stop::Stop;
-use monoship::deploy::{status, DeployError, Options};
+use monoship::deploy::{DeployError, Options, status};
 use monoship::pipeline::{
     self, BoxFuture, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, Event,
     KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
@@ -256,11 +256,13 @@ fn render(cli: &Cli, report: &ShipReport, started: Instant) -> Result<(), CliErr
     if cli.format == Format::Json {
         return output::json(&serde_json::json!({"base": base, "head": head, "services": rows}));
     }
-    let mut table = vec![[
-        "SERVICE", "REASON", "DIGEST", "PUSHED", "RESULT", "DURATION",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut table = vec![
+        [
+            "SERVICE", "REASON", "DIGEST", "PUSHED", "RESULT", "DURATION",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for r in rows {
         table.push(vec![
             r.service.clone(),

@@ -3,12 +3,12 @@
 //! rows, exit code 130 or 143); a second ends the process at once, naming what is left
 //! unfinished.
 
-use super::{error, exit, output, CliError};
+use super::{CliError, error, exit, output};
 use monoship::deploy::stop::{self, StopSender};
 use monoship::deploy::{Event, Stop};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// What each service is doing, as far as the events tell, for the second signal's message.
 #[derive(Debug, Clone, Default)]

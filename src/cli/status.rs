@@ -1,8 +1,8 @@
 //! `monoship status`: one table of every service's Deployment — counts, digest, revision,
 //! rollout state — once, or re-rendered on every change with `--watch`.
 
-use super::cluster::{connect, load, KubeArgs};
-use super::{exit, output, require_format, runtime, Cli, CliError, CliResult, Format};
+use super::cluster::{KubeArgs, connect, load};
+use super::{Cli, CliError, CliResult, Format, exit, output, require_format, runtime};
 use anstyle::{AnsiColor, Style};
 use monoship::cluster;
 use monoship::deploy::status::{self, ServiceRef, State, StatusReport, WatchEvent};

@@ -5,8 +5,8 @@
 use super::ConnectError;
 use base64::Engine;
 use kube::config::{AuthInfo, KubeconfigError};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
 
 /// The files kubectl would read without `--kubeconfig`: each of `$KUBECONFIG`, else

@@ -9,8 +9,8 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 
 /// One permission: `verb` on `resource` of API group `group` (`""` for the core group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,14 +145,18 @@ mod tests {
     #[test]
     fn a_rollout_needs_to_follow_what_it_changes() {
         for verb in ["patch", "watch", "list"] {
-            assert!(ROLLOUT
-                .iter()
-                .any(|n| n.verb == verb && n.resource == "deployments"));
+            assert!(
+                ROLLOUT
+                    .iter()
+                    .any(|n| n.verb == verb && n.resource == "deployments")
+            );
         }
         for resource in ["replicasets", "pods"] {
-            assert!(ROLLOUT
-                .iter()
-                .any(|n| n.verb == "watch" && n.resource == resource));
+            assert!(
+                ROLLOUT
+                    .iter()
+                    .any(|n| n.verb == "watch" && n.resource == resource)
+            );
         }
     }
 }

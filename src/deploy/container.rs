@@ -10,8 +10,8 @@
 //! 4. else the only container;
 //! 5. else none: an error naming the containers.
 
-use super::revisions::{annotation, MONOSHIP_DIGEST, MONOSHIP_REVISION};
 use super::Version;
+use super::revisions::{MONOSHIP_DIGEST, MONOSHIP_REVISION, annotation};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 

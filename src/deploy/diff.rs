@@ -133,9 +133,11 @@ mod tests {
     fn a_new_deployment_and_other_spec_fields() {
         let after = deployment();
         let created = changes(None, &after);
-        assert!(created
-            .iter()
-            .any(|c| c.field == "spec" && c.from.is_none()));
+        assert!(
+            created
+                .iter()
+                .any(|c| c.field == "spec" && c.from.is_none())
+        );
         let mut v = serde_json::to_value(&after).unwrap();
         v["spec"]["replicas"] = json!(5);
         v["spec"]["template"]["spec"]["containers"][0]["env"] =

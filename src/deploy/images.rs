@@ -3,7 +3,7 @@
 //! (`build.json`) and the image name template.
 
 use crate::builder::BuildRecord;
-use crate::publish::{naming, PublishRecord};
+use crate::publish::{PublishRecord, naming};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,14 +144,14 @@ pub fn resolve(
             .map(|s| (p, s))
     });
     if let Some((record, p)) = published {
-        if let Some((_, b)) = built {
-            if b.image_digest != p.digest {
-                return Err(format!(
-                    "{service}: the build record has image {} but the publish record has {}: \
+        if let Some((_, b)) = built
+            && b.image_digest != p.digest
+        {
+            return Err(format!(
+                "{service}: the build record has image {} but the publish record has {}: \
                      run `monoship publish {service}` (or pass --image {service}=REF)",
-                    b.image_digest, p.digest
-                ));
-            }
+                b.image_digest, p.digest
+            ));
         }
         check_reference(&p.reference)?;
         return Ok(Artifact {

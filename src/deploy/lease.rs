@@ -8,8 +8,8 @@ use super::{DeployError, Others, Stop};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, PostParams};
 use std::time::Duration;
 
 /// How long a lease holds without renewal.
@@ -68,13 +68,9 @@ fn spec_for(holder: &str, now: Timestamp, previous: Option<&LeaseSpec>) -> Lease
             Some(MicroTime(now))
         },
         renew_time: Some(MicroTime(now)),
-        lease_transitions: previous.and_then(|p| p.lease_transitions).map(|t| {
-            if same {
-                t
-            } else {
-                t.saturating_add(1)
-            }
-        }),
+        lease_transitions: previous
+            .and_then(|p| p.lease_transitions)
+            .map(|t| if same { t } else { t.saturating_add(1) }),
         ..Default::default()
     }
 }

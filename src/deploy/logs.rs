@@ -12,18 +12,18 @@
 //! cluster and sends [`LogEvent`]s; the library never prints.
 
 use super::container;
-use super::error::{one_line, DeployError};
+use super::error::{DeployError, one_line};
 use super::revisions::selector_string;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, LogParams};
 use kube::Client;
+use kube::api::{Api, ListParams, LogParams};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]

@@ -51,10 +51,9 @@ fn container_choice() {
     );
     // An init container's log, when asked for by name.
     let mut p = pod(&["users"], json!({}));
-    p.spec.as_mut().unwrap().init_containers = Some(vec![serde_json::from_value(
-        json!({"name": "migrate", "image": "x"}),
-    )
-    .unwrap()]);
+    p.spec.as_mut().unwrap().init_containers = Some(vec![
+        serde_json::from_value(json!({"name": "migrate", "image": "x"})).unwrap(),
+    ]);
     assert_eq!(
         container_for(&p, Some("migrate"), None, "users").unwrap(),
         "migrate"

@@ -2,11 +2,11 @@
 //! given the image and monoship's annotations, and are applied server-side (field manager
 //! `monoship`), creating them when missing.
 
+use super::DeployError;
 use super::patch::{self, ImageChange};
 use super::revisions::{CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION};
-use super::DeployError;
 use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// One object of a manifest file.

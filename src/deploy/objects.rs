@@ -5,8 +5,8 @@
 //! events of three watches; and it keeps the objects in a hash map, so their order (which pod a
 //! message names first) would change from run to run.
 
-use kube::runtime::watcher;
 use kube::Resource;
+use kube::runtime::watcher;
 use std::collections::BTreeMap;
 
 /// The objects a watch has shown, by name (then uid); a relist replaces them as a whole once

@@ -7,7 +7,7 @@ use super::revisions::{
     self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_HEALTHY, MONOSHIP_REVISION, REVISION,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The field manager of monoship's changes.
 pub const FIELD_MANAGER: &str = "monoship";
@@ -182,9 +182,11 @@ mod tests {
             p["spec"]["template"]["metadata"]["annotations"][MONOSHIP_DIGEST],
             "sha256:cccc"
         );
-        assert!(p["spec"]["template"]["metadata"]["annotations"]
-            .get(CHANGE_CAUSE)
-            .is_none());
+        assert!(
+            p["spec"]["template"]["metadata"]["annotations"]
+                .get(CHANGE_CAUSE)
+                .is_none()
+        );
     }
 
     #[test]

@@ -235,11 +235,15 @@ mod tests {
             "interrupted by SIGINT: rolled back to revision 3"
         );
         rb.note = Some("the deployment was already failing before this deploy (…)".into());
-        assert!(failed_reason("CrashLoopBackOff: x".into(), &rb)
-            .ends_with("; the deployment was already failing before this deploy (…)"));
+        assert!(
+            failed_reason("CrashLoopBackOff: x".into(), &rb)
+                .ends_with("; the deployment was already failing before this deploy (…)")
+        );
         rb.ok = false;
         rb.reason = Some("Timeout: slow".into());
-        assert!(interrupted_reason("SIGTERM", &rb)
-            .starts_with("interrupted by SIGTERM: rollback failed: Timeout: slow"));
+        assert!(
+            interrupted_reason("SIGTERM", &rb)
+                .starts_with("interrupted by SIGTERM: rollback failed: Timeout: slow")
+        );
     }
 }

@@ -8,8 +8,8 @@ use super::verdict::Failure;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Event, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, LogParams};
 use kube::Client;
+use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 use std::time::Duration;
 

@@ -9,8 +9,8 @@ use super::error::DeployError;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::api::{Api, ListParams};
 use kube::Client;
+use kube::api::{Api, ListParams};
 
 /// The revision number the deployment controller writes on a Deployment and its ReplicaSets.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -139,10 +139,10 @@ pub fn sort_by_revision(rss: &mut [ReplicaSet]) {
 /// like in the Deployment it came from).
 pub fn template_without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
     let mut t = t.clone();
-    if let Some(meta) = t.metadata.as_mut() {
-        if let Some(labels) = meta.labels.as_mut() {
-            labels.remove(POD_TEMPLATE_HASH);
-        }
+    if let Some(meta) = t.metadata.as_mut()
+        && let Some(labels) = meta.labels.as_mut()
+    {
+        labels.remove(POD_TEMPLATE_HASH);
     }
     t
 }
@@ -248,13 +248,11 @@ pub fn back_to<'a>(
     let old = before.and_then(|b| replica_set_for_template(b, rss));
     let is = |rs: &ReplicaSet, t: Option<&PodTemplateSpec>| matches!((rs_template(rs), t), (Some(a), Some(b)) if equal_ignore_hash(a, b));
     let usable = |rs: &&ReplicaSet| !is(rs, Some(ours)) && !is(rs, before);
-    if before_healthy {
-        if let Some(rs) = old.filter(|rs| !is(rs, Some(ours))) {
-            return Some(Back {
-                replica_set: rs,
-                healthy: true,
-            });
-        }
+    if before_healthy && let Some(rs) = old.filter(|rs| !is(rs, Some(ours))) {
+        return Some(Back {
+            replica_set: rs,
+            healthy: true,
+        });
     }
     let named = recorded.and_then(|n| {
         rss.iter()

@@ -5,7 +5,7 @@
 
 use super::plan::{self, ServicePlan};
 use super::service::{self, Prepared};
-use super::{lease, DeployError, Event, Options, Outcome, ServiceResult};
+use super::{DeployError, Event, Options, Outcome, ServiceResult, lease};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +25,7 @@ async fn check_namespaces(client: &Client, targets: &[ServicePlan]) -> Result<()
                 return Err(DeployError::from_kube(
                     e,
                     &format!("reading namespace {ns}"),
-                ))
+                ));
             }
         }
     }

@@ -7,12 +7,12 @@ use super::patch::{self, ImageChange};
 use super::plan::ServicePlan;
 use super::recover;
 use super::report;
-use super::revisions::{self, equal_ignore_hash, MONOSHIP_HEALTHY};
+use super::revisions::{self, MONOSHIP_HEALTHY, equal_ignore_hash};
 use super::rollback::notes;
 use super::track::{self, OnStop, Snapshot, TrackSpec, Tracked};
-use super::verdict::{code, Failure};
-use super::{diff, manifests};
+use super::verdict::{Failure, code};
 use super::{DeployError, Event, Options, Others, Outcome, RollbackResult, ServiceResult, Version};
+use super::{diff, manifests};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
@@ -132,14 +132,14 @@ pub async fn prepare(
 /// or take over), or paused.
 fn refuse(target: &ServicePlan, d: &Deployment, others: Others) -> Result<(), DeployError> {
     let ns = &target.namespace;
-    if let Some(why) = in_progress(d) {
-        if others == Others::Refuse {
-            return Err(DeployError::Busy(format!(
-                "{}: deployment {ns}/{} {why}; nothing was changed: wait for it, or pass \
+    if let Some(why) = in_progress(d)
+        && others == Others::Refuse
+    {
+        return Err(DeployError::Busy(format!(
+            "{}: deployment {ns}/{} {why}; nothing was changed: wait for it, or pass \
                  --force",
-                target.service, target.deployment
-            )));
-        }
+            target.service, target.deployment
+        )));
     }
     if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
         return Err(DeployError::Api(format!(
@@ -303,10 +303,10 @@ async fn change_it(
     loop {
         attempt = attempt.saturating_add(1);
         let d = existing(client, t).await?;
-        if let (Some(d), None) = (&d, &t.manifest) {
-            if is_unchanged(d, &p.container, &t.artifact.digest) {
-                return Ok(None);
-            }
+        if let (Some(d), None) = (&d, &t.manifest)
+            && is_unchanged(d, &p.container, &t.artifact.digest)
+        {
+            return Ok(None);
         }
         if attempt == 1 {
             result.from = version_in(d.as_ref(), &p.container, &t.service);
@@ -354,7 +354,7 @@ async fn change_it(
                     patched,
                     before_healthy,
                     recorded,
-                }))
+                }));
             }
             Err(DeployError::Conflict(_)) if attempt < PATCH_ATTEMPTS => continue,
             Err(e) => return Err(e),
@@ -404,7 +404,7 @@ async fn deploy_inner(
                 Some(format!(
                     "{m}: the rollout cannot be followed (not rolled back: --no-rollback)"
                 )),
-            ))
+            ));
         }
         Tracked::Denied(m) => {
             let rb = ours.roll_back(client, opts, emit).await;

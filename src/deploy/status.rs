@@ -394,7 +394,7 @@ pub async fn namespace_exists(client: &kube::Client, namespace: &str) -> Option<
 
 #[path = "status_watch.rs"]
 mod watch;
-pub use watch::{watch, WatchEvent};
+pub use watch::{WatchEvent, watch};
 
 #[cfg(test)]
 #[path = "status_tests.rs"]

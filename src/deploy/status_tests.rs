@@ -105,7 +105,9 @@ fn progress_deadline_exceeded_is_failed() {
     assert_eq!(s.state, State::Failed);
     assert_eq!(
         s.reason.as_deref(),
-        Some("progress deadline (3s) exceeded: ReplicaSet \"billing-6fd575d6cf\" has timed out progressing.")
+        Some(
+            "progress deadline (3s) exceeded: ReplicaSet \"billing-6fd575d6cf\" has timed out progressing."
+        )
     );
     assert_eq!(
         status_of(&fixture("rollout"), "search").state,

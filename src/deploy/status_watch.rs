@@ -1,14 +1,14 @@
 //! `monoship status --watch`: the report again whenever the Deployments, ReplicaSets or pods
 //! of the services' namespaces change, from watches that reconnect on their own.
 
-use super::{report, snapshot, ServiceRef, Snapshot, Snapshots, StatusReport};
-use crate::deploy::error::{one_line, DeployError};
+use super::{ServiceRef, Snapshot, Snapshots, StatusReport, report, snapshot};
+use crate::deploy::error::{DeployError, one_line};
 use crate::deploy::objects::Objects;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::watcher::{self, watcher};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What [`watch`] reports.

@@ -10,14 +10,14 @@ use super::budget;
 use super::objects::Objects;
 use super::revisions::selector_string;
 use super::stop::{self, Stop};
-use super::verdict::{self, code, Expect, Failure, Observed, Progress, Verdict};
+use super::verdict::{self, Expect, Failure, Observed, Progress, Verdict, code};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams};
-use kube::runtime::watcher::{self, watcher};
-use kube::runtime::WatchStreamExt;
 use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -128,10 +128,10 @@ pub async fn track(
             }
             _ = tick.tick() => None,
         };
-        if let Some((watch, result)) = item {
-            if let Some(end) = f.on_item(watch, result, note) {
-                return (end, Snapshot::default());
-            }
+        if let Some((watch, result)) = item
+            && let Some(end) = f.on_item(watch, result, note)
+        {
+            return (end, Snapshot::default());
         }
         if let Some(end) = f.judge(note).await {
             return (end, f.snapshot());
@@ -193,10 +193,10 @@ impl<'a> Follow<'a> {
         result: Result<(), watcher::Error>,
         note: &mut (dyn FnMut(Note) + Send),
     ) -> Option<Tracked> {
-        if let Err(e) = &result {
-            if let Some(m) = denied(e) {
-                return Some(Tracked::Denied(m));
-            }
+        if let Err(e) = &result
+            && let Some(m) = denied(e)
+        {
+            return Some(Tracked::Denied(m));
         }
         let error = result.err().map(|e| super::error::one_line(&e.to_string()));
         match self.links.update(watch, error) {

@@ -3,7 +3,7 @@
 //! new one as the test cluster shows them.
 
 use super::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const DEPLOYMENT: &str = include_str!("fixtures/deployment.json");
 const REPLICA_SETS: &str = include_str!("fixtures/replicasets.json");

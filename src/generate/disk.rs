@@ -8,7 +8,7 @@
 //! (edited by hand, copied to another name, or written before fingerprints) is the user's: it is
 //! never overwritten without `--force`, never removed, and `--check` reports it.
 
-use super::{io, GenerateError, GeneratedFile, MARKER};
+use super::{GenerateError, GeneratedFile, MARKER, io};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -122,12 +122,12 @@ pub fn write(
                 Origin::Edited => {
                     return Err(GenerateError::Edited {
                         path: path.display().to_string(),
-                    })
+                    });
                 }
                 Origin::Foreign => {
                     return Err(GenerateError::NotGenerated {
                         path: path.display().to_string(),
-                    })
+                    });
                 }
             },
         };

@@ -46,10 +46,12 @@ fn write_then_check_then_drift() {
     ];
     let w = write(&files, &out, false).unwrap();
     assert_eq!(statuses(w), [WriteStatus::Created, WriteStatus::Created]);
-    assert!(check(&files, &out)
-        .unwrap()
-        .iter()
-        .all(|c| c.status == CheckStatus::UpToDate && c.diff.is_empty()));
+    assert!(
+        check(&files, &out)
+            .unwrap()
+            .iter()
+            .all(|c| c.status == CheckStatus::UpToDate && c.diff.is_empty())
+    );
 
     let w = write(&files, &out, false).unwrap();
     assert_eq!(

@@ -60,7 +60,7 @@ pub fn detect(root: &Path) -> Result<RustVersion, GenerateError> {
                 return Ok(RustVersion {
                     version: c,
                     source: format!("{name} (channel)"),
-                })
+                });
             }
             // A named channel (`stable`, a nightly) pins no version: look further.
             _ => break,

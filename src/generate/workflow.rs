@@ -185,10 +185,12 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
     let registry = Registry::for_context(ctx);
     let one = |yes: bool, pairs: &[(&str, &str)]| -> Vec<BTreeMap<String, String>> {
         if yes {
-            vec![pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()]
+            vec![
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ]
         } else {
             Vec::new()
         }
@@ -344,10 +346,12 @@ mod tests {
             "cargo install --locked --path 'tools/mono ship'"
         );
         let cache = steps.iter().find(|s| s["id"] == "monoship").unwrap();
-        assert!(cache["with"]["key"]
-            .as_str()
-            .unwrap()
-            .contains("hashFiles('my fleet: #1 ''x''/tools/mono ship/Cargo.toml'"));
+        assert!(
+            cache["with"]["key"]
+                .as_str()
+                .unwrap()
+                .contains("hashFiles('my fleet: #1 ''x''/tools/mono ship/Cargo.toml'")
+        );
         let target = steps
             .iter()
             .find(|s| s["name"] == "Cache cargo and the target directory")
@@ -356,10 +360,12 @@ mod tests {
             target["with"]["key"],
             "monoship-target-${{ runner.os }}-${{ hashFiles('my fleet: #1 ''x''/Cargo.lock') }}"
         );
-        assert!(target["with"]["path"]
-            .as_str()
-            .unwrap()
-            .contains("\nmy fleet: #1 'x'/target/*\n"));
+        assert!(
+            target["with"]["path"]
+                .as_str()
+                .unwrap()
+                .contains("\nmy fleet: #1 'x'/target/*\n")
+        );
         let deploy = doc["jobs"]["deploy"]["steps"].as_array().unwrap();
         let fetch = deploy
             .iter()

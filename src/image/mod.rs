@@ -63,8 +63,10 @@ pub fn builtin_base() -> Result<Base, ImageError> {
 pub fn builtin_base_cached(layer_cache: Option<&std::path::Path>) -> Result<Base, ImageError> {
     Ok(Base {
         name: BUILTIN_BASE.into(),
-        layers: vec![layer::build_with(base::entries(), BASE_EPOCH, layer_cache)
-            .map_err(ImageError::Layer)?],
+        layers: vec![
+            layer::build_with(base::entries(), BASE_EPOCH, layer_cache)
+                .map_err(ImageError::Layer)?,
+        ],
         env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
     })
 }

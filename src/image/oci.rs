@@ -3,7 +3,7 @@
 use super::digest::{self, sha256};
 use super::layer::Layer;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -24,8 +24,8 @@ pub use seams::{
     LayoutPublisher, PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
 };
 pub use select::{
-    deploy_target, deployed_revisions, first_reason, group_by_revision, locate, naming,
-    publish_options, select_from_report, select_since, Selected, NEVER_DEPLOYED,
+    NEVER_DEPLOYED, Selected, deploy_target, deployed_revisions, first_reason, group_by_revision,
+    locate, naming, publish_options, select_from_report, select_since,
 };
 
 use crate::affected::{self, AffectedError, Head};

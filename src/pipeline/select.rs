@@ -8,7 +8,7 @@ use crate::deploy::images::{Artifact, Naming};
 use crate::deploy::plan::{self, ServicePlan};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
 use crate::deploy::status::ServiceRef;
-use crate::deploy::{container, DeployError};
+use crate::deploy::{DeployError, container};
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
 use serde::Serialize;

@@ -10,11 +10,11 @@
 
 use super::layout::LocalImage;
 use super::{
-    naming, selected, BlobAction, BlobCounts, Event, Options, Outcome, PublishError, ServiceResult,
+    BlobAction, BlobCounts, Event, Options, Outcome, PublishError, ServiceResult, naming, selected,
 };
 use crate::builder::BuildRecord;
 use crate::image::{digest, oci};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::Path;
 
 /// The reference an exported image goes by, without its tag: `oci:DIR:SERVICE`.
@@ -92,7 +92,7 @@ fn read_index(dest: &Path) -> Result<Vec<Value>, PublishError> {
             return Err(PublishError::Io {
                 path: path.display().to_string(),
                 source,
-            })
+            });
         }
     };
     let layout_err = |detail: String| PublishError::Layout {

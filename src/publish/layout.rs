@@ -13,13 +13,13 @@ pub fn read_record(dir: &Path) -> Result<(BuildRecord, PathBuf), PublishError> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PublishError::NoBuildRecord(path.display().to_string()))
+            return Err(PublishError::NoBuildRecord(path.display().to_string()));
         }
         Err(source) => {
             return Err(PublishError::Io {
                 path: path.display().to_string(),
                 source,
-            })
+            });
         }
     };
     let record = serde_json::from_slice(&bytes).map_err(|e| PublishError::BadBuildRecord {

@@ -28,7 +28,9 @@ pub enum PublishError {
     /// error, as for `deploy`.
     #[error("{path}: not a build record ({detail}); run `monoship build` again")]
     BadBuildRecord { path: String, detail: String },
-    #[error("service `{service}` is not in the build record {record} (build it first: `monoship build {service}`)")]
+    #[error(
+        "service `{service}` is not in the build record {record} (build it first: `monoship build {service}`)"
+    )]
     UnknownService { service: String, record: String },
     #[error("{0}")]
     Usage(String),

@@ -113,7 +113,9 @@ fn check_repository(repo: &str) -> Result<(), &'static str> {
             let sep = &component[sep_start..i];
             let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
             if !ok {
-                return Err("may only contain lowercase letters, digits and single `.`, `_`, `__` or `-` separators");
+                return Err(
+                    "may only contain lowercase letters, digits and single `.`, `_`, `__` or `-` separators",
+                );
             }
         }
     }

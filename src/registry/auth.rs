@@ -88,13 +88,13 @@ impl Credentials {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Credentials::anonymous())
+                return Ok(Credentials::anonymous());
             }
             Err(e) => {
                 return Err(RegistryError::Credentials {
                     registry: host.to_string(),
                     detail: format!("cannot read {}: {e}", path.display()),
-                })
+                });
             }
         };
         from_docker_config(host, &path, &bytes)

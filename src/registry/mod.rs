@@ -9,7 +9,7 @@ pub mod probe;
 pub mod pull;
 
 pub use auth::{Credentials, Source};
-pub use pull::{cache_dir, pull, pull_image, PulledImage};
+pub use pull::{PulledImage, cache_dir, pull, pull_image};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -470,12 +470,11 @@ fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
         if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
             return true;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if is_certificate_error(inner) {
-                    return true;
-                }
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && is_certificate_error(inner)
+        {
+            return true;
         }
         let text = err.to_string().to_lowercase();
         if text.contains("invalid peer certificate") || text.contains("certificate verify failed") {
@@ -540,11 +539,13 @@ mod tests {
                 .expect("refused");
         assert!(err.is_usage());
         assert!(err.to_string().contains("ghcr.io"), "{err}");
-        assert!(Registry::with_credentials(
-            "127.0.0.1:5000",
-            Transport::PlainHttp,
-            Credentials::anonymous()
-        )
-        .is_ok());
+        assert!(
+            Registry::with_credentials(
+                "127.0.0.1:5000",
+                Transport::PlainHttp,
+                Credentials::anonymous()
+            )
+            .is_ok()
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! terminal, timestamped lines elsewhere) and the results on stdout (a table with failure
 //! reports, or JSON).
 
-use crate::cli::{output, Cli, CliError, Format};
+use crate::cli::{Cli, CliError, Format, output};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monoship::deploy::report::Report;
 use monoship::deploy::{Event, ServiceResult, Version};
@@ -172,9 +172,11 @@ pub fn render(
     if cli.format == Format::Json {
         return output::json(&serde_json::json!({"namespace": namespace, "services": results}));
     }
-    let mut rows = vec![["SERVICE", "CHANGE", "RESULT", "DURATION", "REASON"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![
+        ["SERVICE", "CHANGE", "RESULT", "DURATION", "REASON"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for r in results {
         rows.push(vec![
             r.service.clone(),
