@@ -5,7 +5,7 @@ use crate::support::fleet::Fleet;
 use crate::support::git::git;
 use crate::support::registry::digest_in as digest;
 use crate::support::run::Monoship;
-use crate::support::{http, servers, testenv};
+use crate::support::{http, servers, snapshot, testenv};
 use serde_json::Value;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -139,6 +139,40 @@ fn rebuild_without_changes_reports_unchanged() {
     assert_eq!(changed, [Value::Bool(true), Value::Bool(false)]);
 }
 
+/// The table of a build into a new output directory, every image reused from cargo's fresh
+/// binaries: one row per service in the order asked, `yes` for a new record.
+#[test]
+fn the_table_of_a_build() {
+    let (f, _, _) = built();
+    let out = tempfile::TempDir::new().unwrap();
+    let out_dir = out.path().to_str().unwrap();
+    let run = f.run(&[
+        "build",
+        "gateway",
+        "search",
+        "reports",
+        "--out-dir",
+        out_dir,
+    ]);
+    let _redacted = snapshot::redact()
+        .path(out.path(), "[OUT]")
+        .digests()
+        .sizes()
+        .columns()
+        .scope();
+    insta::assert_snapshot!("table", run.ok().stdout);
+}
+
+#[test]
+fn nothing_affected_builds_nothing() {
+    let f = Fleet::new();
+    f.append("README.md", "\nMore words.\n");
+    f.commit("docs");
+    let run = f.run(&["build", "--affected", "--base", "main"]);
+    insta::assert_snapshot!("nothing_affected", run.ok().stdout);
+    assert!(!f.path().join("target/monoship/build.json").exists());
+}
+
 #[test]
 fn images_run_under_podman() {
     let (f, record, _) = built();
@@ -146,7 +180,7 @@ fn images_run_under_podman() {
     require("skopeo");
     let layout = f.path().join("target/monoship/oci");
     for service in ["gateway", "search"] {
-        let tag = format!("localhost/monoship-test/{service}:{}", std::process::id());
+        let tag = format!("localhost/monoship-test/{service}:{}", testenv::unique());
         let port = servers::free_port();
         let container = testenv::Container::start(&layout, service, &tag, port);
         let body = http::health(port);
@@ -169,7 +203,7 @@ fn images_run_under_podman() {
 fn unknown_service_is_a_usage_error() {
     let f = Fleet::new();
     let line = f.run(&["build", "nosuch"]).usage_error().to_string();
-    assert!(line.contains("nosuch"), "{line}");
+    insta::assert_snapshot!("unknown_service", line);
 }
 
 #[test]

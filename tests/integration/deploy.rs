@@ -5,10 +5,20 @@
 use crate::support::cluster::{digest, image, Cluster, FAST_PROBE};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::{monoship, result_of};
+use crate::support::snapshot::{self, Redact};
 use serde_json::Value;
 
 fn annotation<'a>(obj: &'a Value, key: &str) -> &'a Value {
     &obj["metadata"]["annotations"][key]
+}
+
+/// The redactions of a deploy's table: the namespace, the fleet's head, durations. The
+/// images' digests are the test's own, so they stay.
+fn redact(c: &Cluster, fleet: &Fleet) -> Redact {
+    snapshot::redact()
+        .text(&c.namespace, "[NS]")
+        .revision(&fleet.git(&["rev-parse", "HEAD"]), "[HEAD]")
+        .columns()
 }
 
 #[test]
@@ -96,9 +106,9 @@ fn a_second_run_with_the_same_digest_is_unchanged() {
     let first = monoship(&c, &fleet, "deploy", &["--image", &flag]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let generation = c.generation("users");
-    let second = monoship(&c, &fleet, "deploy", &["--image", &flag]);
-    assert_eq!(second.code, 0, "{}", second.stderr);
-    assert_eq!(result_of(&second.json(), "users")["result"], "unchanged");
+    let second = c.monoship(&fleet, &["deploy", "--image", &flag]);
+    let _redacted = redact(&c, &fleet).scope();
+    insta::assert_snapshot!("unchanged", second.ok().stdout);
     assert_eq!(c.generation("users"), generation, "nothing was patched");
     assert_eq!(c.replica_sets("users").len(), 2);
 }
@@ -134,27 +144,11 @@ fn dry_run_shows_the_change_and_makes_none() {
     assert_eq!(c.generation("users"), generation);
     assert_eq!(c.image_of("users"), before);
 
-    // The human form names the field and both values.
-    let kubeconfig = c.kubeconfig.display().to_string();
-    let human = fleet.run(&[
-        "deploy",
-        "--dry-run",
-        "--kubeconfig",
-        &kubeconfig,
-        "-n",
-        &c.namespace,
-        "--image",
-        &format!("users={after}"),
-    ]);
-    assert_eq!(human.code, 0, "{}", human.stderr);
-    assert!(human.stdout.contains("would-deploy"), "{}", human.stdout);
-    assert!(
-        human.stdout.contains(&format!(
-            "spec.template.spec.containers[users].image: {before} → {after}"
-        )),
-        "{}",
-        human.stdout
-    );
+    // The human form names each field and both values.
+    let flag = format!("users={after}");
+    let human = c.monoship(&fleet, &["deploy", "--dry-run", "--image", &flag]);
+    let _redacted = redact(&c, &fleet).scope();
+    insta::assert_snapshot!("dry_run", human.ok().stdout);
     assert_eq!(c.generation("users"), generation);
 }
 
@@ -208,26 +202,27 @@ fn namespace_from_the_configuration_and_waves_from_depends_on() {
 #[test]
 fn references_must_be_pinned_by_digest() {
     let fleet = Fleet::new();
-    let run = fleet.run(&["deploy", "--image", "users=example.test/fleet/users:v2"]);
-    let line = run.usage_error();
-    assert!(line.contains("not pinned by digest"), "{line}");
-    let run = fleet.run(&["deploy", "--image", "nosuch=example.test/x@sha256:00"]);
-    assert!(
-        run.usage_error().contains("64 lowercase hex"),
-        "{}",
-        run.stderr
-    );
+    let lines: Vec<String> = [
+        "users=example.test/fleet/users:v2",
+        "nosuch=example.test/x@sha256:00",
+    ]
+    .iter()
+    .map(|flag| {
+        fleet
+            .run(&["deploy", "--image", flag])
+            .usage_error()
+            .to_string()
+    })
+    .collect();
+    insta::assert_snapshot!("not_pinned", lines.join("\n"));
 }
 
 #[test]
 fn no_published_reference_is_a_usage_error() {
     let fleet = Fleet::new();
     let run = fleet.run(&["deploy", "users"]);
-    let line = run.usage_error();
-    assert!(
-        line.contains("no image to deploy") && line.contains("--image users="),
-        "{line}"
-    );
+    let _redacted = snapshot::redact().path(fleet.path(), "[FLEET]").scope();
+    insta::assert_snapshot!("no_image", run.usage_error());
 }
 
 #[test]
@@ -321,11 +316,10 @@ fn affected_deploys_only_the_services_a_change_touches() {
     fleet.commit("users changed");
     // orders has no Deployment here: were it selected, the run would stop before any change.
     let users = image("fleet", "users", 2);
-    let run = monoship(
-        &c,
+    let run = c.monoship(
         &fleet,
-        "deploy",
         &[
+            "deploy",
             "--affected",
             "--base",
             "main",
@@ -335,9 +329,12 @@ fn affected_deploys_only_the_services_a_change_touches() {
             &format!("orders={}", image("fleet", "orders", 2)),
         ],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = run.json();
-    assert_eq!(out["services"].as_array().unwrap().len(), 1, "{out:#}");
-    assert_eq!(result_of(&out, "users")["result"], "deployed");
+    // One row: users, deployed.
+    let _redacted = redact(&c, &fleet).scope();
+    insta::assert_snapshot!("affected_only", run.ok().stdout);
     assert_eq!(c.image_of("users"), users);
+
+    // Nothing changed since: nothing to deploy.
+    let run = c.monoship(&fleet, &["deploy", "--affected", "--base", "HEAD"]);
+    insta::assert_snapshot!("nothing_affected", run.ok().stdout);
 }

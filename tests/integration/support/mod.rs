@@ -14,4 +14,5 @@ pub mod registry;
 pub mod rollout;
 pub mod run;
 pub mod servers;
+pub mod snapshot;
 pub mod testenv;

@@ -15,7 +15,8 @@ pub fn binary() -> PathBuf {
 
 /// A `monoship` command line. The environment is the tests' own minus what would change
 /// monoship's output or reach outside the test: colour, CI, `GITHUB_OUTPUT`, `MONOSHIP_LOG`,
-/// `KUBECONFIG`, registry credentials, and the docker config (an empty one instead).
+/// `KUBECONFIG`, a cargo target directory (each workspace builds into its own), registry
+/// credentials, and the docker config (an empty one instead).
 pub struct Monoship {
     cmd: Command,
     home: Option<TempDir>,
@@ -42,6 +43,8 @@ impl Monoship {
             .env_remove("GITHUB_OUTPUT")
             .env_remove("MONOSHIP_LOG")
             .env_remove("KUBECONFIG")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
             .env_remove("MONOSHIP_REGISTRY_USER")
             .env_remove("MONOSHIP_REGISTRY_PASSWORD");
         Monoship { cmd, home: None }
