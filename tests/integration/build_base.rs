@@ -35,54 +35,8 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
     let registry = testenv::env("MONOSHIP_TEST_REGISTRY");
     let prefix = format!("{registry}/base-{}", testenv::unique());
     let f = Fleet::new();
-
-    // The base: gateway's image on the built-in base, published to the test registry.
-    let run = f.run(&["--format", "json", "build", "gateway"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let gateway = run.json();
-    let gateway_digest = service(&gateway, "gateway")["image_digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let run = f.run(&[
-        "--format",
-        "json",
-        "publish",
-        "gateway",
-        "--registry",
-        &prefix,
-        "--insecure",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let base_ref = format!("{prefix}/gateway@{gateway_digest}");
-    let base_layers = layers(&f, &gateway_digest);
-
-    // search is built on it.
-    f.append(
-        "apps/search/Cargo.toml",
-        &format!("\n[package.metadata.monoship]\nbase = \"{base_ref}\"\n"),
-    );
-    f.commit("search on the gateway image");
-    let run = f.run(&["--format", "json", "build", "search"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let built = run.json();
-    let search = service(&built, "search");
-    assert_eq!(search["base"], base_ref.as_str());
-    let search_digest = search["image_digest"].as_str().unwrap();
-    let search_layers = layers(&f, search_digest);
-    assert_eq!(search_layers.len(), base_layers.len() + 1);
-    assert_eq!(
-        &search_layers[..base_layers.len()],
-        &base_layers[..],
-        "base layers are reused as they are"
-    );
-    let cached = f.path().join("target/monoship/cache/blobs/sha256");
-    for l in &base_layers {
-        assert!(
-            cached.join(l.trim_start_matches("sha256:")).is_file(),
-            "{l} not in the blob cache"
-        );
-    }
+    let (base_ref, base_layers) = publish_the_base(&f, &prefix);
+    let search_digest = build_on_the_base(&f, &base_ref, &base_layers);
 
     // Publishing search uploads only its own layer and config.
     let run = f.run(&[
@@ -107,7 +61,7 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
     // And the image runs: base layers and the service layer stack up into a working root.
     let tag = format!(
         "localhost/monoship-test/search-on-base:{}",
-        std::process::id()
+        testenv::unique()
     );
     let layout = f.path().join("target/monoship/oci");
     let port = servers::free_port();
@@ -130,6 +84,61 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The base: gateway's image on the built-in base, published under `prefix` of the test
+/// registry. Its reference by digest, and its layers.
+fn publish_the_base(f: &Fleet, prefix: &str) -> (String, Vec<String>) {
+    let run = f.run(&["--format", "json", "build", "gateway"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let gateway = run.json();
+    let gateway_digest = service(&gateway, "gateway")["image_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = f.run(&[
+        "--format",
+        "json",
+        "publish",
+        "gateway",
+        "--registry",
+        prefix,
+        "--insecure",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let base_ref = format!("{prefix}/gateway@{gateway_digest}");
+    (base_ref, layers(f, &gateway_digest))
+}
+
+/// search built on `base_ref`: the base's layers reused as they are (and cached), one layer of
+/// its own on top. Its image digest.
+fn build_on_the_base(f: &Fleet, base_ref: &str, base_layers: &[String]) -> String {
+    f.append(
+        "apps/search/Cargo.toml",
+        &format!("\n[package.metadata.monoship]\nbase = \"{base_ref}\"\n"),
+    );
+    f.commit("search on the gateway image");
+    let run = f.run(&["--format", "json", "build", "search"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let built = run.json();
+    let search = service(&built, "search");
+    assert_eq!(search["base"], base_ref);
+    let search_digest = search["image_digest"].as_str().unwrap();
+    let search_layers = layers(f, search_digest);
+    assert_eq!(search_layers.len(), base_layers.len() + 1);
+    assert_eq!(
+        &search_layers[..base_layers.len()],
+        base_layers,
+        "base layers are reused as they are"
+    );
+    let cached = f.path().join("target/monoship/cache/blobs/sha256");
+    for l in base_layers {
+        assert!(
+            cached.join(l.trim_start_matches("sha256:")).is_file(),
+            "{l} not in the blob cache"
+        );
+    }
+    search_digest.to_string()
 }
 
 #[test]

@@ -29,17 +29,16 @@ fn wait_revision(ns: &Cluster, name: &str, n: &str) {
     });
 }
 
-#[test]
-fn history_after_two_image_changes_and_a_rollback() {
-    let ns = Cluster::new("ms-history");
-    let fleet = Fleet::new();
+/// Deployment catalog with three revisions: made with kubectl, its image set with kubectl, and
+/// pinned by digest with the annotations `monoship deploy` writes.
+fn catalog_with_three_revisions(ns: &Cluster) {
     ns.create_annotated(
         "catalog",
         "registry.example/catalog:1",
         1,
         &[("kubernetes.io/change-cause", "create catalog:1")],
     );
-    wait_revision(&ns, "catalog", "1");
+    wait_revision(ns, "catalog", "1");
     ns.kubectl_ok(&[
         "set",
         "image",
@@ -52,7 +51,7 @@ fn history_after_two_image_changes_and_a_rollback() {
         "deployment/catalog",
         "kubernetes.io/change-cause=catalog:2",
     ]);
-    wait_revision(&ns, "catalog", "2");
+    wait_revision(ns, "catalog", "2");
     // The third as `monoship deploy` makes it: pinned by digest, with its annotations.
     let third = cluster::deployment_manifest(
         "catalog",
@@ -65,7 +64,14 @@ fn history_after_two_image_changes_and_a_rollback() {
         ],
     );
     ns.apply(&third.to_string());
-    wait_revision(&ns, "catalog", "3");
+    wait_revision(ns, "catalog", "3");
+}
+
+#[test]
+fn history_after_two_image_changes_and_a_rollback() {
+    let ns = Cluster::new("ms-history");
+    let fleet = Fleet::new();
+    catalog_with_three_revisions(&ns);
 
     let run = ns.monoship(&fleet, &["--format", "json", "history", "catalog"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -205,11 +211,29 @@ fn logs_of_every_pod_prefixed_or_the_node_serves_none() {
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 
-    // --follow on all pods at once: lines as they come (then Ctrl-C ends it with 0), or the
-    // same clear error as soon as every node has refused.
-    let served = nodes_serve_logs(&ns, &pods[0]);
+    follow_every_pod(&ns, &fleet, &pods);
+
+    let run = ns.monoship(&fleet, &["logs", "users", "--container", "sidecar"]);
+    let line = run.usage_error();
+    assert!(
+        line.contains("has no container `sidecar` (containers: users)"),
+        "{line}"
+    );
+    let run = ns.monoship(&fleet, &["logs", "orders"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("deployment `orders` not found"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// --follow on all pods at once: lines as they come (then Ctrl-C ends it with 0), or the same
+/// clear error as soon as every node has refused.
+fn follow_every_pod(ns: &Cluster, fleet: &Fleet, pods: &[String]) {
+    let served = nodes_serve_logs(ns, &pods[0]);
     let mut child = ns
-        .monoship_command(&fleet, &["logs", "users", "--follow", "--tail", "1"])
+        .monoship_command(fleet, &["logs", "users", "--follow", "--tail", "1"])
         .spawn();
     if served {
         std::thread::sleep(Duration::from_secs(4));
@@ -228,7 +252,7 @@ fn logs_of_every_pod_prefixed_or_the_node_serves_none() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    for pod in &pods {
+    for pod in pods {
         assert!(
             stderr.contains(&format!("following pod {pod} (container users)")),
             "{stderr}"
@@ -246,18 +270,4 @@ fn logs_of_every_pod_prefixed_or_the_node_serves_none() {
             "{stderr}"
         );
     }
-
-    let run = ns.monoship(&fleet, &["logs", "users", "--container", "sidecar"]);
-    let line = run.usage_error();
-    assert!(
-        line.contains("has no container `sidecar` (containers: users)"),
-        "{line}"
-    );
-    let run = ns.monoship(&fleet, &["logs", "orders"]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("deployment `orders` not found"),
-        "{}",
-        run.stderr
-    );
 }

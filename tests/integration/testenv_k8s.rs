@@ -297,6 +297,20 @@ fn running_not_ready(pod: &Pod) -> Result<()> {
 }
 
 async fn scenario(client: &Client, ns: &str) -> Result<()> {
+    ensure_fake_nodes(client).await?;
+    let cluster = Cluster {
+        deployments: Api::namespaced(client.clone(), ns),
+        replicasets: Api::namespaced(client.clone(), ns),
+        pods: Api::namespaced(client.clone(), ns),
+    };
+    let v1 = "example.test/app:v1";
+    let v2 = "example.test/app:v2";
+    create_and_roll_out(&cluster, v1, v2).await?;
+    broken_versions(&cluster, v2).await
+}
+
+/// At least two of kwok's fake nodes are Ready.
+async fn ensure_fake_nodes(client: &Client) -> Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let ready_nodes = nodes
         .list(&ListParams::default().labels("monoship-testenv=fake"))
@@ -315,14 +329,11 @@ async fn scenario(client: &Client, ns: &str) -> Result<()> {
         ready_nodes >= 2,
         "expected at least 2 Ready fake nodes, found {ready_nodes}"
     );
+    Ok(())
+}
 
-    let cluster = Cluster {
-        deployments: Api::namespaced(client.clone(), ns),
-        replicasets: Api::namespaced(client.clone(), ns),
-        pods: Api::namespaced(client.clone(), ns),
-    };
-    let v1 = "example.test/app:v1";
-    let v2 = "example.test/app:v2";
+/// A Deployment of `v1` made available, then rolled to `v2` by the real deployment controller.
+async fn create_and_roll_out(cluster: &Cluster, v1: &str, v2: &str) -> Result<()> {
     let deployment: Deployment = serde_json::from_value(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -389,9 +400,11 @@ async fn scenario(client: &Client, ns: &str) -> Result<()> {
             ))
         })
     })
-    .await?;
+    .await
+}
 
-    // Broken versions: the controller surges one new pod and keeps both v2 pods.
+/// Broken versions: the controller surges one new pod and keeps both `v2` pods.
+async fn broken_versions(cluster: &Cluster, v2: &str) -> Result<()> {
     let crashloop = "example.test/app-crashloop:v3";
     let pod = cluster
         .roll_out_broken(v2, crashloop, crash_looping)

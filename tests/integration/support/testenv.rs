@@ -106,20 +106,15 @@ fn add_json_blob(layout: &Path, scratch: &Path, value: &serde_json::Value) -> (S
     add_blob(layout, &file)
 }
 
-/// Compiles a tiny static Rust program with rustc and writes an OCI image
-/// layout around it (tar + sha256sum, no Dockerfile, no extra crates).
-pub fn tiny_image() -> TinyImage {
-    let dir = tempfile::tempdir().unwrap();
-    let token = unique();
-    let expected_stdout = format!("monoship testenv smoke {token}");
-
-    let src = dir.path().join("main.rs");
+/// `dir/rootfs` holding `hello`, a static binary that prints `text`, compiled by rustc.
+fn hello_rootfs(dir: &Path, text: &str) -> PathBuf {
+    let src = dir.join("main.rs");
     fs::write(
         &src,
-        format!("fn main() {{\n    println!(\"{expected_stdout}\");\n}}\n"),
+        format!("fn main() {{\n    println!(\"{text}\");\n}}\n"),
     )
     .unwrap();
-    let rootfs = dir.path().join("rootfs");
+    let rootfs = dir.join("rootfs");
     fs::create_dir_all(&rootfs).unwrap();
     run_ok(
         Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
@@ -134,6 +129,17 @@ pub fn tiny_image() -> TinyImage {
             .arg(rootfs.join("hello"))
             .arg(&src),
     );
+    rootfs
+}
+
+/// Compiles a tiny static Rust program with rustc and writes an OCI image
+/// layout around it (tar + sha256sum, no Dockerfile, no extra crates).
+pub fn tiny_image() -> TinyImage {
+    let dir = tempfile::tempdir().unwrap();
+    let token = unique();
+    let expected_stdout = format!("monoship testenv smoke {token}");
+
+    let rootfs = hello_rootfs(dir.path(), &expected_stdout);
 
     let layout = dir.path().join("layout");
     let scratch = dir.path().join("scratch");
