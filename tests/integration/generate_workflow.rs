@@ -1,0 +1,240 @@
+//! `monoship generate workflow` on a copy of examples/fleet: the snapshot, `--check`, variants,
+//! and upstream actionlint (with shellcheck for the `run:` scripts) reporting nothing.
+//!
+//! actionlint comes from `scripts/testenv/actionlint`, which builds it once through the Go module
+//! proxy and caches it; if it cannot be built, these tests fail (they never skip).
+
+use crate::support::fleet::Fleet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const WORKFLOW: &str = ".github/workflows/deploy-changed.yml";
+
+/// The actionlint binary, built on first use by scripts/testenv/actionlint.
+fn actionlint() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testenv/actionlint");
+        let out = Command::new(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed: actionlint could not be built:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// Run actionlint on `file` from `repo`: (success, findings, verbose log).
+fn lint(repo: &Path, file: &Path) -> (bool, String, String) {
+    let out = Command::new(actionlint())
+        .args(["-no-color", "-oneline", "-verbose"])
+        .arg(file)
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// actionlint finds nothing in `file`, and did run shellcheck on its scripts.
+fn assert_clean(repo: &Path, file: &Path) {
+    let (success, findings, log) = lint(repo, file);
+    assert!(
+        success && findings.is_empty(),
+        "actionlint findings in {}:\n{findings}\n{}",
+        file.display(),
+        fs::read_to_string(file).unwrap_or_default()
+    );
+    assert!(
+        !log.contains("Rule \"shellcheck\" was disabled"),
+        "actionlint ran without shellcheck:\n{log}"
+    );
+}
+
+#[test]
+fn snapshot_at_the_repository_root() {
+    let f = Fleet::new();
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        format!("created    {}/{WORKFLOW}\n", f.path().display())
+    );
+    assert!(
+        run.stderr.contains("warning: no `registry`"),
+        "{}",
+        run.stderr
+    );
+    insta::assert_snapshot!("workflow", f.read(WORKFLOW));
+}
+
+#[test]
+fn actionlint_and_shellcheck_find_nothing() {
+    let f = Fleet::new();
+    f.run(&["generate", "workflow"]).ok();
+    assert_clean(f.path(), &f.path().join(WORKFLOW));
+
+    // The linter is live: it does report a finding in a script.
+    let bad = f.path().join(".github/workflows/bad.yml");
+    fs::write(
+        &bad,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $X\n",
+    )
+    .unwrap();
+    let (success, findings, _) = lint(f.path(), &bad);
+    assert!(!success && findings.contains("SC2086"), "{findings}");
+}
+
+#[test]
+fn variants_pass_actionlint_too() {
+    // ghcr.io: the job's own token and `packages: write`.
+    let f = Fleet::new_with(|f| {
+        f.append(
+            "Cargo.toml",
+            "\n[workspace.metadata.monoship]\nregistry = \"ghcr.io/acme\"\n",
+        )
+    });
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert_eq!(run.stderr, "", "{}", run.stderr);
+    let text = f.read(WORKFLOW);
+    assert!(text.contains("  packages: write\n"), "{text}");
+    assert!(text.contains("${{ secrets.GITHUB_TOKEN }}"), "{text}");
+    assert!(
+        text.contains("run: monoship build --affected --base \"$MONOSHIP_BASE\" --push\n"),
+        "{text}"
+    );
+    assert_clean(f.path(), &f.path().join(WORKFLOW));
+
+    // A workspace in a subdirectory of the repository: the workflow goes to the repository's
+    // .github, and runs in the workspace.
+    let f = Fleet::nested();
+    f.append(
+        "Cargo.toml",
+        "\n[workspace.metadata.monoship]\nregistry = \"registry.example.com/acme\"\n",
+    );
+    f.run(&["generate", "workflow"]).ok();
+    let repo = f.path().parent().unwrap();
+    let file = repo.join(WORKFLOW);
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("    working-directory: fleet\n"), "{text}");
+    assert!(text.contains("hashFiles('fleet/Cargo.lock')"), "{text}");
+    assert!(
+        text.contains("          path: fleet/target/monoship\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("${{ secrets.MONOSHIP_REGISTRY_PASSWORD }}"),
+        "{text}"
+    );
+    assert!(!f.path().join(".github").exists());
+    assert_clean(repo, &file);
+}
+
+#[test]
+fn a_hostile_workspace_directory_still_gives_a_valid_workflow() {
+    let dir = "my fleet: #1 'x'";
+    let f = Fleet::nested_in(dir);
+    f.run(&["generate", "workflow"]).ok();
+    let repo = f.path().parent().unwrap();
+    let file = repo.join(WORKFLOW);
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("    working-directory: \"my fleet: #1 'x'\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hashFiles('my fleet: #1 ''x''/Cargo.lock')"),
+        "{text}"
+    );
+    assert!(text.contains("SERVICE: ${{ matrix.service }}\n"), "{text}");
+    assert_clean(repo, &file);
+    f.run(&["generate", "workflow", "--check"]).ok();
+}
+
+#[test]
+fn every_required_piece() {
+    let f = Fleet::new();
+    f.run(&["generate", "workflow"]).ok();
+    let text = f.read(WORKFLOW);
+    for piece in [
+        "          fetch-depth: 0\n",
+        "run: monoship affected --base \"$MONOSHIP_BASE\" --format github-matrix --github-output\n",
+        "      services: ${{ steps.affected.outputs.services }}\n",
+        "      any: ${{ steps.affected.outputs.any }}\n",
+        "    if: needs.detect.outputs.any == 'true'\n",
+        "run: monoship build --affected --base \"$MONOSHIP_BASE\" --push --registry \"$MONOSHIP_REGISTRY\"\n",
+        "        uses: actions/cache@v4\n",
+        "          key: monoship-target-${{ runner.os }}-${{ hashFiles('Cargo.lock') }}\n",
+        "      fail-fast: false\n",
+        "      matrix: ${{ fromJSON(needs.detect.outputs.services) }}\n",
+        "          SERVICE: ${{ matrix.service }}\n        run: monoship deploy \"$SERVICE\" 2>&1 | tee \"$RUNNER_TEMP/deploy.log\"\n",
+        "monoship affected --base \"$MONOSHIP_BASE\" --format mermaid\n",
+        "} >> \"$GITHUB_STEP_SUMMARY\"\n",
+        "uses: actions/upload-artifact@v4\n",
+        "uses: actions/download-artifact@v4\n",
+        "    shell: bash\n",
+    ] {
+        assert!(text.contains(piece), "missing `{piece}` in:\n{text}");
+    }
+    // The build is one job, skipped when nothing is affected; deploys wait for it.
+    assert_eq!(text.matches("monoship build ").count(), 2, "{text}");
+    assert!(text.contains("    needs: [detect, build]\n"), "{text}");
+}
+
+#[test]
+fn check_reports_a_diff_and_depends_on_is_warned_about() {
+    let f = Fleet::new_with(|f| {
+        f.append(
+            "apps/orders/Cargo.toml",
+            "\n[package.metadata.monoship]\ndepends-on = [\"users\"]\n",
+        )
+    });
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("warning: orders set `depends-on`, but the workflow deploys every service in its own job"),
+        "{}",
+        run.stderr
+    );
+    let run = f.run(&["generate", "workflow", "--check"]);
+    run.ok();
+    assert_eq!(run.stdout, "up to date: deploy-changed.yml\n");
+
+    f.replace(
+        WORKFLOW,
+        "      fail-fast: false\n",
+        "      fail-fast: true\n",
+    );
+    let run = f.run(&["generate", "workflow", "--check"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(
+            "--- deploy-changed.yml (on disk)\n+++ deploy-changed.yml (generated)\n@@ "
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("-      fail-fast: true\n+      fail-fast: false\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("error: out of date: deploy-changed.yml (run `monoship generate workflow`)"),
+        "{}",
+        run.stderr
+    );
+}
