@@ -1,7 +1,7 @@
 //! `monoship affected` against copies of `examples/fleet` in throw-away git repositories: one
 //! scenario per classification rule (the output formats are in affected_output.rs).
 
-use crate::support::fleet::{self, assert_affected, assert_reason, names, reasons, Fleet};
+use crate::support::fleet::{self, Fleet, assert_affected, assert_reason, names, reasons};
 use crate::support::fleet::{ALL, DB_USERS};
 use serde_json::Value;
 

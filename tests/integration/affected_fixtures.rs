@@ -1,7 +1,7 @@
 //! Build-time references made by test code: a fixture embedded by an integration test cannot
 //! change a binary, so editing it affects nothing.
 
-use crate::support::fleet::{assert_affected, Fleet};
+use crate::support::fleet::{Fleet, assert_affected};
 
 #[test]
 fn fixture_embedded_by_an_integration_test_affects_nothing() {

@@ -1,7 +1,7 @@
 //! The output of `monoship affected` (the human form, `--explain`, names, the GitHub matrix and
 //! output file, mermaid, dot) and of `monoship services`, on copies of `examples/fleet`.
 
-use crate::support::fleet::{Fleet, ALL, DB_USERS};
+use crate::support::fleet::{ALL, DB_USERS, Fleet};
 use crate::support::snapshot;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! what they record, `unchanged`, `--dry-run`, waves, and the errors found before anything
 //! changes. Each test has its own namespace and a copy of examples/fleet.
 
-use crate::support::cluster::{digest, image, Cluster, FAST_PROBE};
+use crate::support::cluster::{Cluster, FAST_PROBE, digest, image};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::{monoship, result_of};
 use crate::support::snapshot::{self, Redact};
@@ -138,9 +138,11 @@ fn dry_run_shows_the_change_and_makes_none() {
         .expect("the image change");
     assert_eq!(image_change["from"], before.as_str());
     assert_eq!(image_change["to"], after.as_str());
-    assert!(changes
-        .iter()
-        .any(|ch| ch["field"] == "metadata.annotations[kubernetes.io/change-cause]"));
+    assert!(
+        changes
+            .iter()
+            .any(|ch| ch["field"] == "metadata.annotations[kubernetes.io/change-cause]")
+    );
     assert_eq!(c.generation("users"), generation);
     assert_eq!(c.image_of("users"), before);
 

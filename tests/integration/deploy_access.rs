@@ -2,7 +2,7 @@
 //! (scripts/testenv/up): RBAC without `patch`, a missing namespace or Deployment, a cluster
 //! nobody answers for. Each is one line on stderr, exit code 1, and nothing is changed.
 
-use crate::support::cluster::{self, image, Cluster, FAST_PROBE};
+use crate::support::cluster::{self, Cluster, FAST_PROBE, image};
 use crate::support::fleet::Fleet;
 use crate::support::run::Run;
 

@@ -4,11 +4,11 @@
 //! that no other test runs against it while the API server is down.
 
 use crate::support::apiserver;
-use crate::support::cluster::{self, image, Cluster, Probe};
+use crate::support::cluster::{self, Cluster, Probe, image};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::result_of;
 use crate::support::run::Run;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! reason, reported, and rolled back while the previous pods stay available; a Deployment
 //! changed by someone else mid-rollout is not rolled back; dependencies and --fail-fast skip.
 
-use crate::support::cluster::{image, Cluster, Probe, FAST_PROBE};
+use crate::support::cluster::{Cluster, FAST_PROBE, Probe, image};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::{monoship, result_of, rolled_back, seconds_between};
 
@@ -14,10 +14,12 @@ fn crash_loop_is_detected_reported_and_rolled_back() {
     eprintln!("crash-loop verdict {latency:.1} s after the patch");
     assert!(latency < 20.0, "verdict after {latency} s:\n{stderr}");
     let report = &r["report"];
-    assert!(report["message"]
-        .as_str()
-        .unwrap()
-        .contains("last exit code 1"));
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("last exit code 1")
+    );
     let container = &report["pods"][0]["containers"][0];
     assert!(
         container["state"]

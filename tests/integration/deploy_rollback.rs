@@ -1,7 +1,7 @@
 //! `monoship rollback` against the test cluster (scripts/testenv/up): to the previous
 //! revision, to a named one, and what it refuses.
 
-use crate::support::cluster::{self, image, Cluster, FAST_PROBE};
+use crate::support::cluster::{self, Cluster, FAST_PROBE, image};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::{monoship, result_of};
 

@@ -4,9 +4,9 @@
 //! the Deployment's own progress deadline. Each is detected with its code, named on stderr and
 //! rolled back while the previous pods stay available.
 
-use crate::support::cluster::{image, Probe, FAST_PROBE};
-use crate::support::rollout::{rolled_back, rolled_back_with, seconds_between, Setup};
-use serde_json::{json, Value};
+use crate::support::cluster::{FAST_PROBE, Probe, image};
+use crate::support::rollout::{Setup, rolled_back, rolled_back_with, seconds_between};
+use serde_json::{Value, json};
 
 /// The line on stderr that names the failure, and the seconds from the patch to it.
 fn failure_line(stderr: &str, code: &str) -> f64 {

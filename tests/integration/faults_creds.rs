@@ -9,13 +9,13 @@
 //! the test environment are in `against_the_test_registry`.
 
 use crate::support::cases::{
-    auth_of, build_output, deploy_with, docker_config, fleet_with, kubeconfig, local_host,
-    monoship, plain, publish, run_table, tls_registry, truncate, with_exec_plugin, with_helper,
-    Case, Scratch,
+    Case, Scratch, auth_of, build_output, deploy_with, docker_config, fleet_with, kubeconfig,
+    local_host, monoship, plain, publish, run_table, tls_registry, truncate, with_exec_plugin,
+    with_helper,
 };
 use crate::support::fault::{self, Expect, SECRETS};
 use crate::support::run::Run;
-use crate::support::servers::{self, response, serve, Handler};
+use crate::support::servers::{self, Handler, response, serve};
 use crate::support::{fleet, testenv};
 use base64::Engine;
 use std::process::Command;

@@ -9,15 +9,15 @@
 //! `MONOSHIP_FAULTS_BIN` runs the cases against another build of monoship (an older one, to
 //! see them fail).
 
-use crate::support::cluster::{self, image, Cluster, FAST_PROBE};
+use crate::support::cluster::{self, Cluster, FAST_PROBE, image};
 use crate::support::deploy_faults::{
-    account, assert_after, command, finish, rule, run_case, spawn, strings, users, wait_for_line,
-    After, Case, LEASES,
+    After, Case, LEASES, account, assert_after, command, finish, rule, run_case, spawn, strings,
+    users, wait_for_line,
 };
 use crate::support::fault::{self, Expect};
 use crate::support::fleet::Fleet;
 use crate::support::rollout;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A service account with only `rules` in a new namespace running users v1: each of `cases`
@@ -212,7 +212,10 @@ fn api_server_unreachable() {
     let (k, port) = cluster::unreachable_kubeconfig(dir.path(), fault::SECRETS[0]);
     for cmd in ["deploy", "rollback"] {
         let args: &[&str] = if cmd == "deploy" {
-            &["--image", "users=example.test/fleet/users@sha256:1111111111111111111111111111111111111111111111111111111111111111"]
+            &[
+                "--image",
+                "users=example.test/fleet/users@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            ]
         } else {
             &["users"]
         };

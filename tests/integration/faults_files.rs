@@ -6,7 +6,7 @@
 //!
 //! Mounting needs root, as the test environment does; a failed mount fails the test.
 
-use crate::support::fault::{assert_fails, Expect};
+use crate::support::fault::{Expect, assert_fails};
 use crate::support::git::git;
 use crate::support::run::{Monoship, Run};
 use crate::support::testenv;

@@ -6,9 +6,9 @@
 //!
 //! `MONOSHIP_FAULTS_BIN` runs the cases against another build of monoship.
 
-use crate::support::cluster::{self, image, Cluster, FAST_PROBE};
+use crate::support::cluster::{self, Cluster, FAST_PROBE, image};
 use crate::support::deploy_faults::{
-    assert_after, finish, kill, spawn, spawn_command, users, wait_for_line, After,
+    After, assert_after, finish, kill, spawn, spawn_command, users, wait_for_line,
 };
 use crate::support::fault::{self, Expect};
 use crate::support::fleet::Fleet;

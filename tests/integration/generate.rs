@@ -197,10 +197,12 @@ fn check_as_json() {
     assert_eq!(report["files"][0].get("diff"), None);
     assert_eq!(report["files"][1]["path"], ".dockerignore");
     assert_eq!(report["files"][1]["status"], "edited");
-    assert!(report["files"][1]["diff"]
-        .as_str()
-        .unwrap()
-        .contains("+target/\n"));
+    assert!(
+        report["files"][1]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+target/\n")
+    );
 }
 
 #[test]

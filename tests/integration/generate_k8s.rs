@@ -49,10 +49,11 @@ fn snapshots_of_three_services() {
     let run = generate(&f, out.path(), &[]);
     run.ok();
     assert_eq!(run.stdout.lines().count(), 17, "{}", run.stdout);
-    assert!(run
-        .stdout
-        .lines()
-        .all(|l| l.starts_with("created") && l.ends_with(".yaml")));
+    assert!(
+        run.stdout
+            .lines()
+            .all(|l| l.starts_with("created") && l.ends_with(".yaml"))
+    );
     for service in ["users", "gateway", "payments"] {
         insta::assert_snapshot!(
             format!("k8s_{service}"),
@@ -251,9 +252,10 @@ fn default_directory_check_and_a_diff() {
     );
     let run = f.run(&["generate", "k8s", "--check"]);
     run.ok();
-    assert!(run
-        .stdout
-        .starts_with("up to date: analytics.yaml, audit.yaml"));
+    assert!(
+        run.stdout
+            .starts_with("up to date: analytics.yaml, audit.yaml")
+    );
 
     f.replace(
         "deploy/k8s/users.yaml",
@@ -291,9 +293,11 @@ fn default_directory_check_and_a_diff() {
     );
     // The hand edit is kept until --force.
     assert_eq!(f.run(&["generate", "k8s"]).code, 1);
-    assert!(fs::read_to_string(&users)
-        .unwrap()
-        .contains("  replicas: 5\n"));
+    assert!(
+        fs::read_to_string(&users)
+            .unwrap()
+            .contains("  replicas: 5\n")
+    );
     f.run(&["generate", "k8s", "--force"]).ok();
     f.run(&["generate", "k8s", "--check"]).ok();
 }

@@ -1,7 +1,7 @@
 //! `monoship history` and `monoship logs` against the test cluster (scripts/testenv/up), on a
 //! copy of `examples/fleet`, with Deployments changed through kubectl.
 
-use crate::support::cluster::{self, wait_for, Cluster};
+use crate::support::cluster::{self, Cluster, wait_for};
 use crate::support::fleet::Fleet;
 use serde_json::Value;
 use std::time::Duration;
@@ -260,9 +260,11 @@ fn follow_every_pod(ns: &Cluster, fleet: &Fleet, pods: &[String]) {
     }
     if served {
         assert_eq!(status.code(), Some(0), "{stderr}");
-        assert!(stdout
-            .lines()
-            .all(|l| pods.iter().any(|p| l.starts_with(&format!("[{p}] ")))));
+        assert!(
+            stdout
+                .lines()
+                .all(|l| pods.iter().any(|p| l.starts_with(&format!("[{p}] "))))
+        );
     } else {
         assert_eq!(status.code(), Some(1), "{stderr}");
         assert!(

@@ -32,7 +32,11 @@ fn writes_a_table_that_parses_back_and_keeps_the_rest_of_the_file() {
         "port = 9100\n",
         "webhooks.\n",
     ] {
-        assert!(run.stdout.contains(piece), "missing `{piece}` in:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(piece),
+            "missing `{piece}` in:\n{}",
+            run.stdout
+        );
     }
 
     // The configuration parses: `services` finds the same 17 services.
@@ -70,9 +74,10 @@ fn a_second_run_refuses_and_force_rewrites() {
     assert_eq!(f.run(&["services"]).code, 2);
     let run = f.run(&["init", "--force"]);
     run.ok();
-    assert!(run
-        .stderr
-        .starts_with("replaced [workspace.metadata.monoship]"));
+    assert!(
+        run.stderr
+            .starts_with("replaced [workspace.metadata.monoship]")
+    );
     assert_eq!(f.read("Cargo.toml"), first);
     let run = f.run(&["--format", "names", "services"]);
     run.ok();
@@ -120,9 +125,10 @@ fn from_a_member_directory_it_writes_the_workspace_root() {
         .current_dir(&f.path().join("apps/users"))
         .run()
         .ok();
-    assert!(f
-        .read("Cargo.toml")
-        .contains("[workspace.metadata.monoship]"));
+    assert!(
+        f.read("Cargo.toml")
+            .contains("[workspace.metadata.monoship]")
+    );
     assert!(!f.read("apps/users/Cargo.toml").contains("monoship"));
 }
 

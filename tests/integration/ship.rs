@@ -3,7 +3,7 @@
 //! registry and cluster. One test function runs the scenarios in sequence on one fleet, so the
 //! release builds stay few.
 
-use crate::support::cluster::{image, Cluster, FAST_PROBE};
+use crate::support::cluster::{Cluster, FAST_PROBE, image};
 use crate::support::fleet::Fleet;
 use crate::support::rollout::{monoship, result_of};
 use crate::support::run::Run;

@@ -2,7 +2,7 @@
 //! kubectl for services of a copy of `examples/fleet`, read through the real binary — the
 //! table, the JSON, a crash-looping rollout, a missing Deployment, and `--watch`.
 
-use crate::support::cluster::{wait_for, Cluster};
+use crate::support::cluster::{Cluster, wait_for};
 use crate::support::fleet::{self, Fleet};
 use crate::support::snapshot;
 use serde_json::Value;

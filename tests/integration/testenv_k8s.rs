@@ -71,7 +71,7 @@ where
             Err(state) if start.elapsed() > TIMEOUT => {
                 return Err(format!(
                     "timed out after {TIMEOUT:?} waiting for {what}; last state: {state}"
-                ))
+                ));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }

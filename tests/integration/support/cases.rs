@@ -5,7 +5,7 @@
 use super::fault::{self, Expect};
 use super::fleet;
 use super::run::{Monoship, Run};
-use super::servers::{self, response, serve, Handler};
+use super::servers::{self, Handler, response, serve};
 use base64::Engine;
 use sha2::Digest;
 use std::path::{Path, PathBuf};

@@ -351,10 +351,11 @@ impl Cluster {
             let mut samples = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 if let Ok(out) = Command::new(&kubectl).args(&cmd_args).output()
-                    && out.status.success() {
-                        let text = String::from_utf8_lossy(&out.stdout);
-                        samples.push(text.trim().parse::<i64>().unwrap_or(0));
-                    }
+                    && out.status.success()
+                {
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    samples.push(text.trim().parse::<i64>().unwrap_or(0));
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
             samples

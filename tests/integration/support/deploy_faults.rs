@@ -2,12 +2,12 @@
 //! cases, the state of the Deployment after them, ServiceAccounts with chosen rights, runs in
 //! the background.
 
-use super::cluster::{image, Cluster};
+use super::cluster::{Cluster, image};
 use super::fault::{self, Expect};
 use super::fleet::Fleet;
 use super::run::{self, Monoship, Run};
 use super::testenv;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

@@ -21,10 +21,10 @@ pub fn health(port: u16) -> Result<String, String> {
                 return Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
             }
             Ok(text) if Instant::now() > deadline => {
-                return Err(format!("unexpected reply: {text}"))
+                return Err(format!("unexpected reply: {text}"));
             }
             Err(e) if Instant::now() > deadline => {
-                return Err(format!("no reply on port {port}: {e}"))
+                return Err(format!("no reply on port {port}: {e}"));
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }

@@ -2,7 +2,7 @@
 //! must end with: the result of a service, the previous pods kept available through a failed
 //! rollout and its rollback, and the progress lines' timestamps.
 
-use super::cluster::{image, Cluster, Probe};
+use super::cluster::{Cluster, Probe, image};
 use super::fleet::Fleet;
 use super::run::Run;
 use serde_json::Value;
