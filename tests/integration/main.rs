@@ -31,6 +31,7 @@ mod generate_workflow;
 mod history_logs;
 mod init;
 mod publish;
+mod publish_layout;
 mod ship;
 mod status;
 mod testenv_k8s;
