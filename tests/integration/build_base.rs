@@ -2,9 +2,8 @@
 //! reused as they are, never uploaded again by `publish` when the registry has them.
 
 use crate::support::fleet::Fleet;
-use crate::support::{http, servers, testenv};
+use crate::support::{http, registry, servers, testenv};
 use serde_json::Value;
-use std::process::Command;
 
 fn service<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["services"]
@@ -71,19 +70,8 @@ fn builds_on_a_pulled_base_and_publish_skips_its_layers() {
     let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
     assert_eq!(body["service"], "search");
 
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{prefix}/search@{search_digest}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let image = format!("{prefix}/search@{search_digest}");
+    registry::skopeo_inspect(&image, None).unwrap_or_else(|e| panic!("{image}: {e}"));
 }
 
 /// The base: gateway's image on the built-in base, published under `prefix` of the test

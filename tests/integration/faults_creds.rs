@@ -16,9 +16,8 @@ use crate::support::cases::{
 use crate::support::fault::{self, Expect, SECRETS};
 use crate::support::run::Run;
 use crate::support::servers::{self, Handler, response, serve};
-use crate::support::{fleet, testenv};
+use crate::support::{fleet, registry, testenv};
 use base64::Engine;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -576,15 +575,8 @@ fn against_the_test_registry() {
             names: &["authentication failed", &host],
         },
     );
-    let image = format!("docker://{target}/gateway:0123456789ab");
-    let inspect = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--creds"])
-        .arg(format!("{user}:{right}"))
-        .arg(&image)
-        .output()
-        .expect("running skopeo");
-    assert!(
-        !inspect.status.success(),
-        "{image} exists after a failed publish"
-    );
+    let image = format!("{target}/gateway:0123456789ab");
+    let creds = format!("{user}:{right}");
+    let inspect = registry::skopeo_inspect(&image, Some(&creds));
+    assert!(inspect.is_err(), "{image} exists after a failed publish");
 }
