@@ -36,7 +36,13 @@ fn ok(cmd: &mut Command) -> String {
 fn the_images_go_into_a_layout_that_skopeo_reads_and_podman_pulls() {
     let b = build();
     let out = b.output_copy();
-    let dir = tempfile::tempdir().unwrap();
+    // Podman names what it pulls from a layout after the layout's path, which must be
+    // lowercase then (a temp dir's random name is not).
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("layout-{}", testenv::unique()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
     let layout = dir.path().join("handoff");
     let record = registry::read_json(&out.path().join("build.json"));
     let digest = registry::digest_in(&record, "gateway");
