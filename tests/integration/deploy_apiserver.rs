@@ -71,6 +71,7 @@ fn apiserver_restart_mid_rollout() {
     crash_loop_while_away_is_rolled_back();
     frozen_apiserver_is_waited_out();
     rights_taken_away_end_the_tracking();
+    apiserver::settle();
 }
 
 /// A slow rollout (Ready 20 s after start) survives an API server restart and succeeds, but

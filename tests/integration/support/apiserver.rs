@@ -1,7 +1,7 @@
 //! The test cluster's kube-apiserver taken away under the tests' feet: killed and started
 //! again, or frozen. Only a test holding the cluster alone ([`cluster::alone`]) may do it.
 
-use super::cluster;
+use super::cluster::{self, Cluster};
 use super::testenv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +28,27 @@ fn apiserver() -> (i32, Vec<String>, PathBuf) {
         "pid {pid} is not kube-apiserver: {argv:?}"
     );
     (pid, argv, pid_file)
+}
+
+/// Wait until the controllers work again after the API server came back (their watches can
+/// take a minute or more to notice a restart): a Deployment made now is rolled out. For the
+/// end of a test that has the cluster alone, so that the tests after it find it working.
+pub fn settle() {
+    cluster::assert_alone("settling the cluster");
+    let c = Cluster::new("apiserver-settle");
+    let image = cluster::image("fleet", "settle", 1);
+    c.apply(&cluster::deployment_manifest("settle", &image, 2, &[]).to_string());
+    cluster::wait_for(
+        "the controllers after the API server",
+        Duration::from_secs(300),
+        || {
+            let d = c.deployment("settle");
+            let available = &d["status"]["availableReplicas"];
+            (*available == 2)
+                .then_some(())
+                .ok_or_else(|| available.to_string())
+        },
+    );
 }
 
 /// Freeze the API server (SIGSTOP) for `frozen_for`: connections stay open and nothing answers.
