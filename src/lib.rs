@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod generate;
 pub mod image;
 pub mod init;
+pub mod invalid;
 pub mod parallel;
 pub mod pipeline;
 pub mod placeholders;

@@ -4,11 +4,12 @@
 /// the known ones. A value given as `Err(why)` is not available: a template that uses it fails
 /// with `why`. An unknown name or a `{` without its `}` is an error naming `what` (e.g.
 /// `image template`) and the template.
+use crate::invalid::Invalid;
 pub fn expand(
     what: &str,
     template: &str,
     values: &[(&str, Result<&str, &str>)],
-) -> Result<String, String> {
+) -> Result<String, Invalid> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -16,17 +17,17 @@ pub fn expand(
         let after = &rest[start + 1..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("{what} `{template}`: unclosed `{{`"))?;
+            .ok_or_else(|| Invalid(format!("{what} `{template}`: unclosed `{{`")))?;
         let name = &after[..end];
         match values.iter().find(|(n, _)| *n == name) {
             Some((_, Ok(value))) => out.push_str(value),
-            Some((_, Err(why))) => return Err((*why).to_string()),
+            Some((_, Err(why))) => return Err(Invalid::from(*why)),
             None => {
                 let known: Vec<String> = values.iter().map(|(n, _)| format!("{{{n}}}")).collect();
-                return Err(format!(
+                return Err(Invalid(format!(
                     "{what} `{template}`: unknown placeholder `{{{name}}}` (known: {})",
                     known.join(", ")
-                ));
+                )));
             }
         }
         rest = &after[end + 1..];
@@ -84,7 +85,7 @@ mod tests {
         ];
         for (what, template, error) in cases {
             assert_eq!(
-                expand(what, template, VALUES).unwrap_err(),
+                expand(what, template, VALUES).unwrap_err().0,
                 error,
                 "{template}"
             );

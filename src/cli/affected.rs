@@ -69,9 +69,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             tracing::warn!("analysis failed closed: {why}");
         }
         if args.strict {
-            return Err(CliError::Failed(format!(
-                "analysis failed closed (--strict): {why}"
-            )));
+            return Err(CliError::Strict(why.clone()));
         }
     }
     Ok(exit::OK)
@@ -88,9 +86,9 @@ pub fn matrix(report: &Report) -> String {
 }
 
 fn github_output(report: &Report) -> Result<(), CliError> {
-    let path = std::env::var_os("GITHUB_OUTPUT").ok_or_else(|| {
-        CliError::Usage("--github-output needs the GITHUB_OUTPUT environment variable".into())
-    })?;
+    let path = std::env::var_os("GITHUB_OUTPUT").ok_or(CliError::Arguments(
+        "--github-output needs the GITHUB_OUTPUT environment variable",
+    ))?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -185,10 +183,10 @@ fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(),
     let known = ws.service(name).is_some() || report.removed.iter().any(|r| r == name);
     if !known {
         let names: Vec<_> = ws.services.iter().map(|s| s.name.as_str()).collect();
-        return Err(CliError::Usage(format!(
-            "unknown service `{name}` (services: {})",
-            names.join(", ")
-        )));
+        return Err(CliError::UnknownAmong {
+            name: name.to_string(),
+            known: names.iter().map(|n| n.to_string()).collect(),
+        });
     }
     let found: Option<&AffectedService> = report.service(name);
     let removed = report.removed.iter().any(|r| r == name);

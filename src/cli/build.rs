@@ -60,8 +60,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     let push = super::publish::prepare_push(&args.push, &ws)?;
     if push.is_some() && args.builder != super::generate::Builder::Monoship {
-        return Err(CliError::Usage(
-            "--push publishes monoship's OCI layout: it needs --builder monoship".into(),
+        return Err(CliError::Arguments(
+            "--push publishes monoship's OCI layout: it needs --builder monoship",
         ));
     }
     if args.affected && services.is_empty() {

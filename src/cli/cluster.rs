@@ -187,8 +187,7 @@ pub async fn connect_to(
     kube: &KubeArgs,
 ) -> Result<(cluster::Connection, ServiceRef), CliError> {
     let conn = connect(kube).await?;
-    let at = monoship::pipeline::locate(ws, service, kube.namespace.as_deref(), &conn.namespace)
-        .map_err(CliError::Usage)?;
+    let at = monoship::pipeline::locate(ws, service, kube.namespace.as_deref(), &conn.namespace)?;
     Ok((conn, at))
 }
 

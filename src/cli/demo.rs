@@ -139,7 +139,7 @@ fn stages(tour: &Tour, args: &Args, work: &Path) -> Result<(), Halt> {
     let record: BuildRecord = std::fs::read(out_dir.join("build.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| CliError::Failed("the build wrote no build.json".into()))?;
+        .ok_or_else(|| CliError::NoBuildRecord("build.json".into()))?;
     println!(
         "The images are in {} (OCI layout; e.g. skopeo copy oci:{}:{} …).",
         out_dir.join("oci").display(),
@@ -164,7 +164,7 @@ fn stages(tour: &Tour, args: &Args, work: &Path) -> Result<(), Halt> {
     for s in &record.services {
         let a = planned
             .reference(&s.service, &s.image_digest, &record.revision)
-            .map_err(CliError::Failed)?;
+            .map_err(CliError::from)?;
         images.push((s.service.clone(), a.reference));
     }
     let Some(kubeconfig) = reachable_cluster() else {

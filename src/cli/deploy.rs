@@ -79,11 +79,9 @@ fn select(
 ) -> Result<(Vec<String>, BTreeMap<String, String>), CliError> {
     let mut flags = BTreeMap::new();
     for f in &args.images {
-        let (service, reference) = images::parse_image_flag(f).map_err(CliError::Usage)?;
+        let (service, reference) = images::parse_image_flag(f)?;
         if flags.insert(service.clone(), reference).is_some() {
-            return Err(CliError::Usage(format!(
-                "--image {service}=… is given twice"
-            )));
+            return Err(CliError::ImageTwice(service));
         }
     }
     let unknown = |s: &String| ws.service(s).is_none();
@@ -99,9 +97,7 @@ fn select(
         affected
     } else if !args.services.is_empty() {
         if let Some(s) = flags.keys().find(|s| !args.services.contains(s)) {
-            return Err(CliError::Usage(format!(
-                "--image names `{s}`, which is not among the services to deploy"
-            )));
+            return Err(CliError::ImageNotSelected(s.clone()));
         }
         args.services.clone()
     } else if !flags.is_empty() {
@@ -111,11 +107,7 @@ fn select(
     } else if let Some(b) = &records.build {
         b.services.iter().map(|s| s.service.clone()).collect()
     } else {
-        return Err(CliError::Usage(format!(
-            "nothing to deploy: name services, pass --image SERVICE=REF, or build and publish \
-             first (no records in {})",
-            records.dir.display()
-        )));
+        return Err(CliError::NothingToDeploy(records.dir.clone()));
     };
     let mut seen = BTreeSet::new();
     Ok((
@@ -134,13 +126,11 @@ fn with_manifest(
     dir: &std::path::Path,
 ) -> Result<(), CliError> {
     let m = manifests::find(docs, &t.deployment, &t.namespace).ok_or_else(|| {
-        CliError::Usage(format!(
-            "{}: no Deployment `{}` (apps/v1) in the manifests in {} (`monoship generate k8s` \
-             writes them)",
-            t.service,
-            t.deployment,
-            dir.display()
-        ))
+        CliError::NoDeploymentIn {
+            service: t.service.clone(),
+            deployment: t.deployment.clone(),
+            dir: dir.to_path_buf(),
+        }
     })?;
     let change = ImageChange {
         service: &t.service,
@@ -150,7 +140,7 @@ fn with_manifest(
     };
     let (object, container) =
         manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", t.service)))?;
+            .map_err(|e| e.of(&t.service))?;
     t.container = Some(container);
     t.manifest = Some(object);
     Ok(())
@@ -163,7 +153,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         .from_build
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("monoship"));
-    let records = images::read_records(&records_path).map_err(CliError::Usage)?;
+    let records = images::read_records(&records_path)?;
     let (services, flags) = select(&ws, args, affected, &records)?;
     if services.is_empty() {
         if cli.format == Format::Json {
@@ -180,12 +170,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let naming = monoship::pipeline::naming(&ws.config, None);
     let mut artifacts = BTreeMap::new();
     for s in &services {
-        let a = images::resolve(s, &flags, &records, &naming, head.as_deref())
-            .map_err(CliError::Usage)?;
+        let a = images::resolve(s, &flags, &records, &naming, head.as_deref())?;
         artifacts.insert(s.clone(), a);
     }
     let docs = match &args.manifests {
-        Some(dir) => Some(manifests::load_dir(dir).map_err(CliError::Usage)?),
+        Some(dir) => Some(manifests::load_dir(dir)?),
         None => None,
     };
     let rt = runtime()?;
@@ -200,8 +189,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 artifacts[s].clone(),
                 kube.namespace.as_deref(),
                 &conn.namespace,
-            )
-            .map_err(CliError::Usage)?;
+            )?;
             if let (Some(docs), Some(dir)) = (&docs, &args.manifests) {
                 with_manifest(&mut target, docs, dir)?;
             }

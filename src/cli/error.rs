@@ -9,8 +9,10 @@ use monoship::builder::docker::DockerBuildError;
 use monoship::cluster::ConnectError;
 use monoship::demo::DemoError;
 use monoship::deploy::DeployError;
+use monoship::deploy::logs::NoLogs;
 use monoship::generate::GenerateError;
 use monoship::init::InitError;
+use monoship::invalid::Invalid;
 use monoship::pipeline::ShipError;
 use monoship::publish::PublishError;
 use monoship::workspace::WorkspaceError;
@@ -62,14 +64,83 @@ pub enum CliError {
     },
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    /// Bad usage the command line finds itself: arguments that do not go together, a format
-    /// a command does not render; and the input checks of the library that say what is wrong
-    /// in plain text (image references, records, manifests, namespaces, registries).
+    /// An input check of the library (image references, records, manifests, names,
+    /// registries, tags, templates).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// `-C DIR` that cannot be entered.
+    #[error("-C {}: cannot change to this directory: {source}", .dir.display())]
+    ChangeDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// `--format` that a command does not render.
+    #[error("`{command}` does not support --format {format}")]
+    Format { command: String, format: String },
+    /// Arguments that do not go together, or an environment a flag needs (the line says
+    /// which).
     #[error("{0}")]
-    Usage(String),
-    /// A check of the command line's own that did not pass (`--check`, `--strict`, no logs).
-    #[error("{0}")]
-    Failed(String),
+    Arguments(&'static str),
+    /// `--explain` of a service the workspace does not have.
+    #[error("unknown service `{name}` (services: {})", .known.join(", "))]
+    UnknownAmong { name: String, known: Vec<String> },
+    /// The same service in two `--image` flags.
+    #[error("--image {0}=… is given twice")]
+    ImageTwice(String),
+    /// `--image` of a service outside the ones named.
+    #[error("--image names `{0}`, which is not among the services to deploy")]
+    ImageNotSelected(String),
+    /// `deploy` with no service named and no records to take them from.
+    #[error(
+        "nothing to deploy: name services, pass --image SERVICE=REF, or build and publish \
+         first (no records in {})",
+        .0.display()
+    )]
+    NothingToDeploy(std::path::PathBuf),
+    /// `deploy --manifests` whose files lack the service's Deployment.
+    #[error(
+        "{service}: no Deployment `{deployment}` (apps/v1) in the manifests in {} \
+         (`monoship generate k8s` writes them)",
+        .dir.display()
+    )]
+    NoDeploymentIn {
+        service: String,
+        deployment: String,
+        dir: std::path::PathBuf,
+    },
+    /// `logs --container` naming a container the Deployment does not have.
+    #[error(
+        "deployment {namespace}/{deployment} has no container `{container}` (containers: {})",
+        .known.join(", ")
+    )]
+    NoContainer {
+        namespace: String,
+        deployment: String,
+        container: String,
+        known: Vec<String>,
+    },
+    /// `logs` that read none.
+    #[error(transparent)]
+    NoLogs(#[from] NoLogs),
+    /// `generate --check`: generated files that differ from what monoship would write.
+    #[error("out of date: {} (run `{rerun}`)", .stale.join(", "))]
+    OutOfDate { stale: Vec<String>, rerun: String },
+    /// `affected --strict` on an analysis that failed closed.
+    #[error("analysis failed closed (--strict): {0}")]
+    Strict(String),
+    /// `build --builder docker|podman` with services whose build failed.
+    #[error("{program} build failed for {} (logs in {})", .services.join(", "), .logs.display())]
+    ContainerBuild {
+        program: String,
+        services: Vec<String>,
+        logs: std::path::PathBuf,
+    },
+    /// `demo`: the build left no record.
+    #[error("the build wrote no {}", .0.display())]
+    NoBuildRecord(std::path::PathBuf),
+    /// The pipeline's own failures (a service that was not published).
+    #[error(transparent)]
+    Ship(ShipError),
 }
 
 impl CliError {
@@ -82,7 +153,16 @@ impl CliError {
             | CliError::Workspace(_)
             | CliError::Init(_)
             | CliError::UnknownService(_)
-            | CliError::Usage(_) => true,
+            | CliError::Invalid(_)
+            | CliError::ChangeDir { .. }
+            | CliError::Format { .. }
+            | CliError::Arguments(_)
+            | CliError::UnknownAmong { .. }
+            | CliError::ImageTwice(_)
+            | CliError::ImageNotSelected(_)
+            | CliError::NothingToDeploy(_)
+            | CliError::NoDeploymentIn { .. }
+            | CliError::NoContainer { .. } => true,
             CliError::Generate(e) => e.is_usage(),
             CliError::Build(e) => e.is_usage(),
             CliError::DockerBuild(e) => e.is_usage(),
@@ -90,7 +170,14 @@ impl CliError {
             CliError::Connect(e) => e.is_usage(),
             CliError::Deploy { source, .. } => source.is_usage(),
             CliError::Demo(e) => e.is_usage(),
-            CliError::Io { .. } | CliError::Json(_) | CliError::Failed(_) => false,
+            CliError::Io { .. }
+            | CliError::Json(_)
+            | CliError::NoLogs(_)
+            | CliError::OutOfDate { .. }
+            | CliError::Strict(_)
+            | CliError::ContainerBuild { .. }
+            | CliError::NoBuildRecord(_)
+            | CliError::Ship(_) => false,
         };
         if usage { exit::USAGE } else { exit::FAILED }
     }
@@ -166,8 +253,8 @@ impl From<ShipError> for CliError {
             ShipError::Build(e) => e.into(),
             ShipError::Publish(e) => e.into(),
             ShipError::Deploy(e) => e.into(),
-            ShipError::Usage(m) => CliError::Usage(m),
-            e @ ShipError::NotPublished(_) => CliError::Failed(e.to_string()),
+            ShipError::Invalid(m) => CliError::Invalid(m),
+            e @ ShipError::NotPublished(_) => CliError::Ship(e),
         }
     }
 }
@@ -180,7 +267,7 @@ mod tests {
     fn codes() {
         let busy = CliError::from(DeployError::Busy("held".into()));
         assert_eq!((busy.exit_code(), busy.to_string().as_str()), (3, "held"));
-        let usage = CliError::from(DeployError::Usage("bad".into()));
+        let usage = CliError::from(DeployError::Invalid(Invalid::from("bad")));
         assert_eq!(usage.exit_code(), exit::USAGE);
         let api = CliError::from(DeployError::Api("no".into()));
         assert_eq!(api.exit_code(), exit::FAILED);

@@ -161,16 +161,18 @@ fn check(
     if stale.is_empty() {
         return Ok(exit::OK);
     }
-    Err(CliError::Failed(format!(
-        "out of date: {} (run `monoship generate {}{}`)",
-        stale.join(", "),
-        generator.name(),
-        flags
-            .out
-            .as_ref()
-            .map(|d| format!(" --out {}", d.display()))
-            .unwrap_or_default()
-    )))
+    Err(CliError::OutOfDate {
+        stale: stale.iter().map(|s| s.to_string()).collect(),
+        rerun: format!(
+            "monoship generate {}{}",
+            generator.name(),
+            flags
+                .out
+                .as_ref()
+                .map(|d| format!(" --out {}", d.display()))
+                .unwrap_or_default()
+        ),
+    })
 }
 
 fn kept_message(out: &Path, path: &str, generator: Generator) -> String {
@@ -235,7 +237,7 @@ pub fn container_build(
         Builder::Docker => Engine::Docker,
         Builder::Podman => Engine::Podman,
         Builder::Monoship => {
-            return Err(CliError::Usage("not a container builder: monoship".into()));
+            return Err(CliError::Arguments("not a container builder: monoship"));
         }
     };
     let opts = docker_builder::Options {
@@ -285,20 +287,15 @@ pub fn container_build(
     if failed.is_empty() {
         Ok(exit::OK)
     } else {
-        Err(CliError::Failed(format!(
-            "{} build failed for {} (logs in {})",
-            engine.program(),
-            failed
-                .iter()
-                .map(|o| o.service.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            failed[0]
+        Err(CliError::ContainerBuild {
+            program: engine.program().to_string(),
+            services: failed.iter().map(|o| o.service.clone()).collect(),
+            logs: failed[0]
                 .log
                 .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        )))
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        })
     }
 }
 

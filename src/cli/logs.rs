@@ -3,7 +3,7 @@
 
 use super::cluster::{KubeArgs, connect_to, load};
 use super::{Cli, CliError, CliResult, Format, exit, output, require_format, runtime};
-use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem, LogSummary};
+use monoship::deploy::logs::{self, LogEvent, LogOptions, LogProblem};
 use monoship::deploy::revisions;
 
 #[derive(Debug, clap::Args)]
@@ -57,12 +57,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             let init = template.and_then(|s| s.init_containers.as_ref());
             let is_init = init.is_some_and(|i| i.iter().any(|x| &x.name == c));
             if !names.contains(&c.as_str()) && !is_init {
-                return Err(CliError::Usage(format!(
-                    "deployment {}/{} has no container `{c}` (containers: {})",
-                    t.namespace,
-                    t.deployment,
-                    names.join(", ")
-                )));
+                return Err(CliError::NoContainer {
+                    namespace: t.namespace.clone(),
+                    deployment: t.deployment.clone(),
+                    container: c.clone(),
+                    known: names.iter().map(|n| n.to_string()).collect(),
+                });
             }
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -98,52 +98,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         if !summary.no_node_serves_logs() {
             printer.flush();
         }
-        verdict(&args.service, &t.namespace, &t.deployment, &summary)
+        summary.verdict(&args.service, &t.namespace, &t.deployment)?;
+        Ok(exit::OK)
     })
-}
-
-/// Exit code 0 when some log was read (or there was none to read), else why not.
-fn verdict(
-    service: &str,
-    namespace: &str,
-    deployment: &str,
-    s: &LogSummary,
-) -> Result<u8, CliError> {
-    if s.pods == 0 {
-        return Err(CliError::Failed(format!(
-            "service `{service}`: deployment {namespace}/{deployment} has no pods"
-        )));
-    }
-    if s.no_node_serves_logs() {
-        let mut nodes: Vec<String> = s
-            .unavailable
-            .values()
-            .filter_map(|p| match p {
-                LogProblem::NodeServesNoLogs { node } => node.clone(),
-                _ => None,
-            })
-            .collect();
-        nodes.sort();
-        nodes.dedup();
-        return Err(CliError::Failed(format!(
-            "no logs of `{service}`: the node does not serve logs ({} pod{} on {}; the API \
-             server reads logs from the kubelet of a pod's node, and these nodes serve none)",
-            s.pods,
-            if s.pods == 1 { "" } else { "s" },
-            match nodes.len() {
-                0 => "their nodes".to_string(),
-                1 => format!("node {}", nodes[0]),
-                _ => format!("nodes {}", nodes.join(", ")),
-            }
-        )));
-    }
-    if s.lines == 0 && s.unavailable.len() == s.pods {
-        let (pod, why) = s.unavailable.iter().next().expect("pods > 0");
-        return Err(CliError::Failed(format!(
-            "no logs of `{service}` could be read ({pod}: {why})"
-        )));
-    }
-    Ok(exit::OK)
 }
 
 struct Printer {

@@ -157,10 +157,7 @@ pub fn main() -> ExitCode {
         match std::env::set_current_dir(&dir).and_then(|_| std::env::current_dir()) {
             Ok(abs) => cli.dir = Some(abs),
             Err(e) => {
-                return report(CliError::Usage(format!(
-                    "-C {}: cannot change to this directory: {e}",
-                    dir.display()
-                )));
+                return report(CliError::ChangeDir { dir, source: e });
             }
         }
     }
@@ -285,8 +282,9 @@ pub fn require_format(cli: &Cli, command: &str, allowed: &[Format]) -> Result<()
             .to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default();
-        Err(CliError::Usage(format!(
-            "`{command}` does not support --format {name}"
-        )))
+        Err(CliError::Format {
+            command: command.to_string(),
+            format: name,
+        })
     }
 }

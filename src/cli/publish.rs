@@ -52,7 +52,7 @@ pub struct PushArgs {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "publish", &[Format::Human, Format::Json])?;
     if let Some(r) = &args.registry {
-        naming::normalize_registry(r).map_err(CliError::Usage)?;
+        naming::normalize_registry(r)?;
     }
     let located =
         monoship::workspace::locate_manifest(cli.dir.as_deref(), cli.manifest_path.as_deref());

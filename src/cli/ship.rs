@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "ship", &[Format::Human, Format::Json])?;
     let started = Instant::now();
     if let Some(r) = &args.registry {
-        monoship::publish::naming::normalize_registry(r).map_err(CliError::Usage)?;
+        monoship::publish::naming::normalize_registry(r)?;
     }
     let rt = runtime()?;
     let conn = rt.block_on(connect(&args.rollout.cluster.kube))?;
@@ -167,7 +167,7 @@ impl Cluster for Interruptible {
     fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
         Box::pin(async move {
             let stop = signals::listen(self.in_flight.clone(), self.quiet)
-                .map_err(|e| DeployError::Usage(e.to_string()))?;
+                .map_err(|e| DeployError::Api(e.to_string()))?;
             let opts = Options {
                 stop: self.stop.get_or_init(|| stop).clone(),
                 ..job.opts.clone()

@@ -41,8 +41,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             .map(|s| {
                 monoship::pipeline::locate(&ws, s, args.kube.namespace.as_deref(), &conn.namespace)
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(CliError::Usage)?;
+            .collect::<Result<Vec<_>, _>>()?;
         if args.watch {
             return watch(cli, &conn, &namespace, &targets).await;
         }

@@ -5,8 +5,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// Bad input: flags, references, configuration (exit code 2).
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::invalid::Invalid),
     #[error("cannot reach the Kubernetes API server{}: {message}", at(server))]
     Unreachable {
         server: Option<String>,
@@ -44,7 +44,7 @@ fn at(server: &Option<String>) -> String {
 impl DeployError {
     /// A usage or configuration error (exit code 2) rather than a failure (exit code 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, DeployError::Usage(_))
+        matches!(self, DeployError::Invalid(_))
     }
 
     /// Another run holds the service, or a change monoship did not make is in progress; nothing

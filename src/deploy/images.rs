@@ -3,6 +3,7 @@
 //! (`build.json`) and the image name template.
 
 use crate::builder::BuildRecord;
+use crate::invalid::Invalid;
 use crate::publish::{PublishRecord, naming};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,12 +23,12 @@ pub struct Artifact {
 }
 
 /// `repo@sha256:<64 hex>`, or why not.
-pub fn check_reference(reference: &str) -> Result<&str, String> {
+pub fn check_reference(reference: &str) -> Result<&str, Invalid> {
     let Some((repo, digest)) = reference.rsplit_once('@') else {
-        return Err(format!(
+        return Err(Invalid(format!(
             "image `{reference}` is not pinned by digest: give `repo@sha256:<64 hex digits>` \
              (tags can move; deploys are by digest)"
-        ));
+        )));
     };
     let hex = digest.strip_prefix("sha256:").unwrap_or("");
     let hex_ok = hex.len() == 64
@@ -35,9 +36,9 @@ pub fn check_reference(reference: &str) -> Result<&str, String> {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !hex_ok {
-        return Err(format!(
+        return Err(Invalid(format!(
             "image `{reference}`: the digest must be `sha256:` and 64 lowercase hex digits"
-        ));
+        )));
     }
     let name = repo.split_once(':').map_or(repo, |(n, _)| n);
     let repo_ok = !repo.is_empty()
@@ -48,20 +49,22 @@ pub fn check_reference(reference: &str) -> Result<&str, String> {
             .next()
             .is_some_and(|last| !last.is_empty() && last == last.to_ascii_lowercase());
     if !repo_ok {
-        return Err(format!(
+        return Err(Invalid(format!(
             "image `{reference}`: `{repo}` is not an image name"
-        ));
+        )));
     }
     Ok(digest)
 }
 
 /// `--image SERVICE=REF` → (service, reference), the reference checked.
-pub fn parse_image_flag(flag: &str) -> Result<(String, String), String> {
+pub fn parse_image_flag(flag: &str) -> Result<(String, String), Invalid> {
     let Some((service, reference)) = flag.split_once('=') else {
-        return Err(format!("--image `{flag}`: expected SERVICE=REF"));
+        return Err(Invalid(format!("--image `{flag}`: expected SERVICE=REF")));
     };
     if service.is_empty() {
-        return Err(format!("--image `{flag}`: the service name is empty"));
+        return Err(Invalid(format!(
+            "--image `{flag}`: the service name is empty"
+        )));
     }
     check_reference(reference)?;
     Ok((service.to_string(), reference.to_string()))
@@ -77,7 +80,7 @@ pub struct Records {
 
 /// Read `build.json` and `publish.json` of `path`: a directory, or a `build.json` file.
 /// Missing records are `None`; unreadable ones are errors.
-pub fn read_records(path: &Path) -> Result<Records, String> {
+pub fn read_records(path: &Path) -> Result<Records, Invalid> {
     let dir = if path.is_file() {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {
@@ -95,13 +98,13 @@ pub fn read_records(path: &Path) -> Result<Records, String> {
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Invalid> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(|e| Invalid(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(Invalid(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -121,7 +124,7 @@ pub fn resolve(
     records: &Records,
     naming: &Naming,
     head: Option<&str>,
-) -> Result<Artifact, String> {
+) -> Result<Artifact, Invalid> {
     if let Some(reference) = flags.get(service) {
         let digest = check_reference(reference)?.to_string();
         return Ok(Artifact {
@@ -147,11 +150,11 @@ pub fn resolve(
         if let Some((_, b)) = built
             && b.image_digest != p.digest
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{service}: the build record has image {} but the publish record has {}: \
                      run `monoship publish {service}` (or pass --image {service}=REF)",
                 b.image_digest, p.digest
-            ));
+            )));
         }
         check_reference(&p.reference)?;
         return Ok(Artifact {
@@ -164,14 +167,14 @@ pub fn resolve(
     if let Some((record, b)) = built {
         let registry = naming.registry.as_deref();
         if registry.is_none() && naming.template.contains("{registry}") {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{service}: no published image (no entry in {}) and no `registry` to name it: \
                  run `monoship publish` or pass --image {service}=REPO@sha256:…",
                 records.dir.join(crate::publish::PUBLISH_RECORD).display()
-            ));
+            )));
         }
         let name = naming::image_name(&naming.template, registry, &naming.prefix, service)
-            .map_err(|e| format!("{service}: {e}"))?;
+            .map_err(|e| Invalid(format!("{service}: {e}")))?;
         let reference = format!("{name}@{}", b.image_digest);
         check_reference(&reference)?;
         return Ok(Artifact {
@@ -181,12 +184,12 @@ pub fn resolve(
             source: crate::builder::BUILD_RECORD.into(),
         });
     }
-    Err(format!(
+    Err(Invalid(format!(
         "{service}: no image to deploy: it is in neither {} nor {}; run `monoship build` and \
          `monoship publish`, or pass --image {service}=REPO@sha256:…",
         records.dir.join(crate::publish::PUBLISH_RECORD).display(),
         records.dir.join(crate::builder::BUILD_RECORD).display()
-    ))
+    )))
 }
 
 #[cfg(test)]
@@ -200,7 +203,9 @@ mod tests {
     fn references_must_be_pinned_by_digest() {
         assert!(check_reference(&format!("example.test/fleet/users@sha256:{HEX}")).is_ok());
         assert!(check_reference(&format!("localhost:5000/users@sha256:{HEX}")).is_ok());
-        let tag = check_reference("example.test/fleet/users:v1").unwrap_err();
+        let tag = check_reference("example.test/fleet/users:v1")
+            .unwrap_err()
+            .0;
         assert!(tag.contains("not pinned by digest"), "{tag}");
         assert!(check_reference("example.test/users@sha256:abc").is_err());
         assert!(check_reference(&format!("@sha256:{HEX}")).is_err());
@@ -258,12 +263,16 @@ mod tests {
             template: naming::DEFAULT_TEMPLATE.into(),
             ..Default::default()
         };
-        let err = resolve("users", &BTreeMap::new(), &records(false), &naming, None).unwrap_err();
+        let err = resolve("users", &BTreeMap::new(), &records(false), &naming, None)
+            .unwrap_err()
+            .0;
         assert!(
             err.contains("monoship publish") && err.contains("--image"),
             "{err}"
         );
-        let err = resolve("orders", &BTreeMap::new(), &records(true), &naming, None).unwrap_err();
+        let err = resolve("orders", &BTreeMap::new(), &records(true), &naming, None)
+            .unwrap_err()
+            .0;
         assert!(err.contains("no image to deploy"), "{err}");
     }
 }

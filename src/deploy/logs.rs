@@ -116,6 +116,75 @@ impl LogSummary {
                 .values()
                 .all(|p| matches!(p, LogProblem::NodeServesNoLogs { .. }))
     }
+
+    /// `Ok` when some log was read (or there was none to read), else why not.
+    pub fn verdict(&self, service: &str, namespace: &str, deployment: &str) -> Result<(), NoLogs> {
+        if self.pods == 0 {
+            return Err(NoLogs::NoPods {
+                service: service.to_string(),
+                deployment: format!("{namespace}/{deployment}"),
+            });
+        }
+        if self.no_node_serves_logs() {
+            let mut nodes: Vec<String> = self
+                .unavailable
+                .values()
+                .filter_map(|p| match p {
+                    LogProblem::NodeServesNoLogs { node } => node.clone(),
+                    _ => None,
+                })
+                .collect();
+            nodes.sort();
+            nodes.dedup();
+            return Err(NoLogs::NoNodeServes {
+                service: service.to_string(),
+                pods: self.pods,
+                nodes,
+            });
+        }
+        if self.lines == 0 && self.unavailable.len() == self.pods {
+            let (pod, why) = self.unavailable.iter().next().expect("pods > 0");
+            return Err(NoLogs::Unreadable {
+                service: service.to_string(),
+                pod: pod.clone(),
+                why: why.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why `logs` read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum NoLogs {
+    #[error("service `{service}`: deployment {deployment} has no pods")]
+    NoPods { service: String, deployment: String },
+    /// Every pod's node serves no logs (the API server reads them from the kubelet).
+    #[error(
+        "no logs of `{service}`: the node does not serve logs ({pods} pod{} on {}; the API \
+         server reads logs from the kubelet of a pod's node, and these nodes serve none)",
+        if *.pods == 1 { "" } else { "s" },
+        nodes_phrase(.nodes)
+    )]
+    NoNodeServes {
+        service: String,
+        pods: usize,
+        nodes: Vec<String>,
+    },
+    #[error("no logs of `{service}` could be read ({pod}: {why})")]
+    Unreadable {
+        service: String,
+        pod: String,
+        why: String,
+    },
+}
+
+fn nodes_phrase(nodes: &[String]) -> String {
+    match nodes {
+        [] => "their nodes".to_string(),
+        [one] => format!("node {one}"),
+        _ => format!("nodes {}", nodes.join(", ")),
+    }
 }
 
 /// The container whose log to read: an init container when `requested` names one, else the
@@ -297,7 +366,7 @@ fn sources(
     pods.iter()
         .map(|p| {
             let container = container_for(p, opts.container.as_deref(), configured, service)
-                .map_err(DeployError::Usage)?;
+                .map_err(|e| DeployError::Invalid(e.into()))?;
             Ok(Source {
                 pod: p.metadata.name.clone().unwrap_or_default(),
                 container,

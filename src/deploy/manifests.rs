@@ -5,6 +5,7 @@
 use super::DeployError;
 use super::patch::{self, ImageChange};
 use super::revisions::{CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION};
+use crate::invalid::Invalid;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -18,16 +19,19 @@ pub struct Manifest {
 
 /// Every object in the `*.yaml`, `*.yml` and `*.json` files under `dir` (sorted by path;
 /// several YAML documents per file; `kind: List` unpacked).
-pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, String> {
+pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, Invalid> {
     let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| format!("--manifests {}: {e}", dir.display()))?;
+    collect(dir, &mut files).map_err(|e| Invalid(format!("--manifests {}: {e}", dir.display())))?;
     files.sort();
     let mut out = Vec::new();
     for file in files {
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Invalid(format!("{}: {e}", file.display())))?;
         let docs: Vec<Value> = if file.extension().is_some_and(|e| e == "json") {
-            vec![serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?]
+            vec![
+                serde_json::from_str(&text)
+                    .map_err(|e| Invalid(format!("{}: {e}", file.display())))?,
+            ]
         } else {
             serde_saphyr::from_multiple(&text).map_err(|e| {
                 format!(
@@ -57,7 +61,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, String> {
                     file: file.clone(),
                     object: doc,
                 }),
-                _ => return Err(format!("{}: a document is not an object", file.display())),
+                _ => {
+                    return Err(Invalid(format!(
+                        "{}: a document is not an object",
+                        file.display()
+                    )));
+                }
             }
         }
     }
@@ -101,9 +110,9 @@ pub fn render(
     service: &str,
     configured: Option<&str>,
     change: &ImageChange<'_>,
-) -> Result<(Value, String), String> {
+) -> Result<(Value, String), Invalid> {
     let parsed: Deployment = serde_json::from_value(m.object.clone())
-        .map_err(|e| format!("{}: not a Deployment: {e}", m.file.display()))?;
+        .map_err(|e| Invalid(format!("{}: not a Deployment: {e}", m.file.display())))?;
     let name = parsed.metadata.name.clone().unwrap_or_default();
     let template = parsed.spec.map(|s| s.template).unwrap_or_default();
     let pod_spec = template.spec.unwrap_or_default();
@@ -133,7 +142,12 @@ pub fn render(
     merge_annotations(&mut o["spec"]["template"]["metadata"], ours(false));
     let containers = o["spec"]["template"]["spec"]["containers"]
         .as_array_mut()
-        .ok_or_else(|| format!("{}: deployment {name} has no containers", m.file.display()))?;
+        .ok_or_else(|| {
+            Invalid(format!(
+                "{}: deployment {name} has no containers",
+                m.file.display()
+            ))
+        })?;
     for c in containers.iter_mut() {
         if c["name"] == container.as_str() {
             c["image"] = json!(change.image);
@@ -249,7 +263,7 @@ spec:
     fn bad_yaml_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bad.yml"), "a: [1, 2\n").unwrap();
-        let err = load_dir(dir.path()).unwrap_err();
+        let err = load_dir(dir.path()).unwrap_err().0;
         assert!(err.contains("bad.yml"), "{err}");
     }
 }

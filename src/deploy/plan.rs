@@ -3,6 +3,7 @@
 
 use super::images::Artifact;
 use crate::config::{ServiceConfig, WorkspaceConfig};
+use crate::invalid::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The default `deployment` name template.
@@ -40,7 +41,7 @@ pub fn locate(
     svc: &ServiceConfig,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<Location, String> {
+) -> Result<Location, Invalid> {
     let namespace = namespace_flag
         .or(svc.namespace.as_deref())
         .or(ws.namespace.as_deref())
@@ -62,7 +63,7 @@ pub fn locate(
 }
 
 /// Expand `{service}` and `{prefix}` in a `deployment` template.
-pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, String> {
+pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, Invalid> {
     crate::placeholders::expand(
         "deployment template",
         template,
@@ -72,7 +73,7 @@ pub fn expand(template: &str, service: &str, prefix: &str) -> Result<String, Str
 
 /// A Kubernetes name: lowercase letters, digits, `-` (and `.` for `dots`), starting and
 /// ending with a letter or digit.
-fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), String> {
+fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), Invalid> {
     let ok = !name.is_empty()
         && name.len() <= max
         && name.bytes().all(|b| {
@@ -89,11 +90,11 @@ fn check_name(what: &str, name: &str, max: usize, dots: bool) -> Result<(), Stri
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid(format!(
             "{what} `{name}` is not a valid Kubernetes name (lowercase letters, digits, `-`{}, \
              at most {max} characters)",
             if dots { ", `.`" } else { "" }
-        ))
+        )))
     }
 }
 

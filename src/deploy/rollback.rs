@@ -160,14 +160,20 @@ async fn find_target(
 ) -> Result<(Deployment, ReplicaSet), DeployError> {
     let d = revisions::find_deployment(client, namespace, deployment).await?;
     if d.spec.as_ref().and_then(|s| s.paused) == Some(true) {
-        return Err(DeployError::Usage(format!(
-            "deployment {namespace}/{deployment} is paused: resume it first \
+        return Err(DeployError::Invalid(crate::invalid::Invalid::from(
+            format!(
+                "deployment {namespace}/{deployment} is paused: resume it first \
              (kubectl rollout resume deployment/{deployment})"
+            ),
         )));
     }
     let rss = revisions::replica_sets_of(client, namespace, &d).await?;
     let target = revisions::rollback_target(&rss, to)
-        .map_err(|e| DeployError::Usage(format!("deployment {namespace}/{deployment}: {e}")))?
+        .map_err(|e| {
+            DeployError::Invalid(crate::invalid::Invalid::from(format!(
+                "deployment {namespace}/{deployment}: {e}"
+            )))
+        })?
         .clone();
     Ok((d, target))
 }

@@ -41,7 +41,7 @@ pub async fn run(
     opts: &Options,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Vec<ServiceResult>, DeployError> {
-    let waves = plan::waves(&targets, known).map_err(DeployError::Usage)?;
+    let waves = plan::waves(&targets, known).map_err(|e| DeployError::Invalid(e.into()))?;
     emit(Event::Planned {
         waves: waves.clone(),
     });

@@ -215,7 +215,11 @@ async fn prepare_patch(
     )
     .map_err(|e| {
         let owner = format!("deployment {}", target.deployment);
-        DeployError::Usage(format!("{}: {}", target.service, e.message(&owner)))
+        DeployError::Invalid(crate::invalid::Invalid::from(format!(
+            "{}: {}",
+            target.service,
+            e.message(&owner)
+        )))
     })?
     .name
     .clone();

@@ -201,7 +201,7 @@ fn deployment_name(
         .unwrap_or(DEFAULT_DEPLOYMENT);
     let prefix = ws.prefix.as_deref().unwrap_or("");
     let name = crate::deploy::plan::expand(template, &s.name, prefix)
-        .map_err(|m| origin.err(own.is_some(), m))?;
+        .map_err(|m| origin.err(own.is_some(), m.0))?;
     check_dns_label("deployment", &name, true).map_err(|m| {
         origin.err(
             own.is_some(),

@@ -85,8 +85,8 @@ pub enum ShipError {
     #[error(transparent)]
     Deploy(#[from] DeployError),
     /// A service that cannot be deployed as named or configured (exit code 2).
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::invalid::Invalid),
     /// A stage left out a service it was given.
     #[error("{0}: no image was published")]
     NotPublished(String),
@@ -193,7 +193,7 @@ pub fn ship(
                 opts.namespace.as_deref(),
                 stages.cluster.namespace(),
             )
-            .map_err(ShipError::Usage)?,
+            .map_err(ShipError::from)?,
         );
     }
     let known = |s: &str| ws.service(s).is_some();
@@ -232,7 +232,7 @@ fn select(
             let selected = select_since(&groups, |rev| {
                 affected::analyze_loaded(ws, Some(rev)).map_err(|e| e.to_string())
             })
-            .map_err(ShipError::Usage)?;
+            .map_err(|e| ShipError::Invalid(e.into()))?;
             Ok(("deployed".to_string(), Head::Worktree, selected))
         }
     }

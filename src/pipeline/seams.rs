@@ -7,6 +7,7 @@ use crate::builder::{self, BuildError};
 use crate::deploy::images::{self, Artifact, Naming};
 use crate::deploy::plan::ServicePlan;
 use crate::deploy::{self, DeployError, ServiceResult};
+use crate::invalid::Invalid;
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -157,7 +158,7 @@ impl Publisher for LayoutPublisher {
     }
 
     fn check(&self) -> Result<(), ShipError> {
-        naming::tags("0123456789ab", &self.options.tags).map_err(ShipError::Usage)?;
+        naming::tags("0123456789ab", &self.options.tags).map_err(ShipError::from)?;
         Ok(())
     }
 
@@ -213,7 +214,7 @@ impl DryRunPublisher {
         service: &str,
         digest: &str,
         revision: &str,
-    ) -> Result<Artifact, String> {
+    ) -> Result<Artifact, Invalid> {
         let registry = self
             .naming
             .registry
@@ -256,7 +257,7 @@ impl Publisher for DryRunPublisher {
             {
                 let artifact = self
                     .reference(&s.service, &s.image_digest, &built.record.revision)
-                    .map_err(ShipError::Usage)?;
+                    .map_err(ShipError::from)?;
                 let published = Published {
                     artifact,
                     uploaded_bytes: 0,

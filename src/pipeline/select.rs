@@ -9,6 +9,7 @@ use crate::deploy::plan::{self, ServicePlan};
 use crate::deploy::revisions::{self, MONOSHIP_REVISION};
 use crate::deploy::status::ServiceRef;
 use crate::deploy::{DeployError, container};
+use crate::invalid::Invalid;
 use crate::publish::{self, naming};
 use crate::workspace::Workspace;
 use serde::Serialize;
@@ -66,10 +67,12 @@ pub fn locate(
     service: &str,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<ServiceRef, String> {
-    let svc = ws
-        .service(service)
-        .ok_or_else(|| format!("unknown service `{service}` (see `monoship services`)"))?;
+) -> Result<ServiceRef, Invalid> {
+    let svc = ws.service(service).ok_or_else(|| {
+        Invalid(format!(
+            "unknown service `{service}` (see `monoship services`)"
+        ))
+    })?;
     let loc = plan::locate(
         service,
         &ws.config,
@@ -92,7 +95,7 @@ pub fn deploy_target(
     artifact: Artifact,
     namespace_flag: Option<&str>,
     default_namespace: &str,
-) -> Result<ServicePlan, String> {
+) -> Result<ServicePlan, Invalid> {
     let at = locate(ws, service, namespace_flag, default_namespace)?;
     let depends_on = ws
         .service(service)
@@ -127,7 +130,7 @@ pub async fn deployed_revisions(
             namespace_flag,
             default_namespace,
         )
-        .map_err(DeployError::Usage)?;
+        .map_err(DeployError::from)?;
         let revision = match revisions::find_deployment(client, &loc.namespace, &loc.deployment)
             .await
         {

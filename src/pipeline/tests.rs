@@ -111,8 +111,8 @@ impl Publisher for FakePublisher<'_> {
     fn check(&self) -> Result<(), ShipError> {
         self.log.borrow_mut().push("check".into());
         if self.refuses {
-            return Err(ShipError::Publish(PublishError::Usage(
-                "--insecure is only for a registry on this machine".into(),
+            return Err(ShipError::Publish(PublishError::Invalid(
+                crate::invalid::Invalid::from("--insecure is only for a registry on this machine"),
             )));
         }
         Ok(())
@@ -450,7 +450,7 @@ fn a_dry_run_without_a_registry_says_which_flag_is_missing() {
     let err = none
         .reference("users", &digest("users"), "rev")
         .unwrap_err();
-    assert!(err.contains("--registry"), "{err}");
+    assert!(err.0.contains("--registry"), "{err}");
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub fn export(
         move |source| PublishError::Io { path, source }
     };
     let chosen = selected(build, build_path, opts)?;
-    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
+    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::from)?;
     let images = super::layout::read_images(&opts.from.join(crate::builder::LAYOUT), &chosen)?;
     let mut index = read_index(dest)?;
     let blobs = dest.join("blobs/sha256");

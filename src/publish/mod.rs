@@ -32,8 +32,8 @@ pub enum PublishError {
         "service `{service}` is not in the build record {record} (build it first: `monoship build {service}`)"
     )]
     UnknownService { service: String, record: String },
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::invalid::Invalid),
     #[error("{path}: {detail}")]
     Layout { path: String, detail: String },
     #[error("{service}: {source}")]
@@ -57,7 +57,7 @@ impl PublishError {
             PublishError::NoBuildRecord(_)
             | PublishError::BadBuildRecord { .. }
             | PublishError::UnknownService { .. }
-            | PublishError::Usage(_) => true,
+            | PublishError::Invalid(_) => true,
             PublishError::Registry(e) | PublishError::Service { source: e, .. } => e.is_usage(),
             _ => false,
         }
@@ -89,7 +89,7 @@ impl Options {
             .as_deref()
             .map(naming::normalize_registry)
             .transpose()
-            .map_err(PublishError::Usage)
+            .map_err(PublishError::from)
     }
 }
 
@@ -178,10 +178,10 @@ struct Job {
 pub fn validate(opts: &Options) -> Result<(), PublishError> {
     let registry = opts.registry()?;
     let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, "service")
-        .map_err(PublishError::Usage)?;
+        .map_err(PublishError::from)?;
     crate::registry::check_insecure(&name.host, opts.insecure)
-        .map_err(|e| PublishError::Usage(e.to_string()))?;
-    naming::tags("0123456789ab", &opts.tags).map_err(PublishError::Usage)?;
+        .map_err(|e| PublishError::Invalid(crate::invalid::Invalid::from(e.to_string())))?;
+    naming::tags("0123456789ab", &opts.tags).map_err(PublishError::from)?;
     Ok(())
 }
 
@@ -257,11 +257,11 @@ fn plan(
 ) -> Result<(Vec<Job>, Vec<String>, String), PublishError> {
     let selected = selected(build, build_path, opts)?;
     let registry = opts.registry()?;
-    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::Usage)?;
+    let tags = naming::tags(&build.revision, &opts.tags).map_err(PublishError::from)?;
     let mut names = Vec::new();
     for s in &selected {
         let name = naming::image_name(&opts.image, registry.as_deref(), &opts.prefix, &s.service)
-            .map_err(PublishError::Usage)?;
+            .map_err(PublishError::from)?;
         crate::registry::Transport::checked(&name.host, opts.insecure)?;
         names.push(name);
     }

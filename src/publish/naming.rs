@@ -2,6 +2,7 @@
 //! registry host it starts with, repository and tag syntax.
 
 /// The default `image` template.
+use crate::invalid::Invalid;
 pub const DEFAULT_TEMPLATE: &str = "{registry}/{service}";
 
 /// Length of the revision tag.
@@ -23,13 +24,13 @@ impl std::fmt::Display for ImageName {
 }
 
 /// `--registry` / `registry`: `HOST[/PREFIX]`, without a scheme or trailing slash.
-pub fn normalize_registry(registry: &str) -> Result<String, String> {
+pub fn normalize_registry(registry: &str) -> Result<String, Invalid> {
     let r = registry.trim().trim_end_matches('/');
     if r.contains("://") {
-        return Err(format!(
+        return Err(Invalid(format!(
             "registry `{registry}`: give HOST[/PREFIX] without a scheme \
              (plain HTTP is --insecure, for a registry on this machine only)"
-        ));
+        )));
     }
     if r.is_empty() {
         return Err("the registry is empty".into());
@@ -47,7 +48,7 @@ pub fn image_name(
     registry: Option<&str>,
     prefix: &str,
     service: &str,
-) -> Result<ImageName, String> {
+) -> Result<ImageName, Invalid> {
     let out = crate::placeholders::expand(
         "image template",
         template,
@@ -63,13 +64,15 @@ pub fn image_name(
         )
     })?;
     if !looks_like_host(host) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "image `{out}` (from template `{template}`) does not start with a registry host \
              (HOST or HOST:PORT, e.g. ghcr.io or 127.0.0.1:5000)"
-        ));
+        )));
     }
     if let Err(why) = check_repository(repository) {
-        return Err(format!("image `{out}`: repository `{repository}` {why}"));
+        return Err(Invalid(format!(
+            "image `{out}`: repository `{repository}` {why}"
+        )));
     }
     Ok(ImageName {
         host: host.to_string(),
@@ -123,7 +126,7 @@ fn check_repository(repo: &str) -> Result<(), &'static str> {
 }
 
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), Invalid> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && tag
@@ -136,15 +139,15 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid(format!(
             "invalid tag `{tag}`: up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
-        ))
+        )))
     }
 }
 
 /// The tags of an image of `revision`: its first 12 hex digits, then `extra` (deduplicated,
 /// order kept).
-pub fn tags(revision: &str, extra: &[String]) -> Result<Vec<String>, String> {
+pub fn tags(revision: &str, extra: &[String]) -> Result<Vec<String>, Invalid> {
     let short: String = revision.chars().take(SHORT_SHA).collect();
     let mut out = Vec::new();
     for t in std::iter::once(&short).chain(extra) {
@@ -176,13 +179,19 @@ mod tests {
 
     #[test]
     fn bad_templates() {
-        let e = image_name("{registry}/{name}", Some("r.io"), "", "a").unwrap_err();
+        let e = image_name("{registry}/{name}", Some("r.io"), "", "a")
+            .unwrap_err()
+            .0;
         assert!(e.contains("unknown placeholder `{name}`"), "{e}");
-        let e = image_name("{registry}/{service}", None, "", "a").unwrap_err();
+        let e = image_name("{registry}/{service}", None, "", "a")
+            .unwrap_err()
+            .0;
         assert!(e.contains("--registry"), "{e}");
-        let e = image_name("acme/{service}", None, "", "a").unwrap_err();
+        let e = image_name("acme/{service}", None, "", "a").unwrap_err().0;
         assert!(e.contains("registry host"), "{e}");
-        let e = image_name("{registry}/{service}", Some("r.io"), "", "Users").unwrap_err();
+        let e = image_name("{registry}/{service}", Some("r.io"), "", "Users")
+            .unwrap_err()
+            .0;
         assert!(e.contains("lowercase"), "{e}");
         assert!(image_name("{registry}/{service}", Some("r.io"), "", "a--b__c.d").is_ok());
         assert!(image_name("{registry}/{service}", Some("r.io"), "", "a..b").is_err());
