@@ -52,6 +52,20 @@ pub enum DockerBuildError {
         program: &'static str,
         detail: String,
     },
+    /// Some builds failed (after every build ended).
+    #[error("{program} build failed for {} (logs in {})", .services.join(", "), .logs.display())]
+    Failed {
+        program: &'static str,
+        services: Vec<String>,
+        logs: PathBuf,
+    },
+    /// The built image could not be exported into the OCI layout.
+    #[error("{service}: exporting the image from {program}: {detail}")]
+    Export {
+        program: &'static str,
+        service: String,
+        detail: String,
+    },
 }
 
 impl DockerBuildError {

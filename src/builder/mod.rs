@@ -2,6 +2,7 @@
 //! unification allows, then assemble one reproducible OCI image per service.
 
 mod cargo;
+pub mod container;
 pub mod docker;
 mod images;
 pub mod plan;
@@ -34,6 +35,9 @@ pub enum BuildError {
     MissingBinary(String),
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// `--builder docker|podman`.
+    #[error(transparent)]
+    Container(#[from] docker::DockerBuildError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -44,7 +48,11 @@ pub enum BuildError {
 impl BuildError {
     /// Bad input or configuration (exit code 2) rather than a failed build (1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, BuildError::UnknownService(_) | BuildError::Config(_))
+        match self {
+            BuildError::UnknownService(_) | BuildError::Config(_) => true,
+            BuildError::Container(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 
@@ -110,6 +118,8 @@ pub enum Event {
         digest: String,
         size: u64,
     },
+    /// A build of `--builder docker|podman` started or ended.
+    Container(docker::Event),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 use super::{Cli, CliError, Format, exit, output, require_format, workspace_options};
+use monoship::builder::docker::Engine;
 use monoship::builder::{self, Event};
+use monoship::pipeline::{Builder as _, ContainerBuilder};
 use monoship::publish::PublishRecord;
 
 #[derive(Debug, clap::Args)]
@@ -31,11 +33,33 @@ pub struct Args {
     pub out_dir: Option<std::path::PathBuf>,
     /// monoship's own builder, or `docker`/`podman` with Dockerfile.monoship (see
     /// `monoship generate dockerfile`).
-    #[arg(long, value_enum, default_value_t = super::generate::Builder::Monoship)]
-    pub builder: super::generate::Builder,
+    #[arg(long, value_enum, default_value_t = Builder::Monoship)]
+    pub builder: Builder,
     /// Image builds at a time with --builder docker|podman.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
+}
+
+/// `monoship build --builder` (and `ship --builder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builder {
+    /// monoship's own: cargo, then reproducible OCI images without Docker.
+    Monoship,
+    /// `docker buildx build` with Dockerfile.monoship.
+    Docker,
+    /// `podman build` with Dockerfile.monoship.
+    Podman,
+}
+
+impl Builder {
+    /// The container engine, for the builders that use one.
+    pub fn engine(self) -> Option<Engine> {
+        match self {
+            Builder::Monoship => None,
+            Builder::Docker => Some(Engine::Docker),
+            Builder::Podman => Some(Engine::Podman),
+        }
+    }
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
@@ -59,11 +83,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         return Err(CliError::UnknownService(unknown.clone()));
     }
     let push = super::publish::prepare_push(&args.push, &ws)?;
-    if push.is_some() && args.builder != super::generate::Builder::Monoship {
-        return Err(CliError::Arguments(
-            "--push publishes monoship's OCI layout: it needs --builder monoship",
-        ));
-    }
     if args.affected && services.is_empty() {
         if cli.format == Format::Json {
             output::json(&serde_json::json!({"revision": null, "services": []}))?;
@@ -78,24 +97,25 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.target.as_deref(),
         cli.offline,
     )?;
-    if args.builder != super::generate::Builder::Monoship {
-        return super::generate::container_build(
-            cli,
-            args.builder,
-            &ws,
-            &services,
-            &at_head.revision,
-            args.jobs as usize,
-        );
-    }
-    let opts = builder::Options {
-        services,
-        out_dir: args.out_dir.clone(),
-        ..at_head
-    };
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
-    let out = builder::run(&ws, &opts, &mut emit)?;
+    let out = match args.builder.engine() {
+        None => {
+            let opts = builder::Options {
+                services,
+                out_dir: args.out_dir.clone(),
+                ..at_head
+            };
+            builder::run(&ws, &opts, &mut emit)?
+        }
+        Some(engine) => ContainerBuilder {
+            engine,
+            jobs: args.jobs as usize,
+            revision: at_head.revision,
+            out_dir: args.out_dir.clone(),
+        }
+        .build(&ws, &services, &mut emit)?,
+    };
     reporter.finish();
     let published = match &push {
         Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),
@@ -125,7 +145,11 @@ fn render(
     for s in &out.record.services {
         rows.push(vec![
             s.service.clone(),
-            output::human_size(s.binary_size),
+            if s.binary_sha256.is_empty() {
+                "-".into() // built inside the image (--builder docker|podman)
+            } else {
+                output::human_size(s.binary_size)
+            },
             s.image_digest[..19].to_string(),
             output::human_size(s.image_size),
             if s.changed { "yes".into() } else { "no".into() },

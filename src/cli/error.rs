@@ -5,7 +5,6 @@
 use super::exit;
 use monoship::affected::AffectedError;
 use monoship::builder::BuildError;
-use monoship::builder::docker::DockerBuildError;
 use monoship::cluster::ConnectError;
 use monoship::demo::DemoError;
 use monoship::deploy::DeployError;
@@ -32,9 +31,6 @@ pub enum CliError {
     Generate(#[from] GenerateError),
     #[error(transparent)]
     Build(#[from] BuildError),
-    /// `build --builder docker|podman`.
-    #[error(transparent)]
-    DockerBuild(#[from] DockerBuildError),
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// Reading the kubeconfig and starting the client.
@@ -128,13 +124,6 @@ pub enum CliError {
     /// `affected --strict` on an analysis that failed closed.
     #[error("analysis failed closed (--strict): {0}")]
     Strict(String),
-    /// `build --builder docker|podman` with services whose build failed.
-    #[error("{program} build failed for {} (logs in {})", .services.join(", "), .logs.display())]
-    ContainerBuild {
-        program: String,
-        services: Vec<String>,
-        logs: std::path::PathBuf,
-    },
     /// `demo`: the build left no record.
     #[error("the build wrote no {}", .0.display())]
     NoBuildRecord(std::path::PathBuf),
@@ -165,7 +154,6 @@ impl CliError {
             | CliError::NoContainer { .. } => true,
             CliError::Generate(e) => e.is_usage(),
             CliError::Build(e) => e.is_usage(),
-            CliError::DockerBuild(e) => e.is_usage(),
             CliError::Publish(e) => e.is_usage(),
             CliError::Connect(e) => e.is_usage(),
             CliError::Deploy { source, .. } => source.is_usage(),
@@ -175,7 +163,6 @@ impl CliError {
             | CliError::NoLogs(_)
             | CliError::OutOfDate { .. }
             | CliError::Strict(_)
-            | CliError::ContainerBuild { .. }
             | CliError::NoBuildRecord(_)
             | CliError::Ship(_) => false,
         };

@@ -3,7 +3,6 @@
 
 use super::output::{self, warn};
 use super::{Cli, CliError, Format, exit, require_format, workspace_options};
-use monoship::builder::docker::{self as docker_builder, Engine, Event};
 use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use monoship::workspace::Workspace;
 use std::path::{Path, PathBuf};
@@ -210,111 +209,5 @@ fn warn_workflow(ctx: &Context) {
             "no `registry` in [workspace.metadata.monoship]: the workflow pushes to the \
              repository variable MONOSHIP_REGISTRY",
         );
-    }
-}
-
-/// `monoship build --builder`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Builder {
-    /// monoship's own: cargo, then reproducible OCI images without Docker.
-    Monoship,
-    /// `docker buildx build` with Dockerfile.monoship.
-    Docker,
-    /// `podman build` with Dockerfile.monoship.
-    Podman,
-}
-
-/// Build `services` (empty: all) of `ws` at `revision` with Docker or Podman, `jobs` at a time.
-pub fn container_build(
-    cli: &Cli,
-    builder: Builder,
-    ws: &Workspace,
-    services: &[String],
-    revision: &str,
-    jobs: usize,
-) -> Result<u8, CliError> {
-    let engine = match builder {
-        Builder::Docker => Engine::Docker,
-        Builder::Podman => Engine::Podman,
-        Builder::Monoship => {
-            return Err(CliError::Arguments("not a container builder: monoship"));
-        }
-    };
-    let opts = docker_builder::Options {
-        engine,
-        services: services.to_vec(),
-        revision: revision.to_string(),
-    };
-    let planned = docker_builder::plan(ws, &opts)?;
-    let program = docker_builder::preflight(engine)?;
-    let quiet = cli.quiet;
-    let outcomes = docker_builder::run(&program, &planned, jobs, &mut |e| match e {
-        Event::Started {
-            service,
-            index,
-            total,
-            log,
-        } if !quiet => eprintln!(
-            "building {service} ({index}/{total}) with {}, log: {}",
-            engine.program(),
-            log.display()
-        ),
-        Event::Finished(o) if !quiet => {
-            if o.ok {
-                eprintln!("built {} in {:.1}s", o.tag, o.seconds);
-            } else {
-                eprintln!("{} failed after {:.1}s", o.service, o.seconds);
-            }
-        }
-        _ => {}
-    });
-    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).collect();
-    for o in &failed {
-        eprintln!("--- last lines of {}", o.log.display());
-        for line in docker_builder::log_tail(&o.log, 20) {
-            eprintln!("{}| {line}", o.service);
-        }
-    }
-    if cli.format == Format::Json {
-        output::json(&serde_json::json!({
-            "builder": engine.program(),
-            "revision": revision,
-            "services": outcomes,
-        }))?;
-    } else {
-        print_outcomes(&outcomes);
-    }
-    if failed.is_empty() {
-        Ok(exit::OK)
-    } else {
-        Err(CliError::ContainerBuild {
-            program: engine.program().to_string(),
-            services: failed.iter().map(|o| o.service.clone()).collect(),
-            logs: failed[0]
-                .log
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-        })
-    }
-}
-
-/// The table of a container build.
-fn print_outcomes(outcomes: &[docker_builder::Outcome]) {
-    let mut rows = vec![
-        ["SERVICE", "TAG", "RESULT", "TIME"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for o in outcomes {
-        rows.push(vec![
-            o.service.clone(),
-            o.tag.clone(),
-            if o.ok { "built" } else { "failed" }.to_string(),
-            format!("{:.1}s", o.seconds),
-        ]);
-    }
-    for line in output::table(&rows) {
-        println!("{line}");
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Cli, Format};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use monoship::builder::Event;
+use monoship::builder::{Event, docker};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -13,6 +13,8 @@ pub struct BuildReporter {
     started: Instant,
     units: usize,
     fresh: usize,
+    /// Images built with `--builder docker|podman`.
+    containers: usize,
 }
 
 impl BuildReporter {
@@ -34,6 +36,7 @@ impl BuildReporter {
             started: Instant::now(),
             units: 0,
             fresh: 0,
+            containers: 0,
         }
     }
 
@@ -98,6 +101,42 @@ impl BuildReporter {
             } if !self.quiet => {
                 self.line(&format!("image {service} {digest} ({size} bytes)"));
             }
+            Event::Container(e) => self.on_container(e),
+            _ => {}
+        }
+    }
+
+    /// A build of `--builder docker|podman`; a failed one shows the end of its log.
+    fn on_container(&mut self, e: docker::Event) {
+        match e {
+            docker::Event::Started {
+                service,
+                index,
+                total,
+                log,
+            } if !self.quiet => self.line(&format!(
+                "building {service} ({index}/{total}), log: {}",
+                log.display()
+            )),
+            docker::Event::Finished(o) => {
+                self.containers += 1;
+                if o.ok {
+                    if !self.quiet {
+                        self.line(&format!("built {} in {:.1}s", o.tag, o.seconds));
+                    }
+                    return;
+                }
+                let mut text = format!(
+                    "{} failed after {:.1}s; last lines of {}:",
+                    o.service,
+                    o.seconds,
+                    o.log.display()
+                );
+                for line in docker::log_tail(&o.log, 20) {
+                    text.push_str(&format!("\n{}| {line}", o.service));
+                }
+                self.line(&text);
+            }
             _ => {}
         }
     }
@@ -105,6 +144,16 @@ impl BuildReporter {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        if self.containers > 0 {
+            if !self.quiet {
+                self.line(&format!(
+                    "built {} image(s) in {:.1}s",
+                    self.containers,
+                    self.started.elapsed().as_secs_f64()
+                ));
+            }
+            return;
         }
         if !self.quiet {
             self.line(&format!(

@@ -1,5 +1,6 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
+use super::build::Builder;
 use super::cluster::{RolloutArgs, connect};
 use super::deploy::Reporter;
 use super::progress::BuildReporter;
@@ -9,8 +10,9 @@ use super::{exit, output, require_format, runtime, workspace_options};
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{DeployError, Options, status};
 use monoship::pipeline::{
-    self, BoxFuture, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, Event,
-    KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
+    self, BoxFuture, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
+    DryRunPublisher, Event, KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions,
+    ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -42,6 +44,12 @@ pub struct Args {
     /// A tag besides the revision's short sha (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// monoship's own builder, or `docker`/`podman` with Dockerfile.monoship (as `build`).
+    #[arg(long, value_enum, default_value_t = Builder::Monoship)]
+    pub builder: Builder,
+    /// Image builds at a time with --builder docker|podman.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
     #[command(flatten)]
     pub rollout: RolloutArgs,
 }
@@ -73,10 +81,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let conn = rt.block_on(connect(&args.rollout.cluster.kube))?;
     let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
     let opts = ship_options(args);
-    let builder = CargoBuilder {
+    let cargo = CargoBuilder {
         profile: None,
         target: None,
         offline: cli.offline,
+    };
+    let container = match args.builder.engine() {
+        Some(engine) => Some(ContainerBuilder {
+            engine,
+            jobs: args.jobs as usize,
+            revision: monoship::builder::Options::at_head(&ws, None, None, cli.offline)?.revision,
+            out_dir: None,
+        }),
+        None => None,
     };
     let registry = RegistryPublisher {
         options: pipeline::publish_options(
@@ -101,7 +118,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         stop: OnceLock::new(),
     };
     let stages = Stages {
-        builder: &builder,
+        builder: match &container {
+            Some(c) => c as &dyn pipeline::Builder,
+            None => &cargo,
+        },
         publisher: if args.rollout.cluster.dry_run {
             &dry_run
         } else {

@@ -20,8 +20,9 @@ mod select;
 mod tests;
 
 pub use seams::{
-    BoxFuture, Builder, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, KubeCluster,
-    LayoutPublisher, PublishJob, PublishMode, Published, Publisher, Publishing, RegistryPublisher,
+    BoxFuture, Builder, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
+    DryRunPublisher, KubeCluster, LayoutPublisher, PublishJob, PublishMode, Published, Publisher,
+    Publishing, RegistryPublisher,
 };
 pub use select::{
     NEVER_DEPLOYED, Selected, deploy_target, deployed_revisions, first_reason, group_by_revision,

@@ -57,6 +57,35 @@ impl Builder for CargoBuilder {
     }
 }
 
+/// Docker or Podman with `Dockerfile.monoship`, one build per service
+/// ([`builder::container::run`]), exported into the same layout and record.
+pub struct ContainerBuilder {
+    pub engine: builder::docker::Engine,
+    /// Image builds at a time.
+    pub jobs: usize,
+    /// The revision the images are labelled with (the workspace's HEAD commit).
+    pub revision: String,
+    pub out_dir: Option<PathBuf>,
+}
+
+impl Builder for ContainerBuilder {
+    fn build(
+        &self,
+        ws: &Workspace,
+        services: &[String],
+        emit: &mut dyn FnMut(builder::Event),
+    ) -> Result<builder::Output, BuildError> {
+        let opts = builder::container::Options {
+            engine: self.engine,
+            services: services.to_vec(),
+            revision: self.revision.clone(),
+            jobs: self.jobs,
+            out_dir: self.out_dir.clone(),
+        };
+        builder::container::run(ws, &opts, emit)
+    }
+}
+
 /// How images reach the place they are deployed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishMode {

@@ -298,8 +298,18 @@ fn container_build_without_the_program_says_so() {
     }
 }
 
-/// A stand-in `docker` that answers the preflight probes as `probe` says and records the
-/// arguments of every `buildx build` in `calls/`.
+/// `docker save -o FILE TAG` of the stand-in: an OCI layout of one image (no layers, a config
+/// that names TAG) in the tar FILE. PATH holds only the stand-in, so programs go by path.
+const SAVE: &str = r#"d=$(/usr/bin/mktemp -d); /usr/bin/mkdir -p "$d/blobs/sha256"
+  blob() { h=$(/usr/bin/sha256sum "$d/b" | /usr/bin/cut -d' ' -f1); n=$(/usr/bin/stat -c %s "$d/b"); /usr/bin/mv "$d/b" "$d/blobs/sha256/$h"; }
+  printf '{"architecture":"amd64","os":"linux","config":{"Labels":{"tag":"%s"}},"rootfs":{"type":"layers","diff_ids":[]}}' "$4" > "$d/b"; blob
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[]}' "$h" "$n" > "$d/b"; blob
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s}]}' "$h" "$n" > "$d/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$d/oci-layout"
+  /usr/bin/tar -C "$d" -cf "$3" . && exit 0"#;
+
+/// A stand-in `docker` that answers the preflight probes as `probe` says, records the
+/// arguments of every `buildx build` in `calls/`, and saves images as [`SAVE`] says.
 fn stub_docker(dir: &Path, probe: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
@@ -309,6 +319,7 @@ fn stub_docker(dir: &Path, probe: &str) -> PathBuf {
         "#!/bin/sh\n\
          case \"$1\" in\n\
          version|buildx) if [ \"$2\" != build ]; then {probe}; fi ;;\n\
+         save) {SAVE} ;;\n\
          esac\n\
          for a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{calls}/'\"$6\"\n\
          echo \"#1 building $6\"\n",
@@ -362,24 +373,38 @@ fn stub_docker_receives_the_planned_command_lines() {
         &bin,
     );
     run.ok();
+    // The build record of the three images, each in the layout under its name.
     let report = run.json();
-    assert_eq!(report["builder"], "docker");
     assert_eq!(report["revision"], head.as_str());
-    let tags: Vec<&str> = report["services"]
+    let services: Vec<&str> = report["services"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["tag"].as_str().unwrap())
+        .map(|s| s["service"].as_str().unwrap())
         .collect();
+    assert_eq!(services, ["auth", "orders", "users"]);
     let short = &head[..12];
-    assert_eq!(
-        tags,
-        [
-            format!("auth:{short}"),
-            format!("orders:{short}"),
-            format!("users:{short}")
-        ]
-    );
+    let index: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(f.path().join("target/monoship/oci/index.json")).unwrap(),
+    )
+    .unwrap();
+    for s in report["services"].as_array().unwrap() {
+        assert_eq!(s["base"], "Dockerfile.monoship");
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == s["service"])
+            .unwrap_or_else(|| panic!("{s} not in {index:#}"));
+        assert_eq!(entry["digest"], s["image_digest"]);
+    }
+    let digests: std::collections::BTreeSet<&str> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["image_digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests.len(), 3, "{report:#}");
     let root = f.path().display().to_string();
     let target = format!("{root}/target/monoship");
     let users = fs::read_to_string(stub.path().join("calls/SERVICE_NAME=users")).unwrap();

@@ -14,6 +14,7 @@ mod affected_fixtures;
 mod affected_output;
 mod build;
 mod build_base;
+mod build_podman;
 mod demo;
 mod deploy;
 mod deploy_access;
