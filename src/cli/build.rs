@@ -1,7 +1,7 @@
 use super::{Cli, CliError, Format, exit, output, require_format, workspace_options};
 use monoship::builder::docker::Engine;
 use monoship::builder::{self, Event};
-use monoship::pipeline::{Builder as _, ContainerBuilder};
+use monoship::pipeline::{BuildJob, Builder as _, ContainerBuilder};
 use monoship::publish::PublishRecord;
 
 #[derive(Debug, clap::Args)]
@@ -114,7 +114,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             revision: at_head.revision,
             out_dir: args.out_dir.clone(),
         }
-        .build(&ws, &services, &mut emit)?,
+        .build(BuildJob {
+            ws: &ws,
+            services: &services,
+            emit: &mut emit,
+        })?,
     };
     reporter.finish();
     let published = match &push {

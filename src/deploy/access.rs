@@ -28,26 +28,55 @@ const fn need(verb: &'static str, group: &'static str, resource: &'static str) -
     }
 }
 
+/// Verbs on one resource of API group `group` (`""` for the core group), as a Role's rule
+/// says them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+impl Rule {
+    fn needs(&self) -> impl Iterator<Item = Need> + '_ {
+        self.verbs
+            .iter()
+            .map(|verb| need(verb, self.group, self.resource))
+    }
+}
+
 /// What following a rollout and rolling it back take: the Deployment read, watched and
 /// patched, its ReplicaSets and pods listed and watched, and the per-service Lease that keeps
 /// two runs apart.
-pub const ROLLOUT: &[Need] = &[
-    need("get", "apps", "deployments"),
-    need("patch", "apps", "deployments"),
-    need("list", "apps", "deployments"),
-    need("watch", "apps", "deployments"),
-    need("list", "apps", "replicasets"),
-    need("watch", "apps", "replicasets"),
-    need("list", "", "pods"),
-    need("watch", "", "pods"),
-    need("get", "coordination.k8s.io", "leases"),
-    need("create", "coordination.k8s.io", "leases"),
-    need("update", "coordination.k8s.io", "leases"),
-    need("delete", "coordination.k8s.io", "leases"),
+pub const ROLLOUT: &[Rule] = &[
+    Rule {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["get", "patch", "list", "watch"],
+    },
+    Rule {
+        group: "apps",
+        resource: "replicasets",
+        verbs: &["list", "watch"],
+    },
+    Rule {
+        group: "",
+        resource: "pods",
+        verbs: &["list", "watch"],
+    },
+    Rule {
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get", "create", "update", "delete"],
+    },
 ];
 
 /// `--manifests` creating a Deployment that does not exist yet also needs `create`.
-pub const CREATE: Need = need("create", "apps", "deployments");
+pub const CREATE: Rule = Rule {
+    group: "apps",
+    resource: "deployments",
+    verbs: &["create"],
+};
 
 /// The API server's words for a denial, from "forbidden:" on.
 pub fn denial(user: Option<&str>, n: &Need, namespace: &str) -> String {
@@ -102,14 +131,15 @@ async fn allowed(client: &Client, n: &Need, namespace: &str) -> Result<Option<bo
     }
 }
 
-/// Check `needs` in `namespace`; the first one denied is a [`DeployError::Forbidden`].
-pub async fn check(client: &Client, namespace: &str, needs: &[Need]) -> Result<(), DeployError> {
-    for n in needs {
-        if allowed(client, n, namespace).await? == Some(false) {
+/// Check `rules` in `namespace`, verb by verb; the first one denied is a
+/// [`DeployError::Forbidden`].
+pub async fn check(client: &Client, namespace: &str, rules: &[Rule]) -> Result<(), DeployError> {
+    for n in rules.iter().flat_map(Rule::needs) {
+        if allowed(client, &n, namespace).await? == Some(false) {
             let user = whoami(client).await;
             return Err(DeployError::Forbidden(denial(
                 user.as_deref(),
-                n,
+                &n,
                 namespace,
             )));
         }
@@ -148,14 +178,14 @@ mod tests {
             assert!(
                 ROLLOUT
                     .iter()
-                    .any(|n| n.verb == verb && n.resource == "deployments")
+                    .any(|r| r.verbs.contains(&verb) && r.resource == "deployments")
             );
         }
         for resource in ["replicasets", "pods"] {
             assert!(
                 ROLLOUT
                     .iter()
-                    .any(|n| n.verb == "watch" && n.resource == resource)
+                    .any(|r| r.verbs.contains(&"watch") && r.resource == resource)
             );
         }
     }

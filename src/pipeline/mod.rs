@@ -20,7 +20,7 @@ mod select;
 mod tests;
 
 pub use seams::{
-    BoxFuture, Builder, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
+    BoxFuture, BuildJob, Builder, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
     DryRunPublisher, KubeCluster, LayoutPublisher, PublishJob, PublishMode, Published, Publisher,
     Publishing, RegistryPublisher,
 };
@@ -167,9 +167,11 @@ pub fn ship(
     emit(Event::Stage(Stage::Build {
         services: services.len(),
     }));
-    let built = stages
-        .builder
-        .build(ws, &services, &mut |e| emit(Event::Build(e)))?;
+    let built = stages.builder.build(BuildJob {
+        ws,
+        services: &services,
+        emit: &mut |e| emit(Event::Build(e)),
+    })?;
 
     emit(Event::Stage(Stage::Publish(stages.publisher.mode())));
     let published = rt.block_on(stages.publisher.publish(PublishJob {

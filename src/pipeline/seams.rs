@@ -20,12 +20,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Compiles services into images: a build record and an OCI layout.
 pub trait Builder {
-    fn build(
-        &self,
-        ws: &Workspace,
-        services: &[String],
-        emit: &mut dyn FnMut(builder::Event),
-    ) -> Result<builder::Output, BuildError>;
+    fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError>;
+}
+
+/// What a builder is handed: the workspace, the services to build (none: all), and where its
+/// events go.
+pub struct BuildJob<'a> {
+    pub ws: &'a Workspace,
+    pub services: &'a [String],
+    pub emit: &'a mut dyn FnMut(builder::Event),
 }
 
 /// monoship's own builder: cargo, then reproducible OCI images ([`builder::run`]) of the
@@ -38,12 +41,8 @@ pub struct CargoBuilder {
 }
 
 impl Builder for CargoBuilder {
-    fn build(
-        &self,
-        ws: &Workspace,
-        services: &[String],
-        emit: &mut dyn FnMut(builder::Event),
-    ) -> Result<builder::Output, BuildError> {
+    fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
+        let BuildJob { ws, services, emit } = job;
         let opts = builder::Options {
             services: services.to_vec(),
             ..builder::Options::at_head(
@@ -69,12 +68,8 @@ pub struct ContainerBuilder {
 }
 
 impl Builder for ContainerBuilder {
-    fn build(
-        &self,
-        ws: &Workspace,
-        services: &[String],
-        emit: &mut dyn FnMut(builder::Event),
-    ) -> Result<builder::Output, BuildError> {
+    fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
+        let BuildJob { ws, services, emit } = job;
         let opts = builder::container::Options {
             engine: self.engine,
             services: services.to_vec(),

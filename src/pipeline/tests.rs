@@ -52,12 +52,8 @@ struct FakeBuilder<'a> {
 }
 
 impl Builder for FakeBuilder<'_> {
-    fn build(
-        &self,
-        _ws: &Workspace,
-        services: &[String],
-        emit: &mut dyn FnMut(builder::Event),
-    ) -> Result<builder::Output, BuildError> {
+    fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
+        let BuildJob { services, emit, .. } = job;
         self.log
             .borrow_mut()
             .push(format!("build {}", services.join(" ")));
