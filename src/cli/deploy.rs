@@ -216,10 +216,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         if let Some(why) = stop.reason() {
             return Err(signals::interrupted(why, &results));
         }
-        Ok(if results.iter().all(|r| r.result.is_success()) {
-            exit::OK
-        } else {
-            exit::FAILED
-        })
+        Ok(exit::of_rollouts(results.iter().map(|r| r.result)))
     })
 }

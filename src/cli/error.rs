@@ -14,6 +14,7 @@ use monoship::init::InitError;
 use monoship::invalid::Invalid;
 use monoship::pipeline::ShipError;
 use monoship::publish::PublishError;
+use monoship::registry::RegistryError;
 use monoship::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,21 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         let usage = match self {
             CliError::Deploy { source, .. } if source.is_busy() => return exit::BUSY,
+            CliError::Deploy {
+                source: DeployError::Unreachable { .. },
+                ..
+            } => return exit::UNREACHABLE,
+            CliError::Deploy {
+                source: DeployError::Forbidden(_),
+                ..
+            } => return exit::DENIED,
+            CliError::Publish(e) => match e.registry() {
+                Some(RegistryError::Unreachable { .. }) => return exit::UNREACHABLE,
+                Some(RegistryError::AuthFailed { .. } | RegistryError::Denied { .. }) => {
+                    return exit::DENIED;
+                }
+                _ => e.is_usage(),
+            },
             CliError::Interrupted { signal, .. } => return exit::signal(signal),
             CliError::Affected(_)
             | CliError::Workspace(_)
@@ -154,7 +170,6 @@ impl CliError {
             | CliError::NoContainer { .. } => true,
             CliError::Generate(e) => e.is_usage(),
             CliError::Build(e) => e.is_usage(),
-            CliError::Publish(e) => e.is_usage(),
             CliError::Connect(e) => e.is_usage(),
             CliError::Deploy { source, .. } => source.is_usage(),
             CliError::Demo(e) => e.is_usage(),
@@ -263,11 +278,50 @@ mod tests {
         let ship = CliError::from(ShipError::NotPublished("users".into()));
         assert_eq!(ship.exit_code(), exit::FAILED);
         assert_eq!(ship.to_string(), "users: no image was published");
+        let down = CliError::from(DeployError::Unreachable {
+            server: None,
+            message: "connection refused".into(),
+        });
+        assert_eq!(down.exit_code(), exit::UNREACHABLE);
+        let denied = CliError::from(DeployError::Forbidden("forbidden: …".into()));
+        assert_eq!(denied.exit_code(), exit::DENIED);
+        let registry = |e| {
+            CliError::from(PublishError::Service {
+                service: "users".into(),
+                source: e,
+            })
+        };
+        let unreachable = registry(RegistryError::Unreachable {
+            registry: "r.io".into(),
+            detail: "dns".into(),
+        });
+        assert_eq!(unreachable.exit_code(), exit::UNREACHABLE);
+        let refused = registry(RegistryError::AuthFailed {
+            registry: "r.io".into(),
+            hint: String::new(),
+        });
+        assert_eq!(refused.exit_code(), exit::DENIED);
         let term = CliError::Interrupted {
             signal: "SIGTERM".into(),
             summary: "…".into(),
         };
         assert_eq!(term.exit_code(), exit::SIGTERM);
+    }
+
+    #[test]
+    fn rollouts_that_end_badly_say_how() {
+        use monoship::deploy::Outcome::*;
+        assert_eq!(exit::of_rollouts([Deployed, Unchanged]), exit::OK);
+        assert_eq!(
+            exit::of_rollouts([Deployed, RolledBack, Skipped]),
+            exit::ROLLED_BACK
+        );
+        assert_eq!(exit::of_rollouts([RolledBack, Error]), exit::FAILED);
+        assert_eq!(
+            exit::of_rollouts([Error, RollbackFailed]),
+            exit::LEFT_FAILED
+        );
+        assert_eq!(exit::of_rollouts([Deployed, Failed]), exit::LEFT_FAILED);
     }
 
     #[test]
@@ -281,7 +335,7 @@ mod tests {
             e.to_string(),
             "cannot reach the Kubernetes API server at https://127.0.0.1:6443: connection refused"
         );
-        assert_eq!(e.exit_code(), exit::FAILED);
+        assert_eq!(e.exit_code(), exit::UNREACHABLE);
         let missing: Result<(), DeployError> = Err(DeployError::DeploymentNotFound {
             namespace: "shop".into(),
             name: "users-api".into(),

@@ -38,10 +38,41 @@ pub mod exit {
     /// `deploy`, `ship`, `rollback`: another monoship run is deploying a service (it holds the
     /// service's lease), or a change monoship did not make is in progress; nothing was changed.
     pub const BUSY: u8 = 3;
+    /// `deploy`, `ship`: a rollout failed, and every service it failed for is back on its
+    /// previous revision and available (`rolled-back`; dependents `skipped`).
+    pub const ROLLED_BACK: u8 = 4;
+    /// `deploy`, `ship`, `rollback`: a rollout failed and a service was left so: its rollback
+    /// failed too (`rollback-failed`), or `--no-rollback` (`failed`). Look at it now.
+    pub const LEFT_FAILED: u8 = 5;
+    /// The Kubernetes API server or a registry cannot be reached (nothing answers, DNS, TLS).
+    pub const UNREACHABLE: u8 = 6;
+    /// The Kubernetes API server or a registry refused the credentials or denied an operation
+    /// (401, 403, RBAC), before anything was changed.
+    pub const DENIED: u8 = 7;
     /// `deploy`, `ship`, `rollback` stopped by SIGINT (128 + 2): in-flight rollouts rolled back.
     pub const SIGINT: u8 = 130;
     /// `deploy`, `ship`, `rollback` stopped by SIGTERM (128 + 15): in-flight rollouts rolled back.
     pub const SIGTERM: u8 = 143;
+
+    /// The code of a run whose rollouts ended with `outcomes`: 0 when every one succeeded;
+    /// [`LEFT_FAILED`] when any service was left failed; 1 when any could not be deployed or
+    /// followed (`error`); else [`ROLLED_BACK`].
+    pub fn of_rollouts(outcomes: impl IntoIterator<Item = monoship::deploy::Outcome>) -> u8 {
+        use monoship::deploy::Outcome;
+        let outcomes: Vec<Outcome> = outcomes.into_iter().collect();
+        if outcomes.iter().all(|o| o.is_success()) {
+            OK
+        } else if outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::RollbackFailed | Outcome::Failed))
+        {
+            LEFT_FAILED
+        } else if outcomes.contains(&Outcome::Error) {
+            FAILED
+        } else {
+            ROLLED_BACK
+        }
+    }
 
     /// The code of a run stopped by `signal` (`SIGINT` or `SIGTERM`).
     pub fn signal(signal: &str) -> u8 {

@@ -66,6 +66,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
         Ok(match result.result {
             Outcome::RolledBack | Outcome::Unchanged | Outcome::WouldDeploy => exit::OK,
+            Outcome::RollbackFailed | Outcome::Failed => exit::LEFT_FAILED,
             _ => exit::FAILED,
         })
     })

@@ -146,7 +146,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     if let Some(why) = cluster.stop.get().and_then(Stop::reason) {
         return Err(signals::interrupted(why, &report.results));
     }
-    Ok(if report.ok() { exit::OK } else { exit::FAILED })
+    Ok(exit::of_rollouts(report.results.iter().map(|r| r.result)))
 }
 
 fn ship_options(args: &Args) -> ShipOptions {

@@ -51,6 +51,14 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// The registry's error behind this one, if any.
+    pub fn registry(&self) -> Option<&RegistryError> {
+        match self {
+            PublishError::Registry(e) | PublishError::Service { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
     /// The user's mistake (exit code 2) rather than a failed operation (1).
     pub fn is_usage(&self) -> bool {
         match self {
