@@ -77,6 +77,9 @@ pub struct Options {
     pub epoch: u64,
     /// Where the OCI layout and build record go (default `<target-dir>/monoship`).
     pub out_dir: Option<PathBuf>,
+    /// The caller's async runtime (multi-threaded), for pulling base images; `None`: a small
+    /// one of the stage's own when a base is pulled.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The build record's file name, beside the OCI layout (directory [`LAYOUT`]).
@@ -193,7 +196,7 @@ pub fn run(
     };
     let groups = plan_groups(ws, opts, &services, &settings, &dirs)?;
     // Base images first: a missing one fails before anything compiles.
-    let bases = bases(ws, &settings, &dirs)?;
+    let bases = bases(ws, &settings, &dirs, opts.runtime.as_ref())?;
     emit(Event::Planned {
         groups: groups
             .iter()
@@ -352,13 +355,14 @@ fn bases(
     ws: &Workspace,
     settings: &BTreeMap<&str, Settings>,
     dirs: &Dirs,
+    runtime: Option<&tokio::runtime::Handle>,
 ) -> Result<BTreeMap<BaseImage, image::Base>, BuildError> {
     let mut bases = BTreeMap::new();
     for set in settings.values() {
         if !bases.contains_key(&set.base) {
             let base = match &set.base {
                 BaseImage::Builtin => image::builtin_base_cached(Some(&dirs.layers))?,
-                BaseImage::Pulled(reference) => pull_base(reference, &ws.target_dir)?,
+                BaseImage::Pulled(reference) => pull_base(reference, &ws.target_dir, runtime)?,
             };
             bases.insert(set.base.clone(), base);
         }

@@ -42,6 +42,7 @@ impl Options {
             revision: revision.to_string(),
             epoch,
             out_dir: None,
+            runtime: None,
         })
     }
 }
@@ -121,7 +122,11 @@ impl Settings {
 
 /// Pull a base image (once; its blobs are cached by digest under the target directory) and
 /// take its layers as they are. Plain HTTP only for registries on this machine.
-pub(super) fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Base, BuildError> {
+pub(super) fn pull_base(
+    reference: &str,
+    target_dir: &Path,
+    runtime: Option<&tokio::runtime::Handle>,
+) -> Result<image::Base, BuildError> {
     let err = |message: String| BuildError::Base {
         reference: reference.to_string(),
         message,
@@ -129,7 +134,7 @@ pub(super) fn pull_base(reference: &str, target_dir: &Path) -> Result<image::Bas
     let host = reference.split('/').next().unwrap_or("");
     let transport = crate::registry::Transport::for_base(host);
     let cache = crate::registry::pull::cache_dir(target_dir);
-    let pulled = crate::registry::pull::pull(reference, &cache, transport)
+    let pulled = crate::registry::pull::pull(reference, &cache, transport, runtime)
         .map_err(|e| err(e.to_string()))?;
     let config: serde_json::Value = std::fs::read(pulled.blob_path(&pulled.config.digest))
         .ok()

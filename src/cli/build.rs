@@ -97,6 +97,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         args.target.as_deref(),
         cli.offline,
     )?;
+    let rt = super::runtime()?;
     let mut reporter = super::progress::BuildReporter::new(cli);
     let mut emit = |e: Event| reporter.on(e);
     let out = match args.builder.engine() {
@@ -104,6 +105,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             let opts = builder::Options {
                 services,
                 out_dir: args.out_dir.clone(),
+                runtime: Some(rt.handle().clone()),
                 ..at_head
             };
             builder::run(&ws, &opts, &mut emit)?
@@ -118,11 +120,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             ws: &ws,
             services: &services,
             emit: &mut emit,
+            runtime: Some(rt.handle()),
         })?,
     };
     reporter.finish();
     let published = match &push {
-        Some(p) => Some(super::publish::push_built(cli, p, &out.record_path)?),
+        Some(p) => Some(super::publish::push_built(cli, &rt, p, &out.record_path)?),
         None => None,
     };
     render(cli, &out, published.as_ref())?;

@@ -125,6 +125,7 @@ pub fn prepare_push(
 /// For `build --push`: publish every image of the build record at `record_path`.
 pub fn push_built(
     cli: &Cli,
+    rt: &tokio::runtime::Runtime,
     opts: &publish::Options,
     record_path: &Path,
 ) -> Result<PublishRecord, CliError> {
@@ -135,7 +136,7 @@ pub fn push_built(
             .unwrap_or_default(),
         ..opts.clone()
     };
-    let out = super::runtime()?.block_on(publish::run(&opts, &mut reporter(cli)))?;
+    let out = rt.block_on(publish::run(&opts, &mut reporter(cli)))?;
     Ok(out.record)
 }
 

@@ -171,6 +171,7 @@ pub fn ship(
         ws,
         services: &services,
         emit: &mut |e| emit(Event::Build(e)),
+        runtime: Some(rt.handle()),
     })?;
 
     emit(Event::Stage(Stage::Publish(stages.publisher.mode())));

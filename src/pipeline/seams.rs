@@ -29,6 +29,8 @@ pub struct BuildJob<'a> {
     pub ws: &'a Workspace,
     pub services: &'a [String],
     pub emit: &'a mut dyn FnMut(builder::Event),
+    /// The caller's async runtime, for what a build fetches (base images).
+    pub runtime: Option<&'a tokio::runtime::Handle>,
 }
 
 /// monoship's own builder: cargo, then reproducible OCI images ([`builder::run`]) of the
@@ -42,9 +44,15 @@ pub struct CargoBuilder {
 
 impl Builder for CargoBuilder {
     fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
-        let BuildJob { ws, services, emit } = job;
+        let BuildJob {
+            ws,
+            services,
+            emit,
+            runtime,
+        } = job;
         let opts = builder::Options {
             services: services.to_vec(),
+            runtime: runtime.cloned(),
             ..builder::Options::at_head(
                 ws,
                 self.profile.as_deref(),
@@ -69,7 +77,9 @@ pub struct ContainerBuilder {
 
 impl Builder for ContainerBuilder {
     fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
-        let BuildJob { ws, services, emit } = job;
+        let BuildJob {
+            ws, services, emit, ..
+        } = job;
         let opts = builder::container::Options {
             engine: self.engine,
             services: services.to_vec(),

@@ -77,11 +77,13 @@ pub fn cache_dir(target_dir: &Path) -> PathBuf {
 
 /// Pull `reference` (`host/repo:tag` or `host/repo@sha256:…`; Docker Hub names as docker
 /// spells them) for linux/amd64 into `cache`. `transport`: plain HTTP only for local registries.
-/// Credentials come from the environment or docker's config.
+/// Credentials come from the environment or docker's config. `runtime`: the caller's
+/// (multi-threaded; the caller is not async), else a current-thread one made for the pull.
 pub fn pull(
     reference: &str,
     cache: &Path,
     transport: super::Transport,
+    runtime: Option<&tokio::runtime::Handle>,
 ) -> Result<PulledImage, RegistryError> {
     let parsed: oci_client::Reference = reference
         .parse()
@@ -93,17 +95,21 @@ pub fn pull(
         .or(parsed.tag())
         .unwrap_or("latest")
         .to_string();
-    runtime()?.block_on(pull_image(
+    let work = pull_image(
         &registry,
         parsed.repository(),
         &wanted,
         cache,
         ("linux", "amd64"),
-    ))
+    );
+    match runtime {
+        Some(handle) => handle.block_on(work),
+        None => own_runtime()?.block_on(work),
+    }
 }
 
-/// A current-thread runtime for the caller, which is not async (the build stage).
-fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
+/// A current-thread runtime for a caller that has none.
+fn own_runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -266,6 +266,7 @@ fn pulls_an_image_it_pushed_into_the_blob_cache() {
         &reference,
         cache.path(),
         ::monoship::registry::Transport::PlainHttp,
+        None,
     )
     .unwrap();
     assert_eq!(image.digest, b.digest("gateway"));
@@ -285,6 +286,7 @@ fn pulls_an_image_it_pushed_into_the_blob_cache() {
         &format!("{target}/gateway@{}", image.digest),
         cache.path(),
         ::monoship::registry::Transport::PlainHttp,
+        None,
     )
     .unwrap();
     assert_eq!(again.layers, image.layers);
