@@ -143,7 +143,7 @@ impl CliError {
                 ..
             } => return exit::UNREACHABLE,
             CliError::Deploy {
-                source: DeployError::Forbidden(_),
+                source: DeployError::Forbidden(_) | DeployError::Unauthorized(_),
                 ..
             } => return exit::DENIED,
             CliError::Publish(e) => match e.registry() {

@@ -23,6 +23,9 @@ pub enum DeployError {
     /// RBAC said no; the message is the API server's, from "forbidden:" on.
     #[error("{0}")]
     Forbidden(String),
+    /// The API server did not accept the credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The object changed between reading and patching it (HTTP 409).
     #[error("{0}")]
     Conflict(String),
@@ -61,6 +64,7 @@ impl DeployError {
                 let message = status.message.clone();
                 match status.code {
                     403 => DeployError::Forbidden(forbidden_line(&message)),
+                    401 => DeployError::Unauthorized(format!("{what}: {message}")),
                     409 => DeployError::Conflict(format!("{what}: {message}")),
                     _ if message.is_empty() => {
                         DeployError::Api(format!("{what}: HTTP {} {}", status.code, status.reason))

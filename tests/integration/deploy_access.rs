@@ -1,15 +1,16 @@
 //! Errors of `monoship deploy` found before anything changes, against the test cluster
 //! (scripts/testenv/up): RBAC without `patch`, a missing namespace or Deployment, a cluster
-//! nobody answers for. Each is one line on stderr, exit code 1, and nothing is changed.
+//! nobody answers for. Each is one line on stderr, its exit code (7 denied, 6 unreachable, 1
+//! otherwise), and nothing is changed.
 
 use crate::support::cluster::{self, Cluster, FAST_PROBE, image};
 use crate::support::fleet::Fleet;
 use crate::support::run::Run;
 
-/// Exit code 1 and one `error:` line on stderr.
-fn failed_line(run: &Run) -> &str {
+/// Exit code `code` and one `error:` line on stderr.
+fn failed_line(run: &Run, code: i32) -> &str {
     assert_eq!(
-        run.code, 1,
+        run.code, code,
         "stdout: {}\nstderr: {}",
         run.stdout, run.stderr
     );
@@ -59,7 +60,7 @@ fn a_user_without_patch_rights_gets_one_forbidden_line_and_nothing_changes() {
         "--image",
         &format!("users={}", image("fleet", "users", 2)),
     ]);
-    let line = failed_line(&run);
+    let line = failed_line(&run, 7);
     assert!(
         line.contains("forbidden:") && line.contains("cannot patch resource \"deployments\""),
         "{line}"
@@ -87,7 +88,7 @@ fn a_missing_namespace_is_named() {
         "--image",
         &format!("users={}", image("fleet", "users", 2)),
     ]);
-    let line = failed_line(&run);
+    let line = failed_line(&run, 1);
     assert_eq!(line, format!("error: namespace `{missing}` does not exist"));
 }
 
@@ -111,7 +112,7 @@ fn a_missing_deployment_names_manifests_and_generate() {
         "users",
         "orders",
     ]);
-    let line = failed_line(&run);
+    let line = failed_line(&run, 1);
     assert!(
         line.contains("deployment `orders` not found")
             && line.contains("--manifests")
@@ -134,7 +135,7 @@ fn an_unreachable_cluster_is_one_line() {
         "--image",
         &format!("users={}", image("fleet", "users", 2)),
     ]);
-    let line = failed_line(&run);
+    let line = failed_line(&run, 6);
     assert!(
         line.contains("cannot reach the Kubernetes API server")
             && line.contains(&format!("127.0.0.1:{port}")),

@@ -120,7 +120,7 @@ fn crash_loop_while_away_is_rolled_back() {
     c.wait_until("monoship's patch", || c.generation("users") > generation);
     apiserver::restart(Duration::from_secs(2));
     let (code, json, stderr) = outcome(&handle.join().unwrap());
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     let r = result_of(&json, "users");
     assert_eq!(r["result"], "rolled-back", "{r:#}");
     assert_eq!(r["report"]["code"], "CrashLoopBackOff", "{r:#}");
@@ -171,7 +171,7 @@ fn rights_taken_away_end_the_tracking() {
     let restarted = Instant::now();
     let (code, json, stderr) = outcome(&handle.join().unwrap());
     let after = restarted.elapsed();
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 5, "{stderr}");
     let r = result_of(&json, "users");
     assert_eq!(r["result"], "rollback-failed", "{r:#}");
     let reason = r["reason"].as_str().unwrap();

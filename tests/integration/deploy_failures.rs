@@ -79,7 +79,7 @@ fn never_ready_without_a_readiness_probe_ends_at_the_deadline_from_the_probes() 
     );
     let bad = image("neverready", "users", 6);
     let run = monoship(&c, &fleet, "deploy", &["--image", &format!("users={bad}")]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
     let r = result_of(&out, "users");
     assert_eq!(r["result"], "rolled-back", "{r:#}");
@@ -115,7 +115,7 @@ fn timeout_fails_a_rollout_that_is_too_slow() {
         "deploy",
         &["--timeout", "5s", "--image", &format!("users={slow}")],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
     let r = result_of(&out, "users");
     assert_eq!(r["result"], "rolled-back", "{r:#}");
@@ -145,7 +145,7 @@ fn one_good_one_bad_service_in_the_same_run() {
             &format!("orders={}", image("crashloop", "orders", 2)),
         ],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
     assert_eq!(result_of(&out, "users")["result"], "deployed");
     assert_eq!(result_of(&out, "orders")["result"], "rolled-back");
@@ -173,7 +173,7 @@ fn a_failed_dependency_skips_its_dependents_and_fail_fast_skips_the_rest() {
     ];
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let run = monoship(&c, &fleet, "deploy", &args);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
     assert_eq!(result_of(&out, "users")["result"], "rolled-back");
     let orders = result_of(&out, "orders");
@@ -188,7 +188,7 @@ fn a_failed_dependency_skips_its_dependents_and_fail_fast_skips_the_rest() {
     args.extend(["--image", &bad, "--image", &email]);
     let fleet = Fleet::new();
     let run = monoship(&c, &fleet, "deploy", &args);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
     let email = result_of(&out, "email");
     assert_eq!(email["result"], "skipped", "{out:#}");

@@ -397,7 +397,7 @@ fn registry_faults() {
     run_table(&[
         Case {
             name: "TLS: a registry whose CA is not trusted",
-            code: 1,
+            code: 6,
             names: &["127.0.0.1", "SSL_CERT_FILE", "certificate"],
             run: tls_untrusted,
         },
@@ -421,25 +421,25 @@ fn registry_faults() {
         },
         Case {
             name: "a registry that is down",
-            code: 1,
+            code: 6,
             names: &["cannot reach registry 127.0.0.1"],
             run: registry_down,
         },
         Case {
             name: "a wrong password (basic auth)",
-            code: 1,
+            code: 7,
             names: &["authentication failed for 127.0.0.1"],
             run: registry_wrong_password_local,
         },
         Case {
             name: "a registry that never answers",
-            code: 1,
+            code: 6,
             names: &["127.0.0.1", "no answer"],
             run: registry_no_answer,
         },
         Case {
             name: "--color never: no ANSI escape on stderr",
-            code: 1,
+            code: 6,
             names: &["cannot reach registry 127.0.0.1"],
             run: color_never,
         },
@@ -571,7 +571,7 @@ fn against_the_test_registry() {
         &out,
         &Expect {
             case: "a wrong password against the real registry",
-            code: 1,
+            code: 7,
             names: &["authentication failed", &host],
         },
     );

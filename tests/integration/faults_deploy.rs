@@ -44,7 +44,7 @@ fn refused_by_rbac(prefix: &str, sa: &str, rules: Value, cases: &[(&str, Vec<Str
                 name: &format!("{command}: {prefix}"),
                 command,
                 args: args.clone(),
-                code: 1,
+                code: 7,
                 names,
                 after: After::Unchanged,
             },
@@ -150,7 +150,7 @@ fn an_unknown_token() {
             name: "unknown token",
             command: "deploy",
             args: strings(&["--image", &users(2), "-v"]),
-            code: 1,
+            code: 7,
             names: strings(&["Unauthorized"]),
             after: After::Unchanged,
         },
@@ -224,7 +224,7 @@ fn api_server_unreachable() {
             &out,
             &Expect {
                 case: &format!("{cmd}: api server unreachable"),
-                code: 1,
+                code: 6,
                 names: &[
                     "cannot reach the Kubernetes API server",
                     &format!("127.0.0.1:{port}"),
@@ -387,7 +387,7 @@ fn the_largest_probe_period() {
     .run();
     let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
-    assert_eq!(out.code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(out.code, 4, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stdout.contains("rolled-back") && stdout.contains("CrashLoopBackOff"),
         "{stdout}"
@@ -434,7 +434,7 @@ fn rollback_goes_to_the_last_healthy_revision() {
     .run();
     assert!(!out.stderr.contains("panicked"), "panic:\n{}", out.stderr);
     assert_eq!(
-        out.code, 1,
+        out.code, 4,
         "stdout: {}\nstderr: {}",
         out.stdout, out.stderr
     );

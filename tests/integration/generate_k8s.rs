@@ -354,7 +354,7 @@ fn relative_paths_are_relative_to_the_directory_of_dash_c() {
         "--dry-run",
     ]);
     assert_eq!(
-        run.code, 1,
+        run.code, 6,
         "stdout: {}\nstderr: {}",
         run.stdout, run.stderr
     );

@@ -396,7 +396,7 @@ fn a_wrong_password_fails_without_showing_it_and_tags_nothing() {
         args.extend(["--from", from]);
         let run = monoship(&build().fleet, &args, &env);
         assert_eq!(
-            run.code, 1,
+            run.code, 7,
             "stdout: {}\nstderr: {}",
             run.stdout, run.stderr
         );
@@ -420,7 +420,7 @@ fn a_wrong_password_fails_without_showing_it_and_tags_nothing() {
         &[],
         &[env[0], env[1], ("MONOSHIP_LOG", "trace")],
     );
-    assert_eq!(traced.code, 1);
+    assert_eq!(traced.code, 7);
     assert!(!traced.all_output().contains(&wrong));
     assert!(!traced.all_output().contains(&encoded));
     assert!(!out.path().join("publish.json").exists());
@@ -434,7 +434,7 @@ fn a_registry_that_is_down_is_named_and_nothing_is_written() {
     let out = build().output_copy();
     let target = format!("127.0.0.1:{}/down", servers::free_port());
     let run = publish(out.path(), &target, &[], &[]);
-    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert_eq!(run.code, 6, "stderr: {}", run.stderr);
     let line = run.error_line();
     let host = target.trim_end_matches("/down");
     assert!(

@@ -184,7 +184,7 @@ fn a_crash_loop_is_rolled_back(s: &Ship, changed: &str) {
     c.create_deployment(PROBE, &old, FAST_PROBE);
     let run = s.json(&["--base", changed, "--timeout", "60s"]);
     assert_eq!(
-        run.code, 1,
+        run.code, 4,
         "stdout: {}\nstderr: {}",
         run.stdout, run.stderr
     );

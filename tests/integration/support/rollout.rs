@@ -62,7 +62,7 @@ pub fn rolled_back_with(
     let elapsed = started.elapsed();
     let samples = sampler.stop();
     assert_eq!(
-        run.code, 1,
+        run.code, 4,
         "stdout: {}\nstderr: {}",
         run.stdout, run.stderr
     );
