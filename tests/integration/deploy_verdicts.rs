@@ -127,8 +127,10 @@ fn the_deployments_progress_deadline_is_detected_and_rolled_back() {
     let (r, stderr) = rolled_back_with("verdict-deadline", &bad, &[code], setup);
     let latency = failure_line(&stderr, code);
     eprintln!("{code} verdict {latency:.1} s after the patch");
+    // The controller counts the deadline from a condition time kept to the second, so it can
+    // fire up to a second before 10 s have passed since the patch.
     assert!(
-        (10.0..30.0).contains(&latency),
+        (9.0..30.0).contains(&latency),
         "verdict after {latency} s:\n{stderr}"
     );
     let reason = r["reason"].as_str().unwrap();
