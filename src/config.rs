@@ -92,7 +92,7 @@ pub struct WorkspaceConfig {
 }
 
 /// Image settings, in the workspace table (defaults) or a service's table.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub struct ImageSettings {
     /// The port the service listens on (`PORT` and the exposed port; default 9100).
@@ -108,6 +108,22 @@ pub struct ImageSettings {
     pub static_link: Option<bool>,
     /// `builtin` (default: monoship's own scratch-like base) or an image reference to build on.
     pub base: Option<String>,
+}
+
+impl ImageSettings {
+    /// A service's settings: this table's over `defaults`' (`env` merged, this table's value
+    /// winning; `files` both, the defaults' first).
+    pub fn over(&self, defaults: &ImageSettings) -> ImageSettings {
+        let mut env = defaults.env.clone();
+        env.extend(self.env.clone());
+        ImageSettings {
+            port: self.port.or(defaults.port),
+            env,
+            files: defaults.files.iter().chain(&self.files).cloned().collect(),
+            static_link: self.static_link.or(defaults.static_link),
+            base: self.base.clone().or_else(|| defaults.base.clone()),
+        }
+    }
 }
 
 /// A file copied into an image.

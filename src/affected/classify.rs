@@ -40,6 +40,8 @@ pub(super) struct Analyzer<'a> {
     ignore: GlobSet,
     global: GlobSet,
     inputs: Vec<(usize, GlobSet)>,
+    /// Files copied into images (workspace-relative) → the services whose images carry them.
+    image_files: HashMap<String, Vec<usize>>,
     dirs: HashMap<&'a str, &'a Package>,
     /// Referenced files (workspace-relative) → (package, kind).
     refs: Option<Vec<(String, String, RefKind)>>,
@@ -103,6 +105,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
+        let image_files = image_files(ws);
         Ok(Analyzer {
             ws,
             git,
@@ -111,6 +114,7 @@ impl<'a> Analyzer<'a> {
             ignore,
             global,
             inputs,
+            image_files,
             dirs,
             refs: None,
             base_packages: None,
@@ -154,21 +158,10 @@ impl<'a> Analyzer<'a> {
             self.root_manifest()?;
             return Ok(true);
         }
-        let referenced = self.referenced(path)?;
-        let was_referenced = !referenced.is_empty();
-        for (pkg, kind) in referenced {
-            let (k, what) = match kind {
-                RefKind::Include => (ReasonKind::Include, "embedded by"),
-                RefKind::BuildInput => (ReasonKind::BuildInput, "a build script input of"),
-            };
-            self.cause(
-                &pkg,
-                k,
-                Some(path),
-                format!("{path} changed ({what} {pkg})"),
-            );
-        }
-        if was_referenced || self.ignore.is_match(path) {
+        // Build-time references and image files add to what the path changes otherwise.
+        let referrers = self.build_time_refs(path)?;
+        let carried = self.image_file(path);
+        if self.ignore.is_match(path) {
             return Ok(true);
         }
         if self.global.is_match(path) {
@@ -180,7 +173,7 @@ impl<'a> Analyzer<'a> {
             });
             return Ok(true);
         }
-        let owned = self.configured_input(path);
+        let owned = self.configured_input(path) || carried || !referrers.is_empty();
         if let Some(pkg) = self.owner(path) {
             let inner = if pkg.dir.is_empty() {
                 path
@@ -189,7 +182,7 @@ impl<'a> Analyzer<'a> {
             };
             if inner == "Cargo.toml" {
                 self.package_manifest(pkg, path)?;
-            } else if !excluded_in_package(pkg, inner) {
+            } else if !excluded_in_package(pkg, inner) && !referrers.contains(&pkg.name) {
                 let name = pkg.name.clone();
                 self.cause(
                     &name,
@@ -215,6 +208,44 @@ impl<'a> Analyzer<'a> {
             return Ok(true);
         }
         Ok(owned)
+    }
+
+    /// Credits `path` to every package that references it at build time, as well as to its
+    /// owner (which the other rules decide); the referencing packages.
+    fn build_time_refs(&mut self, path: &str) -> Outcome<Vec<String>> {
+        let referenced = self.referenced(path)?;
+        let owner = self.owner(path).map(|p| p.name.clone());
+        let mut referrers = Vec::new();
+        for (pkg, kind) in referenced {
+            let (k, what) = match kind {
+                RefKind::Include => (ReasonKind::Include, "embedded by"),
+                RefKind::BuildInput => (ReasonKind::BuildInput, "a build script input of"),
+            };
+            let text = match &owner {
+                Some(o) if *o != pkg => format!("{path} changed in {o} ({what} {pkg})"),
+                _ => format!("{path} changed ({what} {pkg})"),
+            };
+            self.cause(&pkg, k, Some(path), text);
+            referrers.push(pkg);
+        }
+        Ok(referrers)
+    }
+
+    /// Credits `path` to every service whose image carries it (`files`); whether any does.
+    fn image_file(&mut self, path: &str) -> bool {
+        let Some(services) = self.image_files.get(path) else {
+            return false;
+        };
+        for &i in services {
+            let svc = &self.ws.services[i];
+            self.service_reasons.entry(i).or_default().push(Reason {
+                kind: ReasonKind::ImageFile,
+                path: Some(path.to_string()),
+                via: vec![svc.package.clone()],
+                text: format!("{path} changed (copied into the image of {})", svc.name),
+            });
+        }
+        true
     }
 
     /// Credits `path` to every service whose configured `inputs` match it; whether any did.
@@ -528,4 +559,25 @@ impl<'a> Analyzer<'a> {
             changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
         }
     }
+}
+
+/// The files each service's image carries (`files`, its own and the workspace's), by
+/// workspace-relative path.
+fn image_files(ws: &Workspace) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in ws.services.iter().enumerate() {
+        for f in &s
+            .config
+            .image_settings
+            .over(&ws.config.image_settings)
+            .files
+        {
+            let path = workspace::rel(Path::new(""), &refs::normalize(Path::new(&f.src)));
+            let services = out.entry(path).or_default();
+            if !services.contains(&i) {
+                services.push(i);
+            }
+        }
+    }
+    out
 }

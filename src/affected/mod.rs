@@ -63,6 +63,8 @@ pub enum ReasonKind {
     Include,
     /// A build script input (`rerun-if-changed`) changed.
     BuildInput,
+    /// A file the service's image carries (`files`) changed.
+    ImageFile,
     /// The analysis could not be trusted, so every service counts.
     FailClosed,
 }

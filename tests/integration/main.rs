@@ -9,6 +9,7 @@
 mod support;
 
 mod affected;
+mod affected_carried;
 mod affected_errors;
 mod affected_fixtures;
 mod affected_output;
