@@ -15,6 +15,7 @@
 use super::base::{excluded_in_package, walk_to_services};
 use super::manifest;
 use super::refs::{self, RefKind};
+use super::settings;
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
 use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
@@ -137,6 +138,7 @@ impl<'a> Analyzer<'a> {
                 unowned.push(path.to_string());
             }
         }
+        self.build_settings()?;
         if let Some(first) = unowned.first() {
             let more = if unowned.len() > 1 {
                 format!(" (and {} more)", unowned.len() - 1)
@@ -246,6 +248,23 @@ impl<'a> Analyzer<'a> {
             });
         }
         true
+    }
+
+    /// Credits every service whose build settings changed, when a manifest did.
+    fn build_settings(&mut self) -> Outcome<()> {
+        let manifests = self.diff.paths.iter().any(|c| {
+            c.path
+                .strip_prefix(self.prefix.as_str())
+                .is_some_and(|p| p == "Cargo.toml" || p.ends_with("/Cargo.toml"))
+        });
+        if !manifests {
+            return Ok(());
+        }
+        let (base, head) = (|p: &str| self.read_base(p), |p: &str| self.read_head(p));
+        for (i, reason) in settings::settings_changes(self.ws, &base, &head)? {
+            self.service_reasons.entry(i).or_default().push(reason);
+        }
+        Ok(())
     }
 
     /// Credits `path` to every service whose configured `inputs` match it; whether any did.

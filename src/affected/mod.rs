@@ -8,6 +8,7 @@ mod base;
 mod classify;
 pub mod manifest;
 pub mod refs;
+mod settings;
 
 use crate::changes::{self, Base, ChangesError, Git};
 use crate::workspace::{self, Workspace, WorkspaceError};

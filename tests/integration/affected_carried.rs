@@ -150,3 +150,38 @@ fn a_file_an_image_carries_affects_that_service() {
     let r = change("config/other.json");
     assert!(r["fail_closed"].as_str().is_some(), "{r:#}");
 }
+
+#[test]
+fn a_change_of_the_image_settings_affects_the_service() {
+    let f = carried();
+    f.replace(
+        "apps/gw/Cargo.toml",
+        "files = [",
+        "port = 8080\nreplicas = 3\nfiles = [",
+    );
+    f.commit("gw on 8080");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["gw"], &["api", "web"]);
+    assert_reason(
+        &r,
+        "gw",
+        "manifest",
+        Some("apps/gw/Cargo.toml"),
+        Some(&["gw"]),
+    );
+    // What does not go into the image or the binary (a Deployment's replicas) changes nothing.
+    f.replace("apps/gw/Cargo.toml", "replicas = 3", "replicas = 4");
+    f.commit("more gw pods");
+    assert_exactly(&last_commit(&f), &[], &["api", "gw", "web"]);
+    // Another file in every image.
+    f.replace(
+        "Cargo.toml",
+        "files = [",
+        "files = [{ src = \"certs/extra.pem\", dst = \"/etc/extra.pem\" }, ",
+    );
+    f.write("certs/extra.pem", "extra\n");
+    f.commit("one more certificate");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["api", "gw", "web"], &[]);
+    assert_reason(&r, "web", "manifest", Some("Cargo.toml"), Some(&["web"]));
+}

@@ -92,6 +92,29 @@ fn a_dependency_a_configured_feature_enables_is_in_the_closure() {
     assert_exactly(&r, &[], &bins);
 }
 
+#[test]
+fn a_change_of_the_configured_features_affects_the_service() {
+    let f = featured();
+    f.append(
+        "apps/b/Cargo.toml",
+        "[package.metadata.monoship]\nall-features = true\n",
+    );
+    f.commit("b with every feature");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["b"], &["a", "c"]);
+    assert_reason(&r, "b", "manifest", Some("apps/b/Cargo.toml"), Some(&["b"]));
+
+    // A workspace default reaches the services that do not set the key themselves.
+    f.append(
+        "Cargo.toml",
+        "[workspace.metadata.monoship]\nno-default-features = true\n",
+    );
+    f.commit("no default features but where set");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["a", "b"], &["c"]);
+    assert_reason(&r, "a", "manifest", Some("Cargo.toml"), Some(&["a"]));
+}
+
 /// `monoship --format json build --profile dev SERVICES`: the build record.
 fn build(f: &Fleet, services: &[&str]) -> (Value, String) {
     let mut args = vec!["--format", "json", "build", "--profile", "dev"];
