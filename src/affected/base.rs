@@ -1,6 +1,7 @@
 //! The workspace at base, read from git objects (no checkout), and walks over the head graph.
 
 use super::manifest;
+use super::refs::{self, RefKind};
 use crate::changes::Git;
 use crate::config;
 use crate::workspace::{self, Package, Workspace};
@@ -155,4 +156,31 @@ pub(super) fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
                 .iter()
                 .any(|k| !matches!(k.as_str(), "test" | "bench" | "example"))
     })
+}
+
+/// Every build-time reference of the workspace's packages: (referenced path, referencing
+/// package, kind), paths workspace-relative. References from tests, benches and examples are
+/// left out: they cannot change a build output.
+pub(super) fn workspace_refs(ws: &Workspace) -> Result<Vec<(String, String, RefKind)>, String> {
+    let root = ws.root.as_path();
+    let mut all = Vec::new();
+    for pkg in &ws.packages {
+        let dir = root.join(&pkg.dir);
+        let found =
+            refs::scan_package(&dir).map_err(|e| format!("scanning {}: {e}", dir.display()))?;
+        for r in found {
+            let from = workspace::rel(root, &r.from);
+            let inner = if pkg.dir.is_empty() {
+                from.as_str()
+            } else {
+                from.strip_prefix(&format!("{}/", pkg.dir)).unwrap_or(&from)
+            };
+            if excluded_in_package(pkg, inner) {
+                continue;
+            }
+            let target = workspace::rel(root, &r.target);
+            all.push((target, pkg.name.clone(), r.kind));
+        }
+    }
+    Ok(all)
 }

@@ -1,20 +1,24 @@
 //! Classification of changed paths, and the walk from changed packages to services.
 //!
 //! Order of the rules for one path:
-//! 1. `Cargo.lock` and manifests get a semantic diff.
-//! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package
-//!    (this wins over `ignore` and over the tests/benches/examples rule).
-//! 3. `ignore` globs: nothing.
+//! 1. `Cargo.lock` and manifests get a semantic diff (and, once any manifest changed, each
+//!    service's build settings are compared: see [`super::settings`]).
+//! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package,
+//!    and a file a service's image carries (`files`) changes that service; both also when
+//!    `ignore` or the tests/benches/examples rule would drop the path, and both in addition to
+//!    what the rules below make of it.
+//! 3. `ignore` globs: nothing (more).
 //! 4. `global-inputs`: every service.
 //! 5. A service's own `inputs`: that service.
 //! 6. Inside a package (longest directory prefix, at head or, for deleted files, at base):
 //!    `tests/`, `benches/`, `examples/` do not count unless a binary or library target lives there;
-//!    otherwise the package changed.
-//! 7. Anything else fails closed: every service, reason `unowned path: X`.
+//!    otherwise the package changed (unless it references the file itself: rule 2 has it).
+//! 7. Anything else that no rule above took fails closed: every service, reason
+//!    `unowned path: X`.
 
 use super::base::{excluded_in_package, walk_to_services};
 use super::manifest;
-use super::refs::{self, RefKind};
+use super::refs::RefKind;
 use super::settings;
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
@@ -106,7 +110,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
-        let image_files = image_files(ws);
+        let image_files = settings::image_files(ws);
         Ok(Analyzer {
             ws,
             git,
@@ -450,28 +454,7 @@ impl<'a> Analyzer<'a> {
     /// Packages that reference `path` (or a directory containing it).
     fn referenced(&mut self, path: &str) -> Outcome<Vec<(String, RefKind)>> {
         if self.refs.is_none() {
-            let root = self.ws.root.as_path();
-            let mut all = Vec::new();
-            for pkg in &self.ws.packages {
-                let dir = root.join(&pkg.dir);
-                let found = refs::scan_package(&dir)
-                    .map_err(|e| format!("scanning {}: {e}", dir.display()))?;
-                for r in found {
-                    // A reference from a test, bench or example cannot change the build output.
-                    let from = workspace::rel(root, &r.from);
-                    let inner = if pkg.dir.is_empty() {
-                        from.as_str()
-                    } else {
-                        from.strip_prefix(&format!("{}/", pkg.dir)).unwrap_or(&from)
-                    };
-                    if excluded_in_package(pkg, inner) {
-                        continue;
-                    }
-                    let target = workspace::rel(root, &r.target);
-                    all.push((target, pkg.name.clone(), r.kind));
-                }
-            }
-            self.refs = Some(all);
+            self.refs = Some(super::base::workspace_refs(self.ws)?);
         }
         let refs = self.refs.as_ref().expect("scanned above");
         let mut out: Vec<(String, RefKind)> = refs
@@ -578,25 +561,4 @@ impl<'a> Analyzer<'a> {
             changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
         }
     }
-}
-
-/// The files each service's image carries (`files`, its own and the workspace's), by
-/// workspace-relative path.
-fn image_files(ws: &Workspace) -> HashMap<String, Vec<usize>> {
-    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, s) in ws.services.iter().enumerate() {
-        for f in &s
-            .config
-            .image_settings
-            .over(&ws.config.image_settings)
-            .files
-        {
-            let path = workspace::rel(Path::new(""), &refs::normalize(Path::new(&f.src)));
-            let services = out.entry(path).or_default();
-            if !services.contains(&i) {
-                services.push(i);
-            }
-        }
-    }
-    out
 }

@@ -2,12 +2,15 @@
 //! features (`features`, `no-default-features`, `all-features`) changes its binary, and a
 //! change of its image settings (`files`, `env`, `port`, `static`, `base`) its image, whether
 //! in its own table or in the workspace's defaults, though `[package.metadata]` and
-//! `[workspace.metadata]` do not count otherwise.
+//! `[workspace.metadata]` do not count otherwise. And the files each image carries, which are
+//! inputs of their services.
 
 use super::manifest;
 use super::{Reason, ReasonKind};
 use crate::config::{FeatureSettings, Features, ImageSettings};
 use crate::workspace::Workspace;
+use std::collections::HashMap;
+use std::path::Path;
 use toml::{Table, Value};
 
 /// A file's content at base or head (`None`: it does not exist there).
@@ -114,6 +117,28 @@ pub(super) fn settings_changes(
         ));
     }
     Ok(out)
+}
+
+/// The files each service's image carries (`files`, its own and the workspace's), by
+/// workspace-relative path.
+pub(super) fn image_files(ws: &Workspace) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in ws.services.iter().enumerate() {
+        for f in &s
+            .config
+            .image_settings
+            .over(&ws.config.image_settings)
+            .files
+        {
+            let path =
+                crate::workspace::rel(Path::new(""), &super::refs::normalize(Path::new(&f.src)));
+            let services = out.entry(path).or_default();
+            if !services.contains(&i) {
+                services.push(i);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
