@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn table(text: &str) -> Table {
-        text.parse().unwrap()
+        manifest::parse(text.as_bytes(), "Cargo.toml").unwrap()
     }
 
     #[test]

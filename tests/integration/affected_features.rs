@@ -4,6 +4,7 @@
 //! service's binary. Small workspaces written by the tests.
 
 use crate::support::fleet::{Fleet, assert_reason};
+use crate::support::registry::field_in;
 use crate::support::tiny::{self, Crate, assert_exactly, build_hashes, changed, last_commit};
 use serde_json::Value;
 
@@ -125,15 +126,7 @@ fn build(f: &Fleet, services: &[&str]) -> (Value, String) {
 }
 
 fn binary_sha(record: &Value, service: &str) -> String {
-    record["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == service)
-        .unwrap_or_else(|| panic!("{service} not built: {record:#}"))["binary_sha256"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    field_in(record, service, "binary_sha256")
 }
 
 #[test]

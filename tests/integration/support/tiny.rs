@@ -3,7 +3,6 @@
 
 use super::fleet::{Fleet, names};
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 
 /// One package of a small workspace.
@@ -46,24 +45,11 @@ pub fn workspace(root: &str, crates: &[Crate<'_>], extra: &[(&str, &str)]) -> Fl
         f.write(path, text);
     }
     f.write(".gitignore", "/target\n");
-    lock(f.path());
+    f.relock();
     f.git(&["init", "-q", "-b", "main"]);
     f.commit("base");
     f.git(&["checkout", "-q", "-b", "feature"]);
     f
-}
-
-fn lock(root: &Path) {
-    let out = Command::new(env!("CARGO"))
-        .args(["generate-lockfile", "--offline"])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cargo generate-lockfile: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The change of the last commit, analysed (`--base HEAD~1`).
