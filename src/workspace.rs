@@ -1,8 +1,9 @@
 //! The workspace model: packages, services and the dependency graph, from `cargo metadata`.
 
-use crate::config::{self, ConfigError, ServiceConfig, WorkspaceConfig};
+use crate::config::{self, ConfigError, Features, ServiceConfig, WorkspaceConfig};
+use crate::features::ServiceGraph;
 use cargo_metadata::{DependencyKind, Metadata, PackageId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,8 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error("service package `{0}` has no binary target")]
     NoBinary(String),
+    #[error("service `{service}`: its features do not resolve: {message}")]
+    Features { service: String, message: String },
 }
 
 /// Where the workspace is: the manifest the user pointed at, or the nearest one upward.
@@ -158,6 +161,8 @@ pub struct Service {
     pub dir: String,
     pub inputs: Vec<String>,
     pub config: ServiceConfig,
+    /// The cargo features it is built with (its own keys over the workspace's).
+    pub features: Features,
 }
 
 /// One resolved package (workspace member or dependency).
@@ -190,6 +195,9 @@ pub struct Workspace {
     pub target_dir: PathBuf,
     /// Whether `nodes` hold the dependency graph (false after `cargo metadata --no-deps`).
     pub resolved: bool,
+    /// The graph of each service built with features of its own, by service name
+    /// ([`crate::features::resolve_graphs`]); the others use the edges of `nodes`.
+    pub service_graphs: BTreeMap<String, ServiceGraph>,
 }
 
 impl Workspace {
@@ -271,6 +279,7 @@ impl Workspace {
             nodes,
             target_dir: meta.target_directory.clone().into(),
             resolved: meta.resolve.is_some(),
+            service_graphs: BTreeMap::new(),
         })
     }
 
@@ -358,6 +367,7 @@ fn detect_services(
             binary,
             dir: dir_of(p),
             inputs: svc_config.inputs.clone(),
+            features: svc_config.features.over(&config.features),
             config: svc_config,
         });
     }

@@ -1,6 +1,7 @@
 //! The workspace at base, read from git objects (no checkout), and walks over the head graph.
 
 use super::manifest;
+use super::refs::{self, RefKind};
 use crate::changes::Git;
 use crate::config;
 use crate::workspace::{self, Package, Workspace};
@@ -79,22 +80,47 @@ pub(super) fn base_packages(
 }
 
 /// Services whose normal/build closure contains `node`, each with the package chain from the
-/// service down to `node` (breadth first, so the chain is a shortest one).
+/// service down to `node` (breadth first, so the chain is a shortest one). A service built with
+/// features of its own is found in its own graph ([`Workspace::service_graphs`]), the others
+/// in the workspace's.
 pub(super) fn walk_to_services(
     ws: &Workspace,
     node: usize,
     by_package: &HashMap<&str, usize>,
+) -> Vec<(usize, Vec<String>)> {
+    let plain = |n: usize| {
+        let info = &ws.nodes[n];
+        let svc = by_package.get(info.name.as_str()).copied();
+        svc.filter(|&s| info.member && !ws.service_graphs.contains_key(&ws.services[s].name))
+    };
+    let mut out = chains(ws, node, |n| &ws.nodes[n].rdeps, plain);
+    for (name, graph) in &ws.service_graphs {
+        let Some(svc) = ws.services.iter().position(|s| s.name == *name) else {
+            continue;
+        };
+        let root = ws.package(&ws.services[svc].package).map(|p| p.node);
+        let rdeps = |n: usize| graph.rdeps.get(&n).map_or(&[][..], Vec::as_slice);
+        let hit = |n: usize| (Some(n) == root).then_some(svc);
+        out.extend(chains(ws, node, rdeps, hit));
+    }
+    out
+}
+
+/// A breadth-first walk from `node` up `rdeps`: each node `hit` names a service of, with the
+/// package chain from it down to `node`.
+fn chains<'g>(
+    ws: &Workspace,
+    node: usize,
+    rdeps: impl Fn(usize) -> &'g [usize],
+    hit: impl Fn(usize) -> Option<usize>,
 ) -> Vec<(usize, Vec<String>)> {
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut queue = VecDeque::from([node]);
     parent.insert(node, node);
     let mut out = Vec::new();
     while let Some(n) = queue.pop_front() {
-        let info = &ws.nodes[n];
-        if info.member
-            && let Some(&svc) = by_package.get(info.name.as_str())
-        {
-            let mut via = vec![info.name.clone()];
+        if let Some(svc) = hit(n) {
+            let mut via = vec![ws.nodes[n].name.clone()];
             let mut cur = n;
             while cur != node {
                 cur = parent[&cur];
@@ -102,7 +128,7 @@ pub(super) fn walk_to_services(
             }
             out.push((svc, via));
         }
-        for &r in &info.rdeps {
+        for &r in rdeps(n) {
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {
                 e.insert(n);
                 queue.push_back(r);
@@ -130,4 +156,31 @@ pub(super) fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
                 .iter()
                 .any(|k| !matches!(k.as_str(), "test" | "bench" | "example"))
     })
+}
+
+/// Every build-time reference of the workspace's packages: (referenced path, referencing
+/// package, kind), paths workspace-relative. References from tests, benches and examples are
+/// left out: they cannot change a build output.
+pub(super) fn workspace_refs(ws: &Workspace) -> Result<Vec<(String, String, RefKind)>, String> {
+    let root = ws.root.as_path();
+    let mut all = Vec::new();
+    for pkg in &ws.packages {
+        let dir = root.join(&pkg.dir);
+        let found =
+            refs::scan_package(&dir).map_err(|e| format!("scanning {}: {e}", dir.display()))?;
+        for r in found {
+            let from = workspace::rel(root, &r.from);
+            let inner = if pkg.dir.is_empty() {
+                from.as_str()
+            } else {
+                from.strip_prefix(&format!("{}/", pkg.dir)).unwrap_or(&from)
+            };
+            if excluded_in_package(pkg, inner) {
+                continue;
+            }
+            let target = workspace::rel(root, &r.target);
+            all.push((target, pkg.name.clone(), r.kind));
+        }
+    }
+    Ok(all)
 }

@@ -1,20 +1,25 @@
 //! Classification of changed paths, and the walk from changed packages to services.
 //!
 //! Order of the rules for one path:
-//! 1. `Cargo.lock` and manifests get a semantic diff.
-//! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package
-//!    (this wins over `ignore` and over the tests/benches/examples rule).
-//! 3. `ignore` globs: nothing.
+//! 1. `Cargo.lock` and manifests get a semantic diff (and, once any manifest changed, each
+//!    service's build settings are compared: see [`super::settings`]).
+//! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package,
+//!    and a file a service's image carries (`files`) changes that service; both also when
+//!    `ignore` or the tests/benches/examples rule would drop the path, and both in addition to
+//!    what the rules below make of it.
+//! 3. `ignore` globs: nothing (more).
 //! 4. `global-inputs`: every service.
 //! 5. A service's own `inputs`: that service.
 //! 6. Inside a package (longest directory prefix, at head or, for deleted files, at base):
 //!    `tests/`, `benches/`, `examples/` do not count unless a binary or library target lives there;
-//!    otherwise the package changed.
-//! 7. Anything else fails closed: every service, reason `unowned path: X`.
+//!    otherwise the package changed (unless it references the file itself: rule 2 has it).
+//! 7. Anything else that no rule above took fails closed: every service, reason
+//!    `unowned path: X`.
 
 use super::base::{excluded_in_package, walk_to_services};
 use super::manifest;
-use super::refs::{self, RefKind};
+use super::refs::RefKind;
+use super::settings;
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
 use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
@@ -40,6 +45,8 @@ pub(super) struct Analyzer<'a> {
     ignore: GlobSet,
     global: GlobSet,
     inputs: Vec<(usize, GlobSet)>,
+    /// Files copied into images (workspace-relative) → the services whose images carry them.
+    image_files: HashMap<String, Vec<usize>>,
     dirs: HashMap<&'a str, &'a Package>,
     /// Referenced files (workspace-relative) → (package, kind).
     refs: Option<Vec<(String, String, RefKind)>>,
@@ -103,6 +110,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
+        let image_files = settings::image_files(ws);
         Ok(Analyzer {
             ws,
             git,
@@ -111,6 +119,7 @@ impl<'a> Analyzer<'a> {
             ignore,
             global,
             inputs,
+            image_files,
             dirs,
             refs: None,
             base_packages: None,
@@ -133,6 +142,7 @@ impl<'a> Analyzer<'a> {
                 unowned.push(path.to_string());
             }
         }
+        self.build_settings()?;
         if let Some(first) = unowned.first() {
             let more = if unowned.len() > 1 {
                 format!(" (and {} more)", unowned.len() - 1)
@@ -154,21 +164,10 @@ impl<'a> Analyzer<'a> {
             self.root_manifest()?;
             return Ok(true);
         }
-        let referenced = self.referenced(path)?;
-        let was_referenced = !referenced.is_empty();
-        for (pkg, kind) in referenced {
-            let (k, what) = match kind {
-                RefKind::Include => (ReasonKind::Include, "embedded by"),
-                RefKind::BuildInput => (ReasonKind::BuildInput, "a build script input of"),
-            };
-            self.cause(
-                &pkg,
-                k,
-                Some(path),
-                format!("{path} changed ({what} {pkg})"),
-            );
-        }
-        if was_referenced || self.ignore.is_match(path) {
+        // Build-time references and image files add to what the path changes otherwise.
+        let referrers = self.build_time_refs(path)?;
+        let carried = self.image_file(path);
+        if self.ignore.is_match(path) {
             return Ok(true);
         }
         if self.global.is_match(path) {
@@ -180,7 +179,7 @@ impl<'a> Analyzer<'a> {
             });
             return Ok(true);
         }
-        let owned = self.configured_input(path);
+        let owned = self.configured_input(path) || carried || !referrers.is_empty();
         if let Some(pkg) = self.owner(path) {
             let inner = if pkg.dir.is_empty() {
                 path
@@ -189,7 +188,7 @@ impl<'a> Analyzer<'a> {
             };
             if inner == "Cargo.toml" {
                 self.package_manifest(pkg, path)?;
-            } else if !excluded_in_package(pkg, inner) {
+            } else if !excluded_in_package(pkg, inner) && !referrers.contains(&pkg.name) {
                 let name = pkg.name.clone();
                 self.cause(
                     &name,
@@ -215,6 +214,61 @@ impl<'a> Analyzer<'a> {
             return Ok(true);
         }
         Ok(owned)
+    }
+
+    /// Credits `path` to every package that references it at build time, as well as to its
+    /// owner (which the other rules decide); the referencing packages.
+    fn build_time_refs(&mut self, path: &str) -> Outcome<Vec<String>> {
+        let referenced = self.referenced(path)?;
+        let owner = self.owner(path).map(|p| p.name.clone());
+        let mut referrers = Vec::new();
+        for (pkg, kind) in referenced {
+            let (k, what) = match kind {
+                RefKind::Include => (ReasonKind::Include, "embedded by"),
+                RefKind::BuildInput => (ReasonKind::BuildInput, "a build script input of"),
+            };
+            let text = match &owner {
+                Some(o) if *o != pkg => format!("{path} changed in {o} ({what} {pkg})"),
+                _ => format!("{path} changed ({what} {pkg})"),
+            };
+            self.cause(&pkg, k, Some(path), text);
+            referrers.push(pkg);
+        }
+        Ok(referrers)
+    }
+
+    /// Credits `path` to every service whose image carries it (`files`); whether any does.
+    fn image_file(&mut self, path: &str) -> bool {
+        let Some(services) = self.image_files.get(path) else {
+            return false;
+        };
+        for &i in services {
+            let svc = &self.ws.services[i];
+            self.service_reasons.entry(i).or_default().push(Reason {
+                kind: ReasonKind::ImageFile,
+                path: Some(path.to_string()),
+                via: vec![svc.package.clone()],
+                text: format!("{path} changed (copied into the image of {})", svc.name),
+            });
+        }
+        true
+    }
+
+    /// Credits every service whose build settings changed, when a manifest did.
+    fn build_settings(&mut self) -> Outcome<()> {
+        let manifests = self.diff.paths.iter().any(|c| {
+            c.path
+                .strip_prefix(self.prefix.as_str())
+                .is_some_and(|p| p == "Cargo.toml" || p.ends_with("/Cargo.toml"))
+        });
+        if !manifests {
+            return Ok(());
+        }
+        let (base, head) = (|p: &str| self.read_base(p), |p: &str| self.read_head(p));
+        for (i, reason) in settings::settings_changes(self.ws, &base, &head)? {
+            self.service_reasons.entry(i).or_default().push(reason);
+        }
+        Ok(())
     }
 
     /// Credits `path` to every service whose configured `inputs` match it; whether any did.
@@ -400,28 +454,7 @@ impl<'a> Analyzer<'a> {
     /// Packages that reference `path` (or a directory containing it).
     fn referenced(&mut self, path: &str) -> Outcome<Vec<(String, RefKind)>> {
         if self.refs.is_none() {
-            let root = self.ws.root.as_path();
-            let mut all = Vec::new();
-            for pkg in &self.ws.packages {
-                let dir = root.join(&pkg.dir);
-                let found = refs::scan_package(&dir)
-                    .map_err(|e| format!("scanning {}: {e}", dir.display()))?;
-                for r in found {
-                    // A reference from a test, bench or example cannot change the build output.
-                    let from = workspace::rel(root, &r.from);
-                    let inner = if pkg.dir.is_empty() {
-                        from.as_str()
-                    } else {
-                        from.strip_prefix(&format!("{}/", pkg.dir)).unwrap_or(&from)
-                    };
-                    if excluded_in_package(pkg, inner) {
-                        continue;
-                    }
-                    let target = workspace::rel(root, &r.target);
-                    all.push((target, pkg.name.clone(), r.kind));
-                }
-            }
-            self.refs = Some(all);
+            self.refs = Some(super::base::workspace_refs(self.ws)?);
         }
         let refs = self.refs.as_ref().expect("scanned above");
         let mut out: Vec<(String, RefKind)> = refs

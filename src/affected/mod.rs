@@ -8,6 +8,7 @@ mod base;
 mod classify;
 pub mod manifest;
 pub mod refs;
+mod settings;
 
 use crate::changes::{self, Base, ChangesError, Git};
 use crate::workspace::{self, Workspace, WorkspaceError};
@@ -63,6 +64,8 @@ pub enum ReasonKind {
     Include,
     /// A build script input (`rerun-if-changed`) changed.
     BuildInput,
+    /// A file the service's image carries (`files`) changed.
+    ImageFile,
     /// The analysis could not be trusted, so every service counts.
     FailClosed,
 }
@@ -178,18 +181,22 @@ pub fn load_members(opts: &Options) -> Result<Workspace, AffectedError> {
     }
 }
 
+/// The workspace again for the configured target when no `--target` was given and the first
+/// load was for another one; then the graphs of the services with features of their own.
 fn reload_for_config_target(
     ws: Workspace,
     manifest: &std::path::Path,
     opts: &Options,
 ) -> Result<Workspace, AffectedError> {
-    match (&opts.target, &ws.config.target) {
+    let mut ws = match (&opts.target, &ws.config.target) {
         (None, Some(t)) if *t != ws.target => {
             let meta = workspace::cargo_metadata(manifest, t, opts.offline)?;
-            Ok(Workspace::from_metadata(meta, t)?)
+            Workspace::from_metadata(meta, t)?
         }
-        _ => Ok(ws),
-    }
+        _ => ws,
+    };
+    crate::features::resolve_graphs(&mut ws, opts.offline)?;
+    Ok(ws)
 }
 
 /// Run the whole analysis: load the workspace (cargo metadata runs while git is read) and

@@ -80,6 +80,14 @@ fn command(ws: &Workspace, opts: &Options, group: &[&Service], static_link: bool
     for s in group {
         cmd.args(["-p", &s.package, "--bin", &s.binary]);
     }
+    // The services of a group share their feature settings (see `plan_groups`).
+    if let Some(first) = group.first() {
+        cmd.args(
+            first
+                .features
+                .cargo_args(group.iter().map(|s| s.package.as_str())),
+        );
+    }
     if opts.offline {
         cmd.arg("--offline");
     }

@@ -45,6 +45,11 @@ pub enum DockerBuildError {
         "service `{service}` has binary `{binary}`, but {DOCKERFILE} builds the binary named like the service"
     )]
     BinaryName { service: String, binary: String },
+    /// Exit code 2.
+    #[error(
+        "service `{service}` is configured with cargo features, which {DOCKERFILE} does not pass to cargo: build it with --builder monoship"
+    )]
+    Features { service: String },
     #[error("`{program}` not found on PATH: install it, or pick another --builder")]
     NoProgram { program: &'static str },
     #[error("{program} is not usable: {detail}")]
@@ -73,7 +78,9 @@ impl DockerBuildError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            DockerBuildError::NoDockerfile { .. } | DockerBuildError::BinaryName { .. }
+            DockerBuildError::NoDockerfile { .. }
+                | DockerBuildError::BinaryName { .. }
+                | DockerBuildError::Features { .. }
         )
     }
 }
@@ -167,8 +174,9 @@ pub struct Options {
     pub revision: String,
 }
 
-/// The builds to run: fails when the Dockerfile is missing or a service's binary is not named
-/// like the service.
+/// The builds to run: fails when the Dockerfile is missing, a service's binary is not named
+/// like the service, or a service is configured with features (the Dockerfile builds cargo's
+/// defaults).
 pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError> {
     let dockerfile = ws.root.join(DOCKERFILE);
     if !dockerfile.is_file() {
@@ -185,6 +193,11 @@ pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError
         return Err(DockerBuildError::BinaryName {
             service: s.name.clone(),
             binary: s.binary.clone(),
+        });
+    }
+    if let Some(s) = selected.iter().find(|s| !s.features.is_default()) {
+        return Err(DockerBuildError::Features {
+            service: s.name.clone(),
         });
     }
     let out = ws.target_dir.join("monoship");

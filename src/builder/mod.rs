@@ -327,7 +327,10 @@ fn plan_groups<'a>(
     let alone = if services.len() == 1 {
         BTreeMap::new()
     } else {
-        let packages: Vec<&str> = services.iter().map(|s| s.package.as_str()).collect();
+        let packages: Vec<(&str, &crate::config::Features)> = services
+            .iter()
+            .map(|s| (s.package.as_str(), &s.features))
+            .collect();
         plan::features_cached(
             ws,
             &packages,
@@ -340,11 +343,13 @@ fn plan_groups<'a>(
     let mut features = Vec::new();
     for s in services {
         let mut f = alone.get(&s.package).cloned().unwrap_or_default();
-        // Linking differs per invocation (RUSTFLAGS), so it splits groups like features do.
+        // Linking differs per invocation (RUSTFLAGS), and so do the feature flags: both split
+        // groups like features do.
         f.insert(
             "<static>".into(),
             settings[s.name.as_str()].static_link.to_string(),
         );
+        f.insert("<features>".into(), format!("{:?}", s.features));
         features.push((s.name.as_str(), f));
     }
     Ok(plan::group(&features))

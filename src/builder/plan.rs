@@ -2,9 +2,11 @@
 //!
 //! Cargo unifies features across the packages of one invocation, so two services may share an
 //! invocation only if every package they both use is built with the same features for each of
-//! them alone. The feature sets come from `cargo tree -p SERVICE -e normal,build -f '{p}|{f}'`,
-//! which resolves one package at a time.
+//! them alone. The feature sets come from `cargo tree -p SERVICE -e normal,build -f '{p}|{f}'`
+//! (with the service's configured features), which resolves one package at a time.
 
+use crate::config::Features;
+use crate::features::Tree;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -15,38 +17,39 @@ pub type FeatureMap = BTreeMap<String, String>;
 pub fn features_alone(
     manifest: &Path,
     package: &str,
+    features: &Features,
     target: &str,
     offline: bool,
 ) -> Result<FeatureMap, String> {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["tree", "--locked", "--manifest-path"])
-        .arg(manifest)
-        .args(["-p", package, "--target", target, "-e", "normal,build"])
-        .args(["--prefix", "none", "--format", "{p}|{f}"]);
-    if offline {
-        cmd.arg("--offline");
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running cargo tree: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .find(|l| l.starts_with("error"))
-            .unwrap_or(err.trim());
-        return Err(format!("cargo tree -p {package}: {line}"));
-    }
-    Ok(parse_tree(&String::from_utf8_lossy(&out.stdout)))
+    let tree = Tree {
+        manifest,
+        package,
+        target,
+        offline,
+        locked: true,
+    };
+    Ok(parse_tree(&tree.run(features, "none", "{p}|{f}")?))
 }
 
-/// The feature map of each of `packages` built alone, from `cache` when nothing that decides
-/// features has changed since it was written: the manifests, `Cargo.lock`, cargo's
-/// configuration files, the target and cargo's version (all hashed into the cache's key).
-/// Missing entries come from `cargo tree`, a few at a time, and are added to the cache.
+/// The cache's name of a package built with `features`: the package, and the cargo flags
+/// when there are any.
+fn cache_entry(package: &str, features: &Features) -> String {
+    let args = features.cargo_args([package]);
+    if args.is_empty() {
+        package.to_string()
+    } else {
+        format!("{package} {}", args.join(" "))
+    }
+}
+
+/// The feature map of each of `packages` built alone (with its features), from `cache` when
+/// nothing that decides features has changed since it was written: the manifests,
+/// `Cargo.lock`, cargo's configuration files, the target and cargo's version (all hashed into
+/// the cache's key). Missing entries come from `cargo tree`, a few at a time, and are added to
+/// the cache. The result is keyed by package.
 pub fn features_cached(
     ws: &crate::workspace::Workspace,
-    packages: &[&str],
+    packages: &[(&str, &Features)],
     target: &str,
     offline: bool,
     cache: &Path,
@@ -58,17 +61,17 @@ pub fn features_cached(
         .filter(|c| c.key == key)
         .map(|c| c.packages)
         .unwrap_or_default();
-    let missing: Vec<&str> = packages
+    let missing: Vec<(&str, &Features)> = packages
         .iter()
         .copied()
-        .filter(|p| !known.contains_key(*p))
+        .filter(|(p, f)| !known.contains_key(&cache_entry(p, f)))
         .collect();
     if !missing.is_empty() {
-        let found = crate::parallel::map(&missing, |p| {
-            features_alone(&ws.manifest, p, target, offline)
+        let found = crate::parallel::map(&missing, |(p, f)| {
+            features_alone(&ws.manifest, p, f, target, offline)
         });
-        for (p, f) in missing.iter().zip(found) {
-            known.insert(p.to_string(), f?);
+        for ((p, f), map) in missing.iter().zip(found) {
+            known.insert(cache_entry(p, f), map?);
         }
         let body = serde_json::to_vec(&Cached {
             key,
@@ -80,7 +83,7 @@ pub fn features_cached(
     }
     Ok(packages
         .iter()
-        .map(|p| (p.to_string(), known[*p].clone()))
+        .map(|(p, f)| (p.to_string(), known[&cache_entry(p, f)].clone()))
         .collect())
 }
 
@@ -199,6 +202,8 @@ mod tests {
         let ws = workspace(dir.path());
         let target = crate::workspace::host_target();
         let cache = dir.path().join("target/monoship/cache/features.json");
+        let none = Features::default();
+        let both = [("a", &none), ("b", &none)];
         let l = |m: &BTreeMap<String, FeatureMap>, p: &str| {
             m[p].iter()
                 .find(|(k, _)| k.starts_with("l v"))
@@ -206,7 +211,7 @@ mod tests {
                 .1
                 .clone()
         };
-        let first = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        let first = features_cached(&ws, &both, target, true, &cache).unwrap();
         assert_eq!(
             (l(&first, "a"), l(&first, "b")),
             (String::new(), "extra".to_string())
@@ -218,7 +223,17 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
         doc["packages"]["a"] = serde_json::json!({"l v0.1.0 (cached)": "from-cache"});
         std::fs::write(&cache, doc.to_string()).unwrap();
-        let cached = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        let cached = features_cached(&ws, &both, target, true, &cache).unwrap();
+        assert_eq!(l(&cached, "a"), "from-cache");
+
+        // A service's configured features are a cache entry of their own.
+        let extra = Features {
+            features: vec!["l/extra".into()],
+            ..Features::default()
+        };
+        let with = features_cached(&ws, &[("a", &extra)], target, true, &cache).unwrap();
+        assert_eq!(l(&with, "a"), "extra");
+        let cached = features_cached(&ws, &both, target, true, &cache).unwrap();
         assert_eq!(l(&cached, "a"), "from-cache");
 
         // A manifest change makes it ask cargo again.
@@ -232,7 +247,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let again = features_cached(&ws, &["a", "b"], target, true, &cache).unwrap();
+        let again = features_cached(&ws, &both, target, true, &cache).unwrap();
         assert_eq!(l(&again, "a"), "extra");
     }
 

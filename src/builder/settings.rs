@@ -4,7 +4,6 @@
 use super::{BuildError, DEFAULT_PROFILE, DEFAULT_TARGET, Options, io};
 use crate::image;
 use crate::workspace::Workspace;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 impl Options {
@@ -81,23 +80,17 @@ impl Settings {
         s: &crate::workspace::Service,
         opts: &Options,
     ) -> Result<Settings, BuildError> {
-        let (own, all) = (&s.config.image_settings, &ws.config.image_settings);
-        let static_link = opts
-            .static_link
-            .or(own.static_link)
-            .or(all.static_link)
-            .unwrap_or(true);
-        let base = BaseImage::parse(own.base.clone().or_else(|| all.base.clone()));
+        let set = s.config.image_settings.over(&ws.config.image_settings);
+        let static_link = opts.static_link.or(set.static_link).unwrap_or(true);
+        let base = BaseImage::parse(set.base.clone());
         if !static_link && base == BaseImage::Builtin {
             return Err(BuildError::Config(format!(
                 "service `{}`: static = false needs a `base` image with a C library; the built-in base has none",
                 s.name
             )));
         }
-        let mut env: BTreeMap<&String, &String> = all.env.iter().collect();
-        env.extend(own.env.iter());
         let mut files = Vec::new();
-        for f in all.files.iter().chain(own.files.iter()) {
+        for f in &set.files {
             let Some(dst) = f.dst.strip_prefix('/') else {
                 return Err(BuildError::Config(format!(
                     "service `{}`: file destination `{}` must be absolute",
@@ -112,8 +105,8 @@ impl Settings {
         }
         Ok(Settings {
             base,
-            port: own.port.or(all.port).unwrap_or(9100),
-            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            port: set.port.unwrap_or(9100),
+            env: set.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             files,
             static_link,
         })

@@ -115,7 +115,11 @@ fn chain(ws: &Workspace, service: &str, r: &Reason) -> String {
     }
     let leaf = match (r.kind, &r.path) {
         (
-            ReasonKind::File | ReasonKind::Include | ReasonKind::BuildInput | ReasonKind::Input,
+            ReasonKind::File
+            | ReasonKind::Include
+            | ReasonKind::BuildInput
+            | ReasonKind::Input
+            | ReasonKind::ImageFile,
             Some(p),
         ) => p.clone(),
         _ => r.text.clone(),

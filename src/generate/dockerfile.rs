@@ -121,6 +121,7 @@ mod tests {
             dir: format!("apps/{name}"),
             inputs: Vec::new(),
             config: Default::default(),
+            features: Default::default(),
         };
         let services = vec![svc("users", "users"), svc("orders", "orders-server")];
         let found: Vec<&str> = binary_mismatches(&services)

@@ -426,6 +426,7 @@ mod tests {
                 Path::new("apps/x/Cargo.toml"),
             )
             .unwrap(),
+            features: Default::default(),
         }
     }
 

@@ -28,12 +28,14 @@ fn workspace(services: &[&str]) -> Workspace {
                 dir: format!("apps/{s}"),
                 inputs: Vec::new(),
                 config: ServiceConfig::default(),
+                features: Default::default(),
             })
             .collect(),
         services_by_binary: false,
         nodes: Vec::new(),
         target_dir: PathBuf::from("/nonexistent/ws/target"),
         resolved: true,
+        service_graphs: Default::default(),
     }
 }
 

@@ -9,7 +9,9 @@
 mod support;
 
 mod affected;
+mod affected_carried;
 mod affected_errors;
+mod affected_features;
 mod affected_fixtures;
 mod affected_output;
 mod build;

@@ -16,3 +16,4 @@ pub mod run;
 pub mod servers;
 pub mod snapshot;
 pub mod testenv;
+pub mod tiny;

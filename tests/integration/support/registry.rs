@@ -47,12 +47,17 @@ impl Build {
 
 /// `image_digest` of `service` in a build record.
 pub fn digest_in(record: &Value, service: &str) -> String {
+    field_in(record, service, "image_digest")
+}
+
+/// A field of `service`'s entry in a build record.
+pub fn field_in(record: &Value, service: &str, field: &str) -> String {
     record["services"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["service"] == service)
-        .unwrap_or_else(|| panic!("{service} not in {record:#}"))["image_digest"]
+        .unwrap_or_else(|| panic!("{service} not in {record:#}"))[field]
         .as_str()
         .unwrap()
         .to_string()

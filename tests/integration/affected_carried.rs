@@ -1,0 +1,187 @@
+//! Files that reach a service other than through its crate graph: a file of one package
+//! embedded by another, and the files an image carries (`files`). Small workspaces written by
+//! the tests, checked against what cargo really rebuilds where that is cheap.
+
+use crate::support::fleet::{Fleet, assert_reason};
+use crate::support::tiny::{self, Crate, assert_exactly, build_hashes, changed, last_commit};
+
+/// `crates/data` embeds its own `assets/banner.txt` in a way no scan finds
+/// (`concat!` of literals); `crates/banner` embeds the same file with a plain literal.
+/// `x` uses data, `y` uses banner, `z` neither.
+fn embedded() -> Fleet {
+    tiny::workspace(
+        "",
+        &[
+            Crate {
+                dir: "crates/data",
+                bin: false,
+                manifest: "",
+                source: "pub const BANNER: &str = include_str!(concat!(\"../assets/\", \"banner.txt\"));\n",
+            },
+            Crate {
+                dir: "crates/banner",
+                bin: false,
+                manifest: "",
+                source: "pub const TEXT: &str = include_str!(\"../../data/assets/banner.txt\");\n",
+            },
+            Crate {
+                dir: "apps/x",
+                bin: true,
+                manifest: "[dependencies]\ndata = { path = \"../../crates/data\" }\n",
+                source: "fn main() { println!(\"{}\", data::BANNER); }\n",
+            },
+            Crate {
+                dir: "apps/y",
+                bin: true,
+                manifest: "[dependencies]\nbanner = { path = \"../../crates/banner\" }\n",
+                source: "fn main() { println!(\"{}\", banner::TEXT); }\n",
+            },
+            Crate {
+                dir: "apps/z",
+                bin: true,
+                manifest: "",
+                source: "fn main() { println!(\"z\"); }\n",
+            },
+        ],
+        &[("crates/data/assets/banner.txt", "hello\n")],
+    )
+}
+
+#[test]
+fn a_file_embedded_by_another_package_still_changes_its_own() {
+    let f = embedded();
+    let bins = ["x", "y", "z"];
+    let before = build_hashes(&f, &bins, &[]);
+    f.write("crates/data/assets/banner.txt", "hello again\n");
+    f.commit("new banner");
+    let after = build_hashes(&f, &bins, &[]);
+    // What cargo rebuilt differently is what the analysis must report.
+    assert_eq!(changed(&bins, &before, &after), ["x", "y"]);
+    let r = last_commit(&f);
+    assert_exactly(&r, &["x", "y"], &["z"]);
+    let path = Some("crates/data/assets/banner.txt");
+    assert_reason(&r, "x", "file", path, Some(&["x", "data"]));
+    assert_reason(&r, "y", "include", path, Some(&["y", "banner"]));
+    let texts: Vec<&str> = r["affected"][1]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["crates/data/assets/banner.txt changed in data (embedded by banner)"]
+    );
+}
+
+/// `gw` carries a file of the root's `config/` and one of `docs/`; `web` carries a file of
+/// `crates/assets`, which `api` (not `web`) depends on; every image carries `certs/ca.pem`.
+fn carried() -> Fleet {
+    let gw = "[package.metadata.monoship]\nfiles = [\n  { src = \"config/gw.json\", dst = \"/etc/gw.json\" },\n  { src = \"./docs/openapi.yaml\", dst = \"/etc/openapi.yaml\" },\n]\n";
+    let web = "[package.metadata.monoship]\nfiles = [{ src = \"crates/assets/static/index.html\", dst = \"/srv/index.html\" }]\n";
+    let root = "[workspace.metadata.monoship]\nfiles = [{ src = \"certs/ca.pem\", dst = \"/etc/ca.pem\" }]\n";
+    tiny::workspace(
+        root,
+        &[
+            Crate {
+                dir: "crates/assets",
+                bin: false,
+                manifest: "",
+                source: "pub const NAME: &str = \"assets\";\n",
+            },
+            Crate {
+                dir: "apps/api",
+                bin: true,
+                manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
+                source: "fn main() { println!(\"{}\", assets::NAME); }\n",
+            },
+            Crate {
+                dir: "apps/gw",
+                bin: true,
+                manifest: gw,
+                source: "fn main() {}\n",
+            },
+            Crate {
+                dir: "apps/web",
+                bin: true,
+                manifest: web,
+                source: "fn main() {}\n",
+            },
+        ],
+        &[
+            ("config/gw.json", "{}\n"),
+            ("docs/openapi.yaml", "openapi: 3.1.0\n"),
+            ("crates/assets/static/index.html", "<p>hi</p>\n"),
+            ("certs/ca.pem", "ca\n"),
+        ],
+    )
+}
+
+#[test]
+fn a_file_an_image_carries_affects_that_service() {
+    let f = carried();
+    let change = |path: &str| {
+        f.append(path, "\n");
+        f.commit(&format!("change {path}"));
+        last_commit(&f)
+    };
+    // Outside every package: that service only, not every service (fail closed).
+    let r = change("config/gw.json");
+    assert_exactly(&r, &["gw"], &["api", "web"]);
+    assert_reason(
+        &r,
+        "gw",
+        "image-file",
+        Some("config/gw.json"),
+        Some(&["gw"]),
+    );
+    // Ignored otherwise (docs/**), and named with `./`: still that service.
+    let r = change("docs/openapi.yaml");
+    assert_exactly(&r, &["gw"], &["api", "web"]);
+    // Inside a package the service does not depend on: the service, and the package's users.
+    let r = change("crates/assets/static/index.html");
+    assert_exactly(&r, &["api", "web"], &["gw"]);
+    assert_reason(&r, "web", "image-file", None, Some(&["web"]));
+    assert_reason(&r, "api", "file", None, Some(&["api", "assets"]));
+    // The workspace's `files` are in every image.
+    let r = change("certs/ca.pem");
+    assert_exactly(&r, &["api", "gw", "web"], &[]);
+    // A file nothing carries still fails closed.
+    let r = change("config/other.json");
+    assert!(r["fail_closed"].as_str().is_some(), "{r:#}");
+}
+
+#[test]
+fn a_change_of_the_image_settings_affects_the_service() {
+    let f = carried();
+    f.replace(
+        "apps/gw/Cargo.toml",
+        "files = [",
+        "port = 8080\nreplicas = 3\nfiles = [",
+    );
+    f.commit("gw on 8080");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["gw"], &["api", "web"]);
+    assert_reason(
+        &r,
+        "gw",
+        "manifest",
+        Some("apps/gw/Cargo.toml"),
+        Some(&["gw"]),
+    );
+    // What does not go into the image or the binary (a Deployment's replicas) changes nothing.
+    f.replace("apps/gw/Cargo.toml", "replicas = 3", "replicas = 4");
+    f.commit("more gw pods");
+    assert_exactly(&last_commit(&f), &[], &["api", "gw", "web"]);
+    // Another file in every image.
+    f.replace(
+        "Cargo.toml",
+        "files = [",
+        "files = [{ src = \"certs/extra.pem\", dst = \"/etc/extra.pem\" }, ",
+    );
+    f.write("certs/extra.pem", "extra\n");
+    f.commit("one more certificate");
+    let r = last_commit(&f);
+    assert_exactly(&r, &["api", "gw", "web"], &[]);
+    assert_reason(&r, "web", "manifest", Some("Cargo.toml"), Some(&["web"]));
+}
