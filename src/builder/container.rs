@@ -23,6 +23,8 @@ pub struct Options {
     pub services: Vec<String>,
     /// The full git revision of the build.
     pub revision: String,
+    /// The time the images are dated (the commit's, or `SOURCE_DATE_EPOCH`).
+    pub epoch: u64,
     /// Image builds at a time.
     pub jobs: usize,
     /// Where the OCI layout and build record go (default `<target-dir>/monoship`).
@@ -41,6 +43,7 @@ pub fn run(
         engine: opts.engine,
         services: opts.services.clone(),
         revision: opts.revision.clone(),
+        epoch: opts.epoch,
     };
     let jobs = docker::plan(ws, &plan)?;
     let program = docker::preflight(opts.engine)?;
@@ -96,7 +99,7 @@ pub fn run(
                     .get(service)
                     .is_none_or(|b| b.image_digest != image.digest),
                 image_revision: opts.revision.clone(),
-                image_epoch: 0,
+                image_epoch: opts.epoch,
             })
             .collect(),
     };

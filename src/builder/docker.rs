@@ -94,6 +94,9 @@ pub struct Request<'a> {
     pub service: &'a str,
     /// The full revision (a label); tags carry its first [`SHORT_REVISION`] characters.
     pub revision: &'a str,
+    /// The time the image is dated (seconds since the epoch: the commit's, or
+    /// `SOURCE_DATE_EPOCH`), so the same commit gives the same image.
+    pub epoch: u64,
     /// `<target-dir>/monoship/docker-cache` (Docker only).
     pub cache_root: &'a Path,
     /// Whether a previous build left a cache to import (Docker only).
@@ -136,7 +139,13 @@ pub fn command_line(req: &Request<'_>) -> Vec<String> {
     match req.engine {
         Engine::Docker => {
             let (cache, next) = cache_dirs(req.cache_root, req.service);
-            args.extend(["--progress".into(), "plain".into(), "--load".into()]);
+            args.extend([
+                "--build-arg".into(),
+                format!("SOURCE_DATE_EPOCH={}", req.epoch),
+                "--progress".into(),
+                "plain".into(),
+                "--load".into(),
+            ]);
             if req.import_cache {
                 args.extend([
                     "--cache-from".into(),
@@ -148,7 +157,11 @@ pub fn command_line(req: &Request<'_>) -> Vec<String> {
                 format!("type=local,dest={},mode=max", next.display()),
             ]);
         }
-        Engine::Podman => args.push("--layers".into()),
+        Engine::Podman => args.extend([
+            "--timestamp".into(),
+            req.epoch.to_string(),
+            "--layers".into(),
+        ]),
     }
     args.push(root);
     args
@@ -172,6 +185,8 @@ pub struct Options {
     pub services: Vec<String>,
     /// The full git revision of the build.
     pub revision: String,
+    /// The time the images are dated ([`Request::epoch`]).
+    pub epoch: u64,
 }
 
 /// The builds to run: fails when the Dockerfile is missing, a service's binary is not named
@@ -212,6 +227,7 @@ pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError
                 root: &ws.root,
                 service: &s.name,
                 revision: &opts.revision,
+                epoch: opts.epoch,
                 cache_root: &cache_root,
                 import_cache: cache.join("index.json").is_file(),
             };
@@ -416,6 +432,7 @@ mod tests {
             root: Path::new("/ws"),
             service: "users",
             revision: REV,
+            epoch: 1_700_000_000,
             cache_root: Path::new("/ws/target/monoship/docker-cache"),
             import_cache,
         })
@@ -439,6 +456,8 @@ mod tests {
             .into_iter()
             .chain(BOTH)
             .chain([
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
                 "--progress",
                 "plain",
                 "--load",
@@ -453,7 +472,7 @@ mod tests {
         // Without a previous cache there is nothing to import.
         let first: Vec<String> = request(Engine::Docker, false);
         let mut without: Vec<&str> = expected.to_vec();
-        without.drain(13..15);
+        without.drain(15..17);
         assert_eq!(first, without);
     }
 
@@ -462,7 +481,7 @@ mod tests {
         let expected: Vec<&str> = ["build"]
             .into_iter()
             .chain(BOTH)
-            .chain(["--layers", "/ws"])
+            .chain(["--timestamp", "1700000000", "--layers", "/ws"])
             .collect();
         assert_eq!(request(Engine::Podman, true), expected);
     }

@@ -114,6 +114,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             engine,
             jobs: args.jobs as usize,
             revision: at_head.revision,
+            epoch: at_head.epoch,
             out_dir: args.out_dir.clone(),
         }
         .build(BuildJob {

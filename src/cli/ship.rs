@@ -87,12 +87,16 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         offline: cli.offline,
     };
     let container = match args.builder.engine() {
-        Some(engine) => Some(ContainerBuilder {
-            engine,
-            jobs: args.jobs as usize,
-            revision: monoship::builder::Options::at_head(&ws, None, None, cli.offline)?.revision,
-            out_dir: None,
-        }),
+        Some(engine) => {
+            let head = monoship::builder::Options::at_head(&ws, None, None, cli.offline)?;
+            Some(ContainerBuilder {
+                engine,
+                jobs: args.jobs as usize,
+                revision: head.revision,
+                epoch: head.epoch,
+                out_dir: None,
+            })
+        }
         None => None,
     };
     let registry = RegistryPublisher {

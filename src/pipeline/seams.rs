@@ -70,8 +70,10 @@ pub struct ContainerBuilder {
     pub engine: builder::docker::Engine,
     /// Image builds at a time.
     pub jobs: usize,
-    /// The revision the images are labelled with (the workspace's HEAD commit).
+    /// The revision the images are labelled with (the workspace's HEAD commit), and the time
+    /// they are dated (its commit time, or `SOURCE_DATE_EPOCH`).
     pub revision: String,
+    pub epoch: u64,
     pub out_dir: Option<PathBuf>,
 }
 
@@ -84,6 +86,7 @@ impl Builder for ContainerBuilder {
             engine: self.engine,
             services: services.to_vec(),
             revision: self.revision.clone(),
+            epoch: self.epoch,
             jobs: self.jobs,
             out_dir: self.out_dir.clone(),
         };

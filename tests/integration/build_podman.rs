@@ -103,7 +103,13 @@ fn podman_builds_into_the_layout_that_publish_pushes_and_podman_runs() {
     let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
     assert_eq!(body["service"], "gateway");
 
-    // The same commit again: podman's layer cache gives the same image, which is unchanged.
+    // The same commit again, a second later and without podman's copy of the image (so it is
+    // built anew): the images are dated with the commit's time, so it is the same image, and
+    // unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let short = &record["revision"].as_str().unwrap()[..12];
+    let built = format!("localhost/gateway:{short}");
+    testenv::run_ok(Command::new("podman").args(["rmi", "--force", &built]));
     let run = f.run(&[
         "--format",
         "json",

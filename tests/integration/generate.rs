@@ -419,6 +419,11 @@ fn stub_docker_receives_the_planned_command_lines() {
         format!("users:{short}"),
         "--label".into(),
         format!("org.opencontainers.image.revision={head}"),
+        "--build-arg".into(),
+        format!(
+            "SOURCE_DATE_EPOCH={}",
+            f.git(&["log", "-1", "--format=%ct"])
+        ),
         "--progress".into(),
         "plain".into(),
         "--load".into(),
