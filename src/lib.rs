@@ -12,7 +12,6 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod deploy;
-pub mod features;
 pub mod generate;
 pub mod image;
 pub mod init;

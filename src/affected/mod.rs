@@ -195,7 +195,7 @@ fn reload_for_config_target(
         }
         _ => ws,
     };
-    crate::features::resolve_graphs(&mut ws, opts.offline)?;
+    crate::workspace::features::resolve_graphs(&mut ws, opts.offline)?;
     Ok(ws)
 }
 

@@ -6,7 +6,7 @@
 //! (with the service's configured features), which resolves one package at a time.
 
 use crate::config::Features;
-use crate::features::Tree;
+use crate::workspace::features::Tree;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

@@ -1,8 +1,10 @@
 //! The workspace model: packages, services and the dependency graph, from `cargo metadata`.
 
+pub mod features;
+
 use crate::config::{self, ConfigError, Features, ServiceConfig, WorkspaceConfig};
-use crate::features::ServiceGraph;
 use cargo_metadata::{DependencyKind, Metadata, PackageId};
+use features::ServiceGraph;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -196,7 +198,7 @@ pub struct Workspace {
     /// Whether `nodes` hold the dependency graph (false after `cargo metadata --no-deps`).
     pub resolved: bool,
     /// The graph of each service built with features of its own, by service name
-    /// ([`crate::features::resolve_graphs`]); the others use the edges of `nodes`.
+    /// ([`crate::workspace::features::resolve_graphs`]); the others use the edges of `nodes`.
     pub service_graphs: BTreeMap<String, ServiceGraph>,
 }
 
