@@ -18,13 +18,8 @@ pub const BASE: &str = "Dockerfile.monoship";
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub engine: Engine,
-    /// Services to build (validated names); empty means every service.
-    pub services: Vec<String>,
-    /// The full git revision of the build.
-    pub revision: String,
-    /// The time the images are dated (the commit's, or `SOURCE_DATE_EPOCH`).
-    pub epoch: u64,
+    /// The engine, the services (none: all), the revision and time of the images.
+    pub plan: docker::Options,
     /// Image builds at a time.
     pub jobs: usize,
     /// Where the OCI layout and build record go (default `<target-dir>/monoship`).
@@ -39,21 +34,16 @@ pub fn run(
     opts: &Options,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Output, BuildError> {
-    let plan = docker::Options {
-        engine: opts.engine,
-        services: opts.services.clone(),
-        revision: opts.revision.clone(),
-        epoch: opts.epoch,
-    };
-    let jobs = docker::plan(ws, &plan)?;
-    let program = docker::preflight(opts.engine)?;
+    let engine = opts.plan.engine;
+    let jobs = docker::plan(ws, &opts.plan)?;
+    let program = docker::preflight(engine)?;
     let outcomes = docker::run(&program, &jobs, opts.jobs, &mut |e| {
         emit(Event::Container(e))
     });
     let failed: Vec<&docker::Outcome> = outcomes.iter().filter(|o| !o.ok).collect();
     if let Some(first) = failed.first() {
         return Err(DockerBuildError::Failed {
-            program: opts.engine.program(),
+            program: engine.program(),
             services: failed.iter().map(|o| o.service.clone()).collect(),
             logs: first
                 .log
@@ -71,7 +61,7 @@ pub fn run(
     let staging = out.join("cache").join("container-export");
     let mut images = Vec::new();
     for job in &jobs {
-        let image = export(&program, opts.engine, job, &staging, &layout)?;
+        let image = export(&program, engine, job, &staging, &layout)?;
         emit(Event::ImageAssembled {
             service: job.service.clone(),
             digest: image.digest.clone(),
@@ -85,7 +75,7 @@ pub fn run(
     let index_path = out.join("cache").join("images.json");
     let mut before = super::latest_images(&record_path, &index_path);
     let record = BuildRecord {
-        revision: opts.revision.clone(),
+        revision: opts.plan.revision.clone(),
         services: images
             .iter()
             .map(|(service, image)| ServiceRecord {
@@ -98,8 +88,8 @@ pub fn run(
                 changed: before
                     .get(service)
                     .is_none_or(|b| b.image_digest != image.digest),
-                image_revision: opts.revision.clone(),
-                image_epoch: opts.epoch,
+                image_revision: opts.plan.revision.clone(),
+                image_epoch: opts.plan.epoch,
             })
             .collect(),
     };

@@ -83,10 +83,12 @@ impl Builder for ContainerBuilder {
             ws, services, emit, ..
         } = job;
         let opts = builder::container::Options {
-            engine: self.engine,
-            services: services.to_vec(),
-            revision: self.revision.clone(),
-            epoch: self.epoch,
+            plan: builder::docker::Options {
+                engine: self.engine,
+                services: services.to_vec(),
+                revision: self.revision.clone(),
+                epoch: self.epoch,
+            },
             jobs: self.jobs,
             out_dir: self.out_dir.clone(),
         };

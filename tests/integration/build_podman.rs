@@ -4,6 +4,7 @@
 //! cargo build made: no base image can be pulled in the test environment.)
 
 use crate::support::fleet::Fleet;
+use crate::support::registry::result as service;
 use crate::support::{http, registry, servers, testenv};
 use serde_json::Value;
 use std::fs;
@@ -31,13 +32,18 @@ fn fleet() -> Fleet {
     f
 }
 
-fn service<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == name)
-        .unwrap_or_else(|| panic!("{name} not in {doc:#}"))
+/// `build --builder podman gateway`, which must succeed: its build record.
+fn build_gateway(f: &Fleet) -> Value {
+    let run = f.run(&[
+        "--format",
+        "json",
+        "build",
+        "--builder",
+        "podman",
+        "gateway",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.json()
 }
 
 fn skopeo_digest(image: &str) -> String {
@@ -51,16 +57,7 @@ fn skopeo_digest(image: &str) -> String {
 fn podman_builds_into_the_layout_that_publish_pushes_and_podman_runs() {
     testenv::env("MONOSHIP_TESTENV_STATE");
     let f = fleet();
-    let run = f.run(&[
-        "--format",
-        "json",
-        "build",
-        "--builder",
-        "podman",
-        "gateway",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let record = run.json();
+    let record = build_gateway(&f);
     let gateway = service(&record, "gateway");
     let digest = gateway["image_digest"].as_str().unwrap().to_string();
     assert_eq!(gateway["base"], "Dockerfile.monoship");
@@ -78,15 +75,15 @@ fn podman_builds_into_the_layout_that_publish_pushes_and_podman_runs() {
         testenv::env("MONOSHIP_TEST_REGISTRY"),
         testenv::unique()
     );
-    let run = f.run(&[
+    let publish = [
         "--format",
         "json",
         "publish",
         "gateway",
-        "--registry",
-        &prefix,
         "--insecure",
-    ]);
+        "--registry",
+    ];
+    let run = f.run(&[&publish[..], &[&prefix]].concat());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(service(&run.json(), "gateway")["digest"], digest.as_str());
     assert_eq!(
@@ -110,16 +107,7 @@ fn podman_builds_into_the_layout_that_publish_pushes_and_podman_runs() {
     let short = &record["revision"].as_str().unwrap()[..12];
     let built = format!("localhost/gateway:{short}");
     testenv::run_ok(Command::new("podman").args(["rmi", "--force", &built]));
-    let run = f.run(&[
-        "--format",
-        "json",
-        "build",
-        "--builder",
-        "podman",
-        "gateway",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let again = run.json();
+    let again = build_gateway(&f);
     assert_eq!(service(&again, "gateway")["image_digest"], digest.as_str());
     assert_eq!(service(&again, "gateway")["changed"], false);
 }
