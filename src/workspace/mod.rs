@@ -66,7 +66,7 @@ pub fn cargo_metadata(
         opts.push("--offline".into());
     }
     cmd.other_options(opts);
-    exec(cmd)
+    exec(cmd, manifest)
 }
 
 /// `cargo metadata --no-deps` for the workspace of `manifest`: its members without the
@@ -77,17 +77,58 @@ pub fn cargo_metadata_members(manifest: &Path, offline: bool) -> Result<Metadata
     if offline {
         cmd.other_options(vec!["--offline".to_string()]);
     }
-    exec(cmd)
+    exec(cmd, manifest)
 }
 
-fn exec(cmd: cargo_metadata::MetadataCommand) -> Result<Metadata, WorkspaceError> {
+fn exec(cmd: cargo_metadata::MetadataCommand, manifest: &Path) -> Result<Metadata, WorkspaceError> {
     cmd.exec().map_err(|e| {
         let text = match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => cargo_error(&stderr),
+            cargo_metadata::Error::CargoMetadata { stderr } => {
+                let text = cargo_error(&stderr);
+                match what_to_do(&text, manifest) {
+                    Some(hint) => format!("{text} ({hint})"),
+                    None => text,
+                }
+            }
             other => other.to_string(),
         };
         WorkspaceError::Metadata(text)
     })
+}
+
+/// What to do about the cargo failures a first run on a repository meets: a pinned toolchain
+/// that is not installed, a git dependency that cannot be fetched.
+fn what_to_do(error: &str, manifest: &Path) -> Option<String> {
+    if error.starts_with("toolchain '") && error.contains("is not installed") {
+        let pin = manifest.ancestors().skip(1).find_map(|d| {
+            ["rust-toolchain.toml", "rust-toolchain"]
+                .iter()
+                .map(|f| d.join(f))
+                .find(|p| p.is_file())
+        });
+        let by = match pin {
+            Some(p) => format!("it is pinned by {}", p.display()),
+            None => "it is pinned by a rust-toolchain file or RUSTUP_TOOLCHAIN".to_string(),
+        };
+        return Some(format!(
+            "{by}: install it with `rustup toolchain install`, or change the pin"
+        ));
+    }
+    let git = [
+        "unable to update",
+        "failed to clone",
+        "failed to fetch",
+        "offline mode",
+    ];
+    if error.contains("as a dependency of package") && git.iter().any(|g| error.contains(g)) {
+        return Some(
+            "cargo cannot fetch a git dependency: check the network and the repository's \
+             credentials (cargo's `net.git-fetch-with-cli` uses git's); with --offline it must be \
+             in cargo's git cache already: run `cargo fetch` where the repository is reachable"
+                .to_string(),
+        );
+    }
+    None
 }
 
 /// cargo's error in one line: its first `error` line, where it is (` --> FILE:LINE:COL`) and its
@@ -112,8 +153,11 @@ fn cargo_error(stderr: &str) -> String {
         let t = line.trim();
         if t == "Caused by:" {
             in_causes = true;
-        } else if t.starts_with("error") || t.starts_with("warning") {
+        } else if t.starts_with("error") || t.starts_with("warning") || t == "Stack backtrace:" {
             break;
+        } else if let Some(help) = t.strip_prefix("help: ") {
+            text.push_str("; ");
+            text.push_str(help);
         } else if in_causes && !t.is_empty() && !is_excerpt(t) {
             text.push_str(": ");
             text.push_str(t);
@@ -408,5 +452,47 @@ mod tests {
             "failed to parse lock file at: /w/Cargo.lock: TOML parse error at line 818, column 9: \
              key with no value, expected `=`"
         );
+    }
+
+    #[test]
+    fn a_missing_toolchain_keeps_rustups_help_and_says_what_pins_it() {
+        let rustup = "error: toolchain '1.70.0-x86_64-unknown-linux-gnu' is not installed\nhelp: \
+                      run `rustup toolchain install` to install it\n\nStack backtrace:\n   0: \
+                      anyhow::error\n";
+        let text = super::cargo_error(rustup);
+        assert_eq!(
+            text,
+            "toolchain '1.70.0-x86_64-unknown-linux-gnu' is not installed; run `rustup \
+             toolchain install` to install it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rust-toolchain.toml"), "").unwrap();
+        let manifest = dir.path().join("Cargo.toml");
+        let hint = super::what_to_do(&text, &manifest).unwrap();
+        assert!(
+            hint.starts_with(&format!(
+                "it is pinned by {}",
+                dir.path().join("rust-toolchain.toml").display()
+            )),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn a_git_dependency_keeps_every_cause_and_says_what_to_do() {
+        let cargo = "warning: spurious network error\nerror: failed to get `foo` as a dependency \
+                     of package `tc v0.1.0 (/tmp/tc)`\n\nCaused by:\n  failed to load source \
+                     for dependency `foo`\n\nCaused by:\n  unable to update \
+                     https://127.0.0.1:9/foo.git\n\nCaused by:\n  failed to connect to \
+                     127.0.0.1: Connection refused; class=Os (2)\n";
+        let text = super::cargo_error(cargo);
+        assert_eq!(
+            text,
+            "failed to get `foo` as a dependency of package `tc v0.1.0 (/tmp/tc)`: failed to \
+             load source for dependency `foo`: unable to update https://127.0.0.1:9/foo.git: \
+             failed to connect to 127.0.0.1: Connection refused; class=Os (2)"
+        );
+        let hint = super::what_to_do(&text, std::path::Path::new("/w/Cargo.toml")).unwrap();
+        assert!(hint.contains("cargo fetch"), "{hint}");
     }
 }

@@ -1,6 +1,7 @@
 //! Bad input to `monoship affected`: exit code 2 and one line on stderr naming the problem.
 
 use crate::support::fleet::Fleet;
+use std::path::PathBuf;
 
 fn affected_error(f: &Fleet, args: &[&str]) -> String {
     let mut all = vec!["affected", "--format", "json"];
@@ -78,4 +79,59 @@ fn unknown_service_to_explain() {
     let f = Fleet::new();
     let err = affected_error(&f, &["--explain", "nosuch"]);
     assert!(err.contains("nosuch"), "{err}");
+}
+
+/// rustup's `cargo` (the tests' `$CARGO` is the toolchain's own, which reads no
+/// rust-toolchain file).
+fn rustup_cargo() -> PathBuf {
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let cargo = home.join("bin/cargo");
+    assert!(cargo.is_file(), "no rustup cargo at {}", cargo.display());
+    cargo
+}
+
+#[test]
+fn a_pinned_toolchain_that_is_not_installed_says_what_pins_it() {
+    let f = Fleet::new_with(|f| {
+        f.write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.70.0\"\n");
+    });
+    let run = f
+        .monoship()
+        .args(["affected", "--format", "json"])
+        .env("CARGO", rustup_cargo())
+        // What rustup sets for the test process would win over the file.
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .run();
+    let err = run.usage_error();
+    assert!(err.contains("toolchain '1.70.0-"), "{err}");
+    assert!(err.contains("is not installed"), "{err}");
+    assert!(err.contains("`rustup toolchain install`"), "{err}");
+    let pin = f.path().join("rust-toolchain.toml");
+    assert!(
+        err.contains(&format!("pinned by {}", pin.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_git_dependency_that_cannot_be_fetched_keeps_every_cause() {
+    let url = format!(
+        "https://127.0.0.1:9/monoship-test-{}.git",
+        std::process::id()
+    );
+    let f = Fleet::new_with(|f| {
+        f.append(
+            "crates/db/Cargo.toml",
+            &format!("unreachable-dep = {{ git = \"{url}\" }}\n"),
+        );
+    });
+    let err = affected_error(&f, &[]).to_string();
+    assert!(
+        err.contains("failed to get `unreachable-dep` as a dependency of package"),
+        "{err}"
+    );
+    assert!(err.contains(&url), "{err}");
+    assert!(err.contains("cargo fetch"), "{err}");
 }
