@@ -92,6 +92,32 @@ pub struct WorkspaceConfig {
     /// Cargo features for every service (a service's own keys override them).
     #[serde(flatten)]
     pub features: FeatureSettings,
+    /// The environments (`--env NAME`), by name.
+    #[serde(default)]
+    pub environments: std::collections::BTreeMap<String, EnvironmentConfig>,
+}
+
+/// `[workspace.metadata.monoship.environments.NAME]`: where the environment runs, and what it
+/// sets over the workspace's and the services' own keys.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EnvironmentConfig {
+    /// The kubeconfig context (default: the kubeconfig's current one).
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub registry: Option<String>,
+    /// `generate k8s` in this environment.
+    pub replicas: Option<u32>,
+    pub resources: Option<Resources>,
+}
+
+/// `[package.metadata.monoship.environments.NAME]`: a service's own keys in one environment.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceEnvironment {
+    pub namespace: Option<String>,
+    pub replicas: Option<u32>,
+    pub resources: Option<Resources>,
 }
 
 /// Image settings, in the workspace table (defaults) or a service's table.
@@ -162,6 +188,9 @@ pub struct ServiceConfig {
     pub image_settings: ImageSettings,
     #[serde(flatten)]
     pub features: FeatureSettings,
+    /// Its keys in each environment, by environment name.
+    #[serde(default)]
+    pub environments: std::collections::BTreeMap<String, ServiceEnvironment>,
 }
 
 /// The cargo features a service is built with, as configured (in the workspace table, the

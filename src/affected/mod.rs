@@ -41,6 +41,8 @@ pub struct Options {
     /// Target triple whose dependency graph counts (default: config, then the host).
     pub target: Option<String>,
     pub offline: bool,
+    /// The environment to see the configuration in (`--env`).
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -168,6 +170,14 @@ pub fn load_workspace(opts: &Options) -> Result<Workspace, AffectedError> {
     reload_for_config_target(Workspace::from_metadata(meta, &target)?, &manifest, opts)
 }
 
+/// `ws` in the environment of `opts`, when it names one.
+fn in_environment(ws: Workspace, opts: &Options) -> Result<Workspace, AffectedError> {
+    Ok(match &opts.environment {
+        Some(name) => ws.in_environment(name)?,
+        None => ws,
+    })
+}
+
 /// The workspace's members, services and configuration without the dependency graph
 /// ([`Workspace::resolved`] is false): enough to build or deploy named services, and quicker.
 pub fn load_members(opts: &Options) -> Result<Workspace, AffectedError> {
@@ -175,10 +185,11 @@ pub fn load_members(opts: &Options) -> Result<Workspace, AffectedError> {
     let meta = workspace::cargo_metadata_members(&manifest, opts.offline)?;
     let host = workspace::host_target().to_string();
     let ws = Workspace::from_metadata(meta, opts.target.as_deref().unwrap_or(&host))?;
-    match (&opts.target, ws.config.target.clone()) {
-        (None, Some(t)) if t != ws.target => Ok(Workspace { target: t, ..ws }),
-        _ => Ok(ws),
-    }
+    let ws = match (&opts.target, ws.config.target.clone()) {
+        (None, Some(t)) if t != ws.target => Workspace { target: t, ..ws },
+        _ => ws,
+    };
+    in_environment(ws, opts)
 }
 
 /// The workspace again for the configured target when no `--target` was given and the first
@@ -196,7 +207,7 @@ fn reload_for_config_target(
         _ => ws,
     };
     crate::workspace::features::resolve_graphs(&mut ws, opts.offline)?;
-    Ok(ws)
+    in_environment(ws, opts)
 }
 
 /// Run the whole analysis: load the workspace (cargo metadata runs while git is read) and

@@ -150,10 +150,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Connect like kubectl; a configuration problem is a usage error.
-pub async fn connect(args: &KubeArgs) -> Result<cluster::Connection, CliError> {
+/// Connect as `args` say; the context, when `--context` names none, is the environment's.
+pub async fn connect(args: &KubeArgs, ws: &Workspace) -> Result<cluster::Connection, CliError> {
+    let environment = ws.environment.as_ref().and_then(|e| e.context.clone());
     Ok(cluster::connect(&ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
+        context: args.context.clone().or(environment),
     })
     .await?)
 }
@@ -186,7 +188,7 @@ pub async fn connect_to(
     service: &str,
     kube: &KubeArgs,
 ) -> Result<(cluster::Connection, ServiceRef), CliError> {
-    let conn = connect(kube).await?;
+    let conn = connect(kube, ws).await?;
     let at = monoship::pipeline::locate(ws, service, kube.namespace.as_deref(), &conn.namespace)?;
     Ok((conn, at))
 }

@@ -180,7 +180,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let rt = runtime()?;
     rt.block_on(async {
         let kube = &args.rollout.cluster.kube;
-        let conn = connect(kube).await?;
+        let conn = connect(kube, &ws).await?;
         let mut targets = Vec::new();
         for s in &services {
             let mut target = monoship::pipeline::deploy_target(

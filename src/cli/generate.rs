@@ -67,7 +67,12 @@ pub struct FileArgs {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
-    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
+    // The files of the base configuration: an environment's values are not generated.
+    let base = monoship::affected::Options {
+        environment: None,
+        ..workspace_options(cli)
+    };
+    let ws = monoship::affected::load_workspace(&base)?;
     let ctx = Context::from_workspace(&ws)?;
     let files = generator.render(&ctx)?;
     let out = match &flags.out {

@@ -112,6 +112,10 @@ pub struct Cli {
     /// Run cargo without network access.
     #[arg(long, global = true)]
     pub offline: bool,
+    /// The environment (`environments` in [workspace.metadata.monoship]): its context,
+    /// namespace, registry, replicas and resources.
+    #[arg(long = "env", global = true, value_name = "NAME", env = "MONOSHIP_ENV")]
+    pub environment: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -289,6 +293,7 @@ pub fn workspace_options(cli: &Cli) -> monoship::affected::Options {
         dir: cli.dir.clone(),
         manifest_path: cli.manifest_path.clone(),
         offline: cli.offline,
+        environment: cli.environment.clone(),
         ..Default::default()
     }
 }

@@ -78,8 +78,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         monoship::publish::naming::normalize_registry(r)?;
     }
     let rt = runtime()?;
-    let conn = rt.block_on(connect(&args.rollout.cluster.kube))?;
     let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
+    let conn = rt.block_on(connect(&args.rollout.cluster.kube, &ws))?;
     let opts = ship_options(args);
     let cargo = CargoBuilder {
         profile: None,

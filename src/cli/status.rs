@@ -29,7 +29,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let (ws, services) = load(cli, &args.services)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let conn = connect(&args.kube).await?;
+        let conn = connect(&args.kube, &ws).await?;
         let namespace = args
             .kube
             .namespace

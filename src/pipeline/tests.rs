@@ -4,39 +4,15 @@
 
 use super::*;
 use crate::builder::{BuildRecord, ServiceRecord};
-use crate::config::{ServiceConfig, WorkspaceConfig};
+use crate::config::WorkspaceConfig;
 use crate::deploy::images::Naming;
 use crate::deploy::{Outcome, Version};
-use crate::workspace::Service;
 use std::cell::RefCell;
 use std::path::PathBuf;
 
 /// A workspace of `services` (no cargo, no git: fakes stand in for both).
 fn workspace(services: &[&str]) -> Workspace {
-    Workspace {
-        root: PathBuf::from("/nonexistent/ws"),
-        manifest: PathBuf::from("/nonexistent/ws/Cargo.toml"),
-        target: "x86_64-unknown-linux-gnu".into(),
-        config: WorkspaceConfig::default(),
-        packages: Vec::new(),
-        services: services
-            .iter()
-            .map(|s| Service {
-                name: s.to_string(),
-                package: s.to_string(),
-                binary: s.to_string(),
-                dir: format!("apps/{s}"),
-                inputs: Vec::new(),
-                config: ServiceConfig::default(),
-                features: Default::default(),
-            })
-            .collect(),
-        services_by_binary: false,
-        nodes: Vec::new(),
-        target_dir: PathBuf::from("/nonexistent/ws/target"),
-        resolved: true,
-        service_graphs: Default::default(),
-    }
+    crate::workspace::fake(services)
 }
 
 fn digest(service: &str) -> String {

@@ -1,5 +1,6 @@
 //! The workspace model: packages, services and the dependency graph, from `cargo metadata`.
 
+pub mod environment;
 pub mod features;
 
 use crate::config::{self, ConfigError, Features, ServiceConfig, WorkspaceConfig};
@@ -22,6 +23,15 @@ pub enum WorkspaceError {
     NoBinary(String),
     #[error("service `{service}`: its features do not resolve: {message}")]
     Features { service: String, message: String },
+    /// `--env` (or `MONOSHIP_ENV`) naming no environment of the configuration.
+    #[error(
+        "unknown environment `{name}` ({known}; `environments` in [workspace.metadata.monoship] of {file})"
+    )]
+    UnknownEnvironment {
+        name: String,
+        known: String,
+        file: String,
+    },
 }
 
 /// Where the workspace is: the manifest the user pointed at, or the nearest one upward.
@@ -244,6 +254,8 @@ pub struct Workspace {
     /// The graph of each service built with features of its own, by service name
     /// ([`crate::workspace::features::resolve_graphs`]); the others use the edges of `nodes`.
     pub service_graphs: BTreeMap<String, ServiceGraph>,
+    /// The environment the configuration is seen in ([`Workspace::in_environment`]).
+    pub environment: Option<environment::Environment>,
 }
 
 impl Workspace {
@@ -314,6 +326,13 @@ impl Workspace {
 
         let (services, services_by_binary) =
             detect_services(&meta, &members, &root, &manifest, &config)?;
+        environment::check(&config, &services, |s| {
+            packages
+                .iter()
+                .find(|p| p.name == s.package)
+                .map(|p| p.manifest_path.display().to_string())
+                .unwrap_or_default()
+        })?;
         Ok(Workspace {
             root,
             manifest,
@@ -326,6 +345,7 @@ impl Workspace {
             target_dir: meta.target_directory.clone().into(),
             resolved: meta.resolve.is_some(),
             service_graphs: BTreeMap::new(),
+            environment: None,
         })
     }
 
@@ -431,6 +451,36 @@ pub fn rel(root: &Path, path: &Path) -> String {
             .collect::<Vec<_>>()
             .join("/"),
         Err(_) => path.display().to_string(),
+    }
+}
+
+/// A workspace of `services` for unit tests: no cargo, no git.
+#[cfg(test)]
+pub(crate) fn fake(services: &[&str]) -> Workspace {
+    Workspace {
+        root: PathBuf::from("/nonexistent/ws"),
+        manifest: PathBuf::from("/nonexistent/ws/Cargo.toml"),
+        target: "x86_64-unknown-linux-gnu".into(),
+        config: WorkspaceConfig::default(),
+        packages: Vec::new(),
+        services: services
+            .iter()
+            .map(|s| Service {
+                name: s.to_string(),
+                package: s.to_string(),
+                binary: s.to_string(),
+                dir: format!("apps/{s}"),
+                inputs: Vec::new(),
+                config: ServiceConfig::default(),
+                features: Default::default(),
+            })
+            .collect(),
+        services_by_binary: false,
+        nodes: Vec::new(),
+        target_dir: PathBuf::from("/nonexistent/ws/target"),
+        resolved: true,
+        service_graphs: Default::default(),
+        environment: None,
     }
 }
 

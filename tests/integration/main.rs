@@ -24,6 +24,7 @@ mod deploy_apiserver;
 mod deploy_failures;
 mod deploy_rollback;
 mod deploy_verdicts;
+mod environments;
 mod faults_creds;
 mod faults_deploy;
 mod faults_files;

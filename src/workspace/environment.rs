@@ -1,0 +1,153 @@
+//! Environments (`--env NAME`, `MONOSHIP_ENV`): the configuration as one environment sees it.
+//!
+//! An environment is an overlay: its keys win over the workspace table's and the services'
+//! own, and a service's `[package.metadata.monoship.environments.NAME]` wins over both; every
+//! stage then reads the configuration as it always does (namespace, registry, replicas,
+//! resources). Without `--env` nothing changes.
+
+use super::{Service, Workspace, WorkspaceError};
+use crate::config::{ConfigError, WorkspaceConfig};
+
+/// The environment a workspace was loaded for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// The kubeconfig context its clusters are reached with (`None`: the current one).
+    pub context: Option<String>,
+}
+
+impl Workspace {
+    /// This workspace in environment `name` (see the module's documentation); an unknown name
+    /// is an error naming the environments there are.
+    pub fn in_environment(mut self, name: &str) -> Result<Workspace, WorkspaceError> {
+        let Some(env) = self.config.environments.get(name).cloned() else {
+            let known: Vec<&str> = self
+                .config
+                .environments
+                .keys()
+                .map(String::as_str)
+                .collect();
+            return Err(WorkspaceError::UnknownEnvironment {
+                name: name.to_string(),
+                file: self.manifest.display().to_string(),
+                known: if known.is_empty() {
+                    "none is configured".to_string()
+                } else {
+                    format!("known: {}", known.join(", "))
+                },
+            });
+        };
+        let c = &mut self.config;
+        c.namespace = env.namespace.clone().or(c.namespace.take());
+        c.registry = env.registry.clone().or(c.registry.take());
+        c.replicas = env.replicas.or(c.replicas);
+        c.resources = env.resources.clone().or(c.resources.take());
+        for s in &mut self.services {
+            let own = s.config.environments.get(name).cloned().unwrap_or_default();
+            let sc = &mut s.config;
+            sc.namespace = own
+                .namespace
+                .or(env.namespace.clone())
+                .or(sc.namespace.take());
+            sc.replicas = own.replicas.or(env.replicas).or(sc.replicas);
+            sc.resources = own
+                .resources
+                .or(env.resources.clone())
+                .or(sc.resources.take());
+        }
+        self.environment = Some(Environment {
+            name: name.to_string(),
+            context: env.context,
+        });
+        Ok(self)
+    }
+}
+
+/// Every environment a service's table names is one of the workspace's.
+pub(super) fn check(
+    config: &WorkspaceConfig,
+    services: &[Service],
+    manifest_of: impl Fn(&Service) -> String,
+) -> Result<(), ConfigError> {
+    for s in services {
+        if let Some(name) = s
+            .config
+            .environments
+            .keys()
+            .find(|n| !config.environments.contains_key(*n))
+        {
+            let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+            return Err(ConfigError::Invalid {
+                file: manifest_of(s),
+                table: "package.metadata.monoship",
+                message: format!(
+                    "unknown environment `{name}` in `environments` (the workspace's: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{EnvironmentConfig, ServiceEnvironment};
+
+    #[test]
+    fn an_environment_wins_over_the_tables_and_a_services_own_wins_over_it() {
+        let mut ws = crate::workspace::fake(&["users", "orders", "email"]);
+        ws.config.namespace = Some("shop".into());
+        ws.config.registry = Some("registry.example/shop".into());
+        ws.config.environments.insert(
+            "staging".into(),
+            EnvironmentConfig {
+                context: Some("staging-ctx".into()),
+                namespace: Some("shop-staging".into()),
+                registry: Some("registry.staging/shop".into()),
+                replicas: Some(1),
+                ..Default::default()
+            },
+        );
+        ws.services[0].config.namespace = Some("payments".into());
+        ws.services[1].config.environments.insert(
+            "staging".into(),
+            ServiceEnvironment {
+                namespace: Some("orders-staging".into()),
+                replicas: Some(3),
+                ..Default::default()
+            },
+        );
+        let base = crate::workspace::fake(&["x"]);
+        assert!(base.environment.is_none());
+        let ws = ws.in_environment("staging").unwrap();
+        let env = ws.environment.as_ref().unwrap();
+        assert_eq!(
+            (env.name.as_str(), env.context.as_deref()),
+            ("staging", Some("staging-ctx"))
+        );
+        assert_eq!(ws.config.namespace.as_deref(), Some("shop-staging"));
+        assert_eq!(ws.config.registry.as_deref(), Some("registry.staging/shop"));
+        let svc = |n: &str| &ws.service(n).unwrap().config;
+        // The environment's namespace over the service's own; the service's environment
+        // table over the environment's.
+        assert_eq!(svc("users").namespace.as_deref(), Some("shop-staging"));
+        assert_eq!(svc("orders").namespace.as_deref(), Some("orders-staging"));
+        assert_eq!(svc("orders").replicas, Some(3));
+        assert_eq!(svc("email").replicas, Some(1));
+    }
+
+    #[test]
+    fn an_unknown_environment_names_the_known_ones() {
+        let ws = crate::workspace::fake(&["users"]);
+        let err = ws.in_environment("staging").unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown environment `staging` (none is configured;"),
+            "{err}"
+        );
+    }
+}
