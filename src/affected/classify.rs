@@ -143,15 +143,29 @@ impl<'a> Analyzer<'a> {
             }
         }
         self.build_settings()?;
-        if let Some(first) = unowned.first() {
-            let more = if unowned.len() > 1 {
-                format!(" (and {} more)", unowned.len() - 1)
-            } else {
-                String::new()
-            };
-            return Err(format!("unowned path: {first}{more}"));
+        if !unowned.is_empty() {
+            return Ok(self.unowned(unowned));
         }
         Ok(self.report())
+    }
+
+    /// Every service, failed closed for the changed paths no rule took.
+    fn unowned(&self, mut paths: Vec<String>) -> Report {
+        paths.sort();
+        paths.dedup();
+        let more = match paths.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        let why = format!("unowned path: {}{more}", paths[0]);
+        let mut report = Report::fail_closed(self.ws, String::new(), super::Head::Worktree, why);
+        report.unowned_paths = paths;
+        report.changed_paths = self.changed_paths();
+        report
+    }
+
+    fn changed_paths(&self) -> Vec<String> {
+        self.diff.paths.iter().map(|c| c.path.clone()).collect()
     }
 
     /// Classify one workspace-relative path. `Ok(false)`: nothing owns it.
@@ -496,6 +510,7 @@ impl<'a> Analyzer<'a> {
 
     fn report(self) -> Report {
         let ws = self.ws;
+        let changed_paths = self.changed_paths();
         let by_package: HashMap<&str, usize> = ws
             .services
             .iter()
@@ -558,7 +573,8 @@ impl<'a> Analyzer<'a> {
             unaffected,
             removed: self.removed.into_iter().collect(),
             fail_closed: None,
-            changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
+            unowned_paths: Vec::new(),
+            changed_paths,
         }
     }
 }
