@@ -45,6 +45,36 @@ pub enum ConfigError {
         glob: String,
         message: String,
     },
+    /// Globs of `services` that match no workspace member, all of them.
+    #[error("{file}: {}", unmatched_services(globs))]
+    UnmatchedServices { file: String, globs: Vec<String> },
+    /// `services = []`.
+    #[error("{file}: `services` is empty: list the directories of the service packages")]
+    EmptyServices { file: String },
+    /// No `services`, no member under the default globs and none with a binary target.
+    #[error(
+        "{file}: no services: no workspace member is in the default `services = [{}]` and none \
+         has a binary target; set `services` in [workspace.metadata.monoship]",
+        quoted(DEFAULT_SERVICES, "\"", ", ")
+    )]
+    NoServices { file: String },
+}
+
+/// `` `services` glob `svc/*` matches no workspace member `` (or globs, each named).
+fn unmatched_services(globs: &[String]) -> String {
+    let list = quoted(globs, "`", ", ");
+    match globs.len() {
+        1 => format!("`services` glob {list} matches no workspace member"),
+        _ => format!("`services` globs {list} match no workspace member"),
+    }
+}
+
+fn quoted(items: &[impl AsRef<str>], quote: &str, sep: &str) -> String {
+    items
+        .iter()
+        .map(|i| format!("{quote}{}{quote}", i.as_ref()))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// `[workspace.metadata.monoship]`.
