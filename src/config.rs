@@ -2,16 +2,18 @@
 //! `[package.metadata.monoship]` per service package.
 //!
 //! Precedence, lowest first: built-in defaults < workspace table < package table < command-line flags.
-//! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them.
+//! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them;
+//! a glob with a leading `!` takes back what the globs before it match ([`crate::globs`]).
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Globs whose change affects every service, always in force.
+/// Globs whose change affects every service (before the configured `global-inputs`, which can
+/// take them back with `!`). A Dockerfile elsewhere belongs to the package whose directory holds
+/// it.
 pub const DEFAULT_GLOBAL_INPUTS: &[&str] = &[
     "Dockerfile*",
-    "**/Dockerfile*",
     "rust-toolchain",
     "rust-toolchain.toml",
     ".cargo/config",
@@ -369,9 +371,22 @@ pub fn compile_globs<'a>(
     file: &Path,
     key: &str,
 ) -> Result<GlobSet, ConfigError> {
+    let globs = globs
+        .into_iter()
+        .map(|glob| compile_glob(glob, file, key))
+        .collect::<Result<Vec<_>, _>>()?;
+    build_set(globs, file, key)
+}
+
+/// The set of `globs` (compiled by [`compile_glob`]), in their order.
+pub fn build_set(
+    globs: impl IntoIterator<Item = Glob>,
+    file: &Path,
+    key: &str,
+) -> Result<GlobSet, ConfigError> {
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
-        builder.add(compile_glob(glob, file, key)?);
+        builder.add(glob);
     }
     builder.build().map_err(|e| ConfigError::Glob {
         file: file.display().to_string(),

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod deploy;
 pub mod features;
 pub mod generate;
+pub mod globs;
 pub mod image;
 pub mod init;
 pub mod invalid;

@@ -362,7 +362,8 @@ fn detect_services(
             .ok_or_else(|| WorkspaceError::NoBinary(p.name.to_string()))?;
         let svc_config = ServiceConfig::from_metadata(&p.metadata, p.manifest_path.as_std_path())?;
         // Validate the globs early so a bad one is a config error naming its file.
-        config::compile_globs(
+        crate::globs::GlobList::new(
+            &[],
             svc_config.inputs.iter().map(|s| s.as_str()),
             p.manifest_path.as_std_path(),
             "inputs",

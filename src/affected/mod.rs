@@ -67,6 +67,8 @@ pub enum ReasonKind {
     BuildInput,
     /// A file the service's image carries (`files`) changed.
     ImageFile,
+    /// A `Dockerfile*` in the service's package directory changed.
+    Dockerfile,
     /// The analysis could not be trusted, so every service counts.
     FailClosed,
 }

@@ -119,7 +119,8 @@ fn chain(ws: &Workspace, service: &str, r: &Reason) -> String {
             | ReasonKind::Include
             | ReasonKind::BuildInput
             | ReasonKind::Input
-            | ReasonKind::ImageFile,
+            | ReasonKind::ImageFile
+            | ReasonKind::Dockerfile,
             Some(p),
         ) => p.clone(),
         _ => r.text.clone(),
