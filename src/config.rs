@@ -2,16 +2,18 @@
 //! `[package.metadata.monoship]` per service package.
 //!
 //! Precedence, lowest first: built-in defaults < workspace table < package table < command-line flags.
-//! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them.
+//! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them;
+//! a glob with a leading `!` takes back what the globs before it match ([`crate::globs`]).
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Globs whose change affects every service, always in force.
+/// Globs whose change affects every service (before the configured `global-inputs`, which can
+/// take them back with `!`). A Dockerfile elsewhere belongs to the package whose directory holds
+/// it.
 pub const DEFAULT_GLOBAL_INPUTS: &[&str] = &[
     "Dockerfile*",
-    "**/Dockerfile*",
     "rust-toolchain",
     "rust-toolchain.toml",
     ".cargo/config",
@@ -45,6 +47,36 @@ pub enum ConfigError {
         glob: String,
         message: String,
     },
+    /// Globs of `services` that match no workspace member, all of them.
+    #[error("{file}: {}", unmatched_services(globs))]
+    UnmatchedServices { file: String, globs: Vec<String> },
+    /// `services = []`.
+    #[error("{file}: `services` is empty: list the directories of the service packages")]
+    EmptyServices { file: String },
+    /// No `services`, no member under the default globs and none with a binary target.
+    #[error(
+        "{file}: no services: no workspace member is in the default `services = [{}]` and none \
+         has a binary target; set `services` in [workspace.metadata.monoship]",
+        quoted(DEFAULT_SERVICES, "\"", ", ")
+    )]
+    NoServices { file: String },
+}
+
+/// `` `services` glob `svc/*` matches no workspace member `` (or globs, each named).
+fn unmatched_services(globs: &[String]) -> String {
+    let list = quoted(globs, "`", ", ");
+    match globs.len() {
+        1 => format!("`services` glob {list} matches no workspace member"),
+        _ => format!("`services` globs {list} match no workspace member"),
+    }
+}
+
+fn quoted(items: &[impl AsRef<str>], quote: &str, sep: &str) -> String {
+    items
+        .iter()
+        .map(|i| format!("{quote}{}{quote}", i.as_ref()))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// `[workspace.metadata.monoship]`.
@@ -368,9 +400,22 @@ pub fn compile_globs<'a>(
     file: &Path,
     key: &str,
 ) -> Result<GlobSet, ConfigError> {
+    let globs = globs
+        .into_iter()
+        .map(|glob| compile_glob(glob, file, key))
+        .collect::<Result<Vec<_>, _>>()?;
+    build_set(globs, file, key)
+}
+
+/// The set of `globs` (compiled by [`compile_glob`]), in their order.
+pub fn build_set(
+    globs: impl IntoIterator<Item = Glob>,
+    file: &Path,
+    key: &str,
+) -> Result<GlobSet, ConfigError> {
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
-        builder.add(compile_glob(glob, file, key)?);
+        builder.add(glob);
     }
     builder.build().map_err(|e| ConfigError::Glob {
         file: file.display().to_string(),

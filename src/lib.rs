@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod deploy;
 pub mod generate;
+pub mod globs;
 pub mod image;
 pub mod init;
 pub mod invalid;

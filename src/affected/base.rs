@@ -138,6 +138,12 @@ fn chains<'g>(
     out
 }
 
+/// A `Dockerfile*`, by its file name.
+pub(super) fn is_dockerfile(path: &str) -> bool {
+    let name = path.rsplit_once('/').map_or(path, |(_, name)| name);
+    name.starts_with("Dockerfile")
+}
+
 /// Files inside a package that cannot change its build output.
 pub(super) fn excluded_in_package(pkg: &Package, inner: &str) -> bool {
     let first = inner.split('/').next().unwrap_or("");

@@ -8,23 +8,26 @@
 //!    `ignore` or the tests/benches/examples rule would drop the path, and both in addition to
 //!    what the rules below make of it.
 //! 3. `ignore` globs: nothing (more).
-//! 4. `global-inputs`: every service.
+//! 4. `global-inputs`: every service, but for a path a built-in glob takes and a service's
+//!    `inputs` match (rule 5 alone has it then). In these lists a leading `!` takes back what
+//!    the globs before it match ([`crate::globs`]).
 //! 5. A service's own `inputs`: that service.
-//! 6. Inside a package (longest directory prefix, at head or, for deleted files, at base):
-//!    `tests/`, `benches/`, `examples/` do not count unless a binary or library target lives there;
+//! 6. Inside a package (longest directory prefix, at head or, for deleted files, at base): a
+//!    `Dockerfile*` changes the package's service, if it is one, and nothing else; `tests/`,
+//!    `benches/`, `examples/` do not count unless a binary or library target lives there;
 //!    otherwise the package changed (unless it references the file itself: rule 2 has it).
 //! 7. Anything else that no rule above took fails closed: every service, reason
-//!    `unowned path: X`.
+//!    `unowned path: X`, and every such path in the report's `unowned_paths`.
 
-use super::base::{excluded_in_package, walk_to_services};
+use super::base::{excluded_in_package, is_dockerfile, walk_to_services};
 use super::manifest;
 use super::refs::RefKind;
 use super::settings;
 use super::{AffectedError, AffectedService, Reason, ReasonKind, Report};
 use crate::changes::{Diff, Git};
-use crate::config::{self, DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
+use crate::config::{DEFAULT_GLOBAL_INPUTS, DEFAULT_IGNORE};
+use crate::globs::{GlobList, Origin};
 use crate::workspace::{self, Package, Workspace};
-use globset::GlobSet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -42,9 +45,9 @@ pub(super) struct Analyzer<'a> {
     diff: &'a Diff,
     /// The workspace root relative to the repository root, with a trailing `/` (or "").
     prefix: String,
-    ignore: GlobSet,
-    global: GlobSet,
-    inputs: Vec<(usize, GlobSet)>,
+    ignore: GlobList,
+    global: GlobList,
+    inputs: Vec<(usize, GlobList)>,
     /// Files copied into images (workspace-relative) → the services whose images carry them.
     image_files: HashMap<String, Vec<usize>>,
     dirs: HashMap<&'a str, &'a Package>,
@@ -82,31 +85,20 @@ impl<'a> Analyzer<'a> {
                 )));
             }
         };
-        let ignore = config::compile_globs(
-            DEFAULT_IGNORE
-                .iter()
-                .copied()
-                .chain(ws.config.ignore.iter().map(String::as_str)),
-            file,
-            "ignore",
-        )
-        .map_err(workspace::WorkspaceError::from)?;
-        let global = config::compile_globs(
-            DEFAULT_GLOBAL_INPUTS
-                .iter()
-                .copied()
-                .chain(ws.config.global_inputs.iter().map(String::as_str)),
-            file,
+        let list = |built_in: &'static [&'static str], globs: &[String], key: &str| {
+            GlobList::new(built_in, globs.iter().map(String::as_str), file, key)
+                .map_err(workspace::WorkspaceError::from)
+        };
+        let ignore = list(DEFAULT_IGNORE, &ws.config.ignore, "ignore")?;
+        let global = list(
+            DEFAULT_GLOBAL_INPUTS,
+            &ws.config.global_inputs,
             "global-inputs",
-        )
-        .map_err(workspace::WorkspaceError::from)?;
+        )?;
         let mut inputs = Vec::new();
         for (i, s) in ws.services.iter().enumerate() {
             if !s.inputs.is_empty() {
-                let set =
-                    config::compile_globs(s.inputs.iter().map(String::as_str), file, "inputs")
-                        .map_err(workspace::WorkspaceError::from)?;
-                inputs.push((i, set));
+                inputs.push((i, list(&[], &s.inputs, "inputs")?));
             }
         }
         let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
@@ -143,15 +135,29 @@ impl<'a> Analyzer<'a> {
             }
         }
         self.build_settings()?;
-        if let Some(first) = unowned.first() {
-            let more = if unowned.len() > 1 {
-                format!(" (and {} more)", unowned.len() - 1)
-            } else {
-                String::new()
-            };
-            return Err(format!("unowned path: {first}{more}"));
+        if !unowned.is_empty() {
+            return Ok(self.unowned(unowned));
         }
         Ok(self.report())
+    }
+
+    /// Every service, failed closed for the changed paths no rule took.
+    fn unowned(&self, mut paths: Vec<String>) -> Report {
+        paths.sort();
+        paths.dedup();
+        let more = match paths.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        let why = format!("unowned path: {}{more}", paths[0]);
+        let mut report = Report::fail_closed(self.ws, String::new(), super::Head::Worktree, why);
+        report.unowned_paths = paths;
+        report.changed_paths = self.changed_paths();
+        report
+    }
+
+    fn changed_paths(&self) -> Vec<String> {
+        self.diff.paths.iter().map(|c| c.path.clone()).collect()
     }
 
     /// Classify one workspace-relative path. `Ok(false)`: nothing owns it.
@@ -170,7 +176,12 @@ impl<'a> Analyzer<'a> {
         if self.ignore.is_match(path) {
             return Ok(true);
         }
-        if self.global.is_match(path) {
+        // A built-in global input that a service's `inputs` claim is that service's alone.
+        let global = match self.global.matched(path) {
+            Some(Origin::BuiltIn) => !self.inputs.iter().any(|(_, l)| l.is_match(path)),
+            other => other.is_some(),
+        };
+        if global {
             self.global_reasons.push(Reason {
                 kind: ReasonKind::Global,
                 path: Some(path.to_string()),
@@ -188,6 +199,8 @@ impl<'a> Analyzer<'a> {
             };
             if inner == "Cargo.toml" {
                 self.package_manifest(pkg, path)?;
+            } else if is_dockerfile(inner) {
+                self.dockerfile(pkg, path);
             } else if !excluded_in_package(pkg, inner) && !referrers.contains(&pkg.name) {
                 let name = pkg.name.clone();
                 self.cause(
@@ -239,19 +252,39 @@ impl<'a> Analyzer<'a> {
 
     /// Credits `path` to every service whose image carries it (`files`); whether any does.
     fn image_file(&mut self, path: &str) -> bool {
-        let Some(services) = self.image_files.get(path) else {
+        let Some(services) = self.image_files.get(path).cloned() else {
             return false;
         };
-        for &i in services {
-            let svc = &self.ws.services[i];
-            self.service_reasons.entry(i).or_default().push(Reason {
-                kind: ReasonKind::ImageFile,
-                path: Some(path.to_string()),
-                via: vec![svc.package.clone()],
-                text: format!("{path} changed (copied into the image of {})", svc.name),
-            });
+        for i in services {
+            let text = format!("{path} changed (copied into the image of {})", self.name(i));
+            self.service_reason(i, ReasonKind::ImageFile, path, text);
         }
         true
+    }
+
+    /// A Dockerfile in the directory of `pkg`: its service's, if it is one, and no other's (no
+    /// cargo build reads it).
+    fn dockerfile(&mut self, pkg: &Package, path: &str) {
+        if let Some(i) = self.ws.services.iter().position(|s| s.package == pkg.name) {
+            let text = format!("{path} changed (a Dockerfile of {})", self.name(i));
+            self.service_reason(i, ReasonKind::Dockerfile, path, text);
+        }
+    }
+
+    fn name(&self, service: usize) -> &'a str {
+        let ws: &'a Workspace = self.ws;
+        &ws.services[service].name
+    }
+
+    /// A reason of service `i` alone (through its package only).
+    fn service_reason(&mut self, i: usize, kind: ReasonKind, path: &str, text: String) {
+        let via = vec![self.ws.services[i].package.clone()];
+        self.service_reasons.entry(i).or_default().push(Reason {
+            kind,
+            path: Some(path.to_string()),
+            via,
+            text,
+        });
     }
 
     /// Credits every service whose build settings changed, when a manifest did.
@@ -273,20 +306,17 @@ impl<'a> Analyzer<'a> {
 
     /// Credits `path` to every service whose configured `inputs` match it; whether any did.
     fn configured_input(&mut self, path: &str) -> bool {
-        let mut owned = false;
-        for (i, set) in &self.inputs {
-            if set.is_match(path) {
-                owned = true;
-                let svc = &self.ws.services[*i];
-                self.service_reasons.entry(*i).or_default().push(Reason {
-                    kind: ReasonKind::Input,
-                    path: Some(path.to_string()),
-                    via: vec![svc.package.clone()],
-                    text: format!("{path} changed (an input of {})", svc.name),
-                });
-            }
+        let claiming: Vec<usize> = self
+            .inputs
+            .iter()
+            .filter(|(_, list)| list.is_match(path))
+            .map(|(i, _)| *i)
+            .collect();
+        for &i in &claiming {
+            let text = format!("{path} changed (an input of {})", self.name(i));
+            self.service_reason(i, ReasonKind::Input, path, text);
         }
-        owned
+        !claiming.is_empty()
     }
 
     fn cause(&mut self, pkg: &str, kind: ReasonKind, path: Option<&str>, text: String) {
@@ -496,6 +526,7 @@ impl<'a> Analyzer<'a> {
 
     fn report(self) -> Report {
         let ws = self.ws;
+        let changed_paths = self.changed_paths();
         let by_package: HashMap<&str, usize> = ws
             .services
             .iter()
@@ -558,7 +589,8 @@ impl<'a> Analyzer<'a> {
             unaffected,
             removed: self.removed.into_iter().collect(),
             fail_closed: None,
-            changed_paths: self.diff.paths.iter().map(|c| c.path.clone()).collect(),
+            unowned_paths: Vec::new(),
+            changed_paths,
         }
     }
 }

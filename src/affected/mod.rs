@@ -13,6 +13,7 @@ mod settings;
 use crate::changes::{self, Base, ChangesError, Git};
 use crate::workspace::{self, Workspace, WorkspaceError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ pub enum ReasonKind {
     BuildInput,
     /// A file the service's image carries (`files`) changed.
     ImageFile,
+    /// A `Dockerfile*` in the service's package directory changed.
+    Dockerfile,
     /// The analysis could not be trusted, so every service counts.
     FailClosed,
 }
@@ -122,6 +125,9 @@ pub struct Report {
     pub unaffected: Vec<String>,
     pub removed: Vec<String>,
     pub fail_closed: Option<String>,
+    /// Every changed path (workspace-relative, sorted) that belongs to no package and is no build
+    /// input: when there is one, the analysis failed closed for them.
+    pub unowned_paths: Vec<String>,
     /// Changed paths (repository-relative) the analysis looked at.
     #[serde(skip)]
     pub changed_paths: Vec<String>,
@@ -154,7 +160,44 @@ impl Report {
             unaffected: Vec::new(),
             removed: Vec::new(),
             fail_closed: Some(why),
+            unowned_paths: Vec::new(),
             changed_paths: Vec::new(),
+        }
+    }
+
+    /// [`Report::unowned_paths`] grouped by their top-level directory (a file in the workspace
+    /// root is a group of its own), sorted by name.
+    pub fn unowned_groups(&self) -> Vec<PathGroup> {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for path in &self.unowned_paths {
+            let name = match path.split_once('/') {
+                Some((top, _)) => format!("{top}/"),
+                None => path.clone(),
+            };
+            groups.entry(name).or_default().push(path.clone());
+        }
+        groups
+            .into_iter()
+            .map(|(name, paths)| PathGroup { name, paths })
+            .collect()
+    }
+}
+
+/// Changed paths under one top-level directory (`scripts/`), or one file of the workspace root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathGroup {
+    /// The directory with a trailing `/`, or the root file's name.
+    pub name: String,
+    /// Workspace-relative, sorted.
+    pub paths: Vec<String>,
+}
+
+impl std::fmt::Display for PathGroup {
+    /// `scripts/ (12 files)`; a group of one path is that path (`tools/gen.sh`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.paths.as_slice() {
+            [one] => f.write_str(one),
+            many => write!(f, "{} ({} files)", self.name, many.len()),
         }
     }
 }
@@ -289,3 +332,45 @@ fn compare(
 }
 
 pub use changes::DEFAULT_BASES;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unowned_paths_group_by_top_level_directory() {
+        let report = Report {
+            base: String::new(),
+            head: Head::Worktree,
+            affected: Vec::new(),
+            unaffected: Vec::new(),
+            removed: Vec::new(),
+            fail_closed: Some("unowned path: .circleci/a.yml (and 4 more)".into()),
+            unowned_paths: [
+                ".circleci/a.yml",
+                ".circleci/b/c.yml",
+                "pyproject.toml",
+                "scripts/x.sh",
+                "tools/gen.sh",
+            ]
+            .map(String::from)
+            .to_vec(),
+            changed_paths: Vec::new(),
+        };
+        let groups: Vec<String> = report
+            .unowned_groups()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ".circleci/ (2 files)",
+                "pyproject.toml",
+                "scripts/x.sh",
+                "tools/gen.sh"
+            ]
+        );
+        assert_eq!(report.unowned_groups()[0].paths.len(), 2);
+    }
+}

@@ -119,7 +119,8 @@ fn chain(ws: &Workspace, service: &str, r: &Reason) -> String {
             | ReasonKind::Include
             | ReasonKind::BuildInput
             | ReasonKind::Input
-            | ReasonKind::ImageFile,
+            | ReasonKind::ImageFile
+            | ReasonKind::Dockerfile,
             Some(p),
         ) => p.clone(),
         _ => r.text.clone(),
@@ -149,7 +150,11 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
     }
     if let Some(why) = &report.fail_closed {
         // Every service is affected for the same reason: say it once.
-        anstream::println!("  {warn}fail closed:{warn:#} {why}");
+        if report.unowned_paths.is_empty() {
+            anstream::println!("  {warn}fail closed:{warn:#} {why}");
+        } else {
+            unowned(report, cli.verbose > 0);
+        }
         let names: Vec<_> = report.affected.iter().map(|a| a.service.as_str()).collect();
         anstream::println!("  {name}{}{name:#}", names.join(" "));
         return;
@@ -179,6 +184,33 @@ fn human(cli: &Cli, ws: &Workspace, report: &Report) {
     }
 }
 
+/// Why the analysis failed closed for unowned paths: how many, by top-level directory
+/// (`scripts/ (12 files)`), each path of a group too with `verbose`, then what to do about them.
+fn unowned(report: &Report, verbose: bool) {
+    let (dim, warn) = (output::DIM, output::WARN);
+    let heading = match report.unowned_paths.len() {
+        1 => "1 changed path belongs to no package and is no build input:".to_string(),
+        n => format!("{n} changed paths belong to no package and are no build input:"),
+    };
+    anstream::println!("  {warn}fail closed:{warn:#} {heading}");
+    let groups = report.unowned_groups();
+    for group in &groups {
+        println!("    {group}");
+        if verbose && group.paths.len() > 1 {
+            group.paths.iter().for_each(|p| println!("      {p}"));
+        }
+    }
+    let grouped = groups.iter().any(|g| g.paths.len() > 1);
+    let more = if grouped && !verbose {
+        "; -v lists every path"
+    } else {
+        ""
+    };
+    anstream::println!(
+        "  {dim}(declare them in `ignore`, `global-inputs` or a service's `inputs`{more}){dim:#}"
+    );
+}
+
 fn short(s: &str) -> &str {
     if s.len() == 40 { &s[..12] } else { s }
 }
@@ -201,6 +233,7 @@ fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(),
             "removed": removed,
             "reasons": found.map(|a| a.reasons.clone()).unwrap_or_default(),
             "fail_closed": report.fail_closed,
+            "unowned_paths": report.unowned_paths,
         });
         return output::json(&value);
     }
@@ -210,6 +243,9 @@ fn explain(cli: &Cli, ws: &Workspace, report: &Report, name: &str) -> Result<(),
             for r in &a.reasons {
                 println!("  {}", chain(ws, &a.service, r));
                 println!("      {}", r.text);
+            }
+            if !report.unowned_paths.is_empty() {
+                unowned(report, cli.verbose > 0);
             }
         }
         None if removed => println!("{name} was removed between base and head"),

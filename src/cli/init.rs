@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     if let Some(table) = meta.workspace_metadata.as_object_mut() {
         table.remove("monoship");
     }
-    let ws = Workspace::from_metadata(meta, target)?;
+    let ws = Workspace::detect(meta, target)?;
     let path = ws.manifest.clone();
     let text = std::fs::read_to_string(&path).map_err(error::io(path.display().to_string()))?;
     let replaced = init::has_table(&text, &path)?;

@@ -252,6 +252,7 @@ mod tests {
             unaffected: Vec::new(),
             removed: Vec::new(),
             fail_closed: None,
+            unowned_paths: Vec::new(),
             changed_paths: Vec::new(),
         }
     }

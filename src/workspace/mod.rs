@@ -259,7 +259,18 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The workspace `cargo metadata` describes. Having no service is a configuration error.
     pub fn from_metadata(meta: Metadata, target: &str) -> Result<Workspace, WorkspaceError> {
+        Workspace::load(meta, target, false)
+    }
+
+    /// Like [`Workspace::from_metadata`], with no service at all allowed: for `init`, which
+    /// suggests the `services` setting.
+    pub fn detect(meta: Metadata, target: &str) -> Result<Workspace, WorkspaceError> {
+        Workspace::load(meta, target, true)
+    }
+
+    fn load(meta: Metadata, target: &str, allow_none: bool) -> Result<Workspace, WorkspaceError> {
         let root: PathBuf = meta.workspace_root.clone().into();
         let manifest = root.join("Cargo.toml");
         let config = WorkspaceConfig::from_metadata(&meta.workspace_metadata, &manifest)?;
@@ -325,7 +336,7 @@ impl Workspace {
         packages.sort_by(|a, b| a.name.cmp(&b.name));
 
         let (services, services_by_binary) =
-            detect_services(&meta, &members, &root, &manifest, &config)?;
+            detect_services(&meta, &members, &root, &manifest, &config, allow_none)?;
         environment::check(&config, &services, |s| {
             packages
                 .iter()
@@ -381,9 +392,8 @@ fn detect_services(
     root: &Path,
     manifest: &Path,
     config: &WorkspaceConfig,
+    allow_none: bool,
 ) -> Result<(Vec<Service>, bool), WorkspaceError> {
-    let globs = service_globs(config);
-    let set = config::compile_globs(globs.iter().map(|s| s.as_str()), manifest, "services")?;
     let member_pkgs: Vec<_> = meta
         .packages
         .iter()
@@ -398,21 +408,17 @@ fn detect_services(
                 .unwrap_or(root),
         )
     };
-    let mut chosen: Vec<_> = member_pkgs
-        .iter()
-        .filter(|p| set.is_match(dir_of(p)))
-        .copied()
-        .collect();
-    let by_binary = chosen.is_empty() && config.services.is_none();
-    if by_binary {
-        chosen = member_pkgs
-            .iter()
-            .filter(|p| p.targets.iter().any(|t| t.is_bin()))
-            .copied()
-            .collect();
+    let dirs: Vec<String> = member_pkgs.iter().map(|p| dir_of(p)).collect();
+    let (chosen, by_binary) = match &config.services {
+        Some(globs) => (configured_services(globs, &dirs, manifest)?, false),
+        None => default_services(&member_pkgs, &dirs, manifest)?,
+    };
+    if chosen.is_empty() && !allow_none {
+        let file = manifest.display().to_string();
+        return Err(ConfigError::NoServices { file }.into());
     }
     let mut services = Vec::new();
-    for p in chosen {
+    for p in chosen.into_iter().map(|i| member_pkgs[i]) {
         let bins: Vec<_> = p.targets.iter().filter(|t| t.is_bin()).collect();
         let binary = bins
             .iter()
@@ -422,7 +428,8 @@ fn detect_services(
             .ok_or_else(|| WorkspaceError::NoBinary(p.name.to_string()))?;
         let svc_config = ServiceConfig::from_metadata(&p.metadata, p.manifest_path.as_std_path())?;
         // Validate the globs early so a bad one is a config error naming its file.
-        config::compile_globs(
+        crate::globs::GlobList::new(
+            &[],
             svc_config.inputs.iter().map(|s| s.as_str()),
             p.manifest_path.as_std_path(),
             "inputs",
@@ -439,6 +446,61 @@ fn detect_services(
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((services, by_binary))
+}
+
+/// The members (indices into `dirs`) the configured `services` globs match; each glob must
+/// match one.
+fn configured_services(
+    globs: &[String],
+    dirs: &[String],
+    manifest: &Path,
+) -> Result<Vec<usize>, ConfigError> {
+    let file = || manifest.display().to_string();
+    if globs.is_empty() {
+        return Err(ConfigError::EmptyServices { file: file() });
+    }
+    let mut chosen = std::collections::BTreeSet::new();
+    let mut unmatched = Vec::new();
+    for glob in globs {
+        let matcher = config::compile_glob(glob, manifest, "services")?.compile_matcher();
+        let hits: Vec<usize> = (0..dirs.len())
+            .filter(|&i| matcher.is_match(&dirs[i]))
+            .collect();
+        if hits.is_empty() {
+            unmatched.push(glob.clone());
+        }
+        chosen.extend(hits);
+    }
+    if !unmatched.is_empty() {
+        return Err(ConfigError::UnmatchedServices {
+            file: file(),
+            globs: unmatched,
+        });
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+/// The members under the default globs, else every member with a binary target (then `true`).
+fn default_services(
+    members: &[&cargo_metadata::Package],
+    dirs: &[String],
+    manifest: &Path,
+) -> Result<(Vec<usize>, bool), ConfigError> {
+    let set = config::compile_globs(
+        config::DEFAULT_SERVICES.iter().copied(),
+        manifest,
+        "services",
+    )?;
+    let chosen: Vec<usize> = (0..dirs.len())
+        .filter(|&i| set.is_match(&dirs[i]))
+        .collect();
+    if !chosen.is_empty() {
+        return Ok((chosen, false));
+    }
+    let binaries = (0..members.len())
+        .filter(|&i| members[i].targets.iter().any(|t| t.is_bin()))
+        .collect();
+    Ok((binaries, true))
 }
 
 /// `path` relative to `root`, `/`-separated ("" for the root itself). Paths outside `root`

@@ -399,6 +399,7 @@ fn shallow_clone_without_the_base_fails_closed() {
     assert_eq!(names(&r), ALL);
     let why = r["fail_closed"].as_str().expect("fails closed");
     assert!(why.contains(&first), "{why}");
+    assert_eq!(r["unowned_paths"], serde_json::json!([]), "{r:#}");
     assert_all_kind(&r, "fail-closed");
     let strict = clone.run(&["affected", "--format", "json", "--base", &first, "--strict"]);
     assert_eq!(strict.code, 1, "stderr: {}", strict.stderr);
@@ -409,7 +410,8 @@ fn unowned_path_fails_closed() {
     let r = committed(|f| f.write("tools/gen.sh", "#!/bin/sh\n"));
     assert_eq!(names(&r), ALL);
     let why = r["fail_closed"].as_str().expect("fails closed");
-    assert!(why.contains("unowned path: tools/gen.sh"), "{why}");
+    assert_eq!(why, "unowned path: tools/gen.sh");
+    assert_eq!(r["unowned_paths"], serde_json::json!(["tools/gen.sh"]));
     assert_reason(&r, "auth", "fail-closed", None, Some(&[]));
 }
 

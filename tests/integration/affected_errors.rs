@@ -1,6 +1,7 @@
 //! Bad input to `monoship affected`: exit code 2 and one line on stderr naming the problem.
 
 use crate::support::fleet::Fleet;
+use crate::support::tiny::{self, Crate};
 use std::path::PathBuf;
 
 fn affected_error(f: &Fleet, args: &[&str]) -> String {
@@ -134,4 +135,95 @@ fn a_git_dependency_that_cannot_be_fetched_keeps_every_cause() {
     );
     assert!(err.contains(&url), "{err}");
     assert!(err.contains("cargo fetch"), "{err}");
+}
+
+/// A workspace of one binary package in `dir` (and a library), `root` added to its manifest.
+fn one_binary_in(dir: &str, root: &str) -> Fleet {
+    let crates = [
+        Crate {
+            dir,
+            bin: true,
+            manifest: "",
+            source: "fn main() {}\n",
+        },
+        Crate {
+            dir: "crates/common",
+            bin: false,
+            manifest: "",
+            source: "",
+        },
+    ];
+    tiny::workspace(root, &crates, &[])
+}
+
+#[test]
+fn services_globs_that_match_nothing_are_named_together() {
+    let f = one_binary_in(
+        "apps/a",
+        "[workspace.metadata.monoship]\nservices = [\"svc/*\", \"apps/*\", \"tools/*\"]\n",
+    );
+    let manifest = f.path().join("Cargo.toml");
+    let expect = |f: &Fleet, message: &str| {
+        let expected = format!("error: {}: {message}", manifest.display());
+        assert_eq!(affected_error(f, &[]), expected);
+    };
+    expect(
+        &f,
+        "`services` globs `svc/*`, `tools/*` match no workspace member",
+    );
+    // Every command that reads the services says the same.
+    let err = f.run(&["services"]).usage_error().to_string();
+    assert!(err.contains("`svc/*`, `tools/*`"), "{err}");
+
+    f.replace(
+        "Cargo.toml",
+        "\"svc/*\", \"apps/*\", \"tools/*\"",
+        "\"apps/b\"",
+    );
+    expect(&f, "`services` glob `apps/b` matches no workspace member");
+    f.replace("Cargo.toml", "[\"apps/b\"]", "[]");
+    expect(
+        &f,
+        "`services` is empty: list the directories of the service packages",
+    );
+}
+
+#[test]
+fn no_service_under_the_default_glob_nor_with_a_binary_is_an_error() {
+    let f = tiny::workspace(
+        "",
+        &[Crate {
+            dir: "crates/common",
+            bin: false,
+            manifest: "",
+            source: "",
+        }],
+        &[],
+    );
+    assert_eq!(
+        affected_error(&f, &[]),
+        format!(
+            "error: {}: no services: no workspace member is in the default `services = \
+             [\"apps/*\"]` and none has a binary target; set `services` in \
+             [workspace.metadata.monoship]",
+            f.path().join("Cargo.toml").display()
+        )
+    );
+    // `init` still writes its table, and says there is no service.
+    let run = f.run(&["init"]);
+    assert!(
+        run.ok().stderr.contains("found no services"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn without_services_under_the_default_glob_the_binaries_are_services() {
+    let f = one_binary_in("tools/gen", "");
+    let run = f.run(&["--format", "names", "services"]);
+    assert_eq!(run.ok().stdout, "gen\n");
+    f.append("tools/gen/src/main.rs", "// changed\n");
+    f.commit("change gen");
+    tiny::assert_exactly(&tiny::last_commit(&f), &["gen"], &[]);
 }

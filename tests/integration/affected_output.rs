@@ -94,6 +94,60 @@ fn human_output_when_failing_closed() {
     insta::assert_snapshot!("fail_closed_human", run.ok().stdout);
 }
 
+/// Unowned files in several top-level directories and the root, none of them committed.
+fn many_unowned() -> Fleet {
+    let f = Fleet::new();
+    for i in 1..=3 {
+        f.write(&format!(".circleci/job{i}.yml"), "steps: []\n");
+    }
+    for i in 1..=12 {
+        f.write(&format!("scripts/task{i:02}.sh"), "#!/bin/sh\n");
+    }
+    f.write("pyproject.toml", "[project]\n");
+    f.write("tools/gen.sh", "#!/bin/sh\n");
+    f
+}
+
+/// Every unowned path counts: grouped by top-level directory with counts, each path with `-v`,
+/// all of them in JSON (also under `--explain`).
+#[test]
+fn every_unowned_path_is_shown() {
+    let f = many_unowned();
+    let _redacted = snapshot::redact()
+        .revision(&f.git(&["rev-parse", "main"]), "[BASE]")
+        .scope();
+    insta::assert_snapshot!("unowned_groups_human", f.run(&["affected"]).ok().stdout);
+    insta::assert_snapshot!(
+        "unowned_groups_verbose",
+        f.run(&["affected", "-v"]).ok().stdout
+    );
+
+    let mut every: Vec<String> = (1..=3).map(|i| format!(".circleci/job{i}.yml")).collect();
+    every.push("pyproject.toml".into());
+    every.extend((1..=12).map(|i| format!("scripts/task{i:02}.sh")));
+    every.push("tools/gen.sh".into());
+    let r = f.affected(&[]);
+    assert_eq!(r["unowned_paths"], serde_json::json!(every), "{r:#}");
+    assert_eq!(
+        r["fail_closed"],
+        "unowned path: .circleci/job1.yml (and 16 more)"
+    );
+    assert_eq!(r["affected"].as_array().unwrap().len(), ALL.len());
+
+    let explain = f.run(&["affected", "--explain", "users"]);
+    let lines: Vec<&str> = explain.ok().stdout.lines().collect();
+    for group in [
+        "    .circleci/ (3 files)",
+        "    pyproject.toml",
+        "    scripts/ (12 files)",
+        "    tools/gen.sh",
+    ] {
+        assert!(lines.contains(&group), "no `{group}` in {lines:#?}");
+    }
+    let run = f.run(&["affected", "--format", "json", "--explain", "users"]);
+    assert_eq!(run.ok().json()["unowned_paths"], serde_json::json!(every));
+}
+
 #[test]
 fn github_output_says_when_nothing_is_affected() {
     let f = Fleet::new();

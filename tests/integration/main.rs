@@ -13,6 +13,7 @@ mod affected_carried;
 mod affected_errors;
 mod affected_features;
 mod affected_fixtures;
+mod affected_inputs;
 mod affected_output;
 mod build;
 mod build_base;
