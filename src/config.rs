@@ -118,6 +118,10 @@ pub struct WorkspaceConfig {
     pub replicas: Option<u32>,
     /// Container resources in `monoship generate k8s`, per quantity over the defaults.
     pub resources: Option<Resources>,
+    /// The probes of `monoship generate k8s` (per key; a service's own keys win).
+    pub probe: Option<Probe>,
+    /// Extra container ports of `monoship generate k8s` (a service's own list replaces these).
+    pub ports: Option<Vec<ContainerPort>>,
     /// Image settings for every service (a service's own table overrides them).
     #[serde(flatten)]
     pub image_settings: ImageSettings,
@@ -216,6 +220,9 @@ pub struct ServiceConfig {
     /// Overrides of the workspace's `replicas` and `resources` for this service.
     pub replicas: Option<u32>,
     pub resources: Option<Resources>,
+    /// Overrides of the workspace's `probe` (per key) and `ports` (the whole list).
+    pub probe: Option<Probe>,
+    pub ports: Option<Vec<ContainerPort>>,
     #[serde(flatten)]
     pub image_settings: ImageSettings,
     #[serde(flatten)]
@@ -342,6 +349,34 @@ pub struct ResourceList {
     pub cpu: Option<String>,
     pub memory: Option<String>,
     pub ephemeral_storage: Option<String>,
+}
+
+/// `probe = { path = "/healthz", port = 8081, scheme = "HTTPS" }`: the `httpGet` of the
+/// generated Deployment's three probes (defaults: `/health`, the service's `port`, HTTP).
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub path: Option<String>,
+    pub port: Option<u16>,
+    pub scheme: Option<Scheme>,
+}
+
+/// The scheme of an HTTP probe.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum Scheme {
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+/// `ports = [{ name = "metrics", port = 9090 }]`: a container port besides `http`, also a port
+/// of the generated Service.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerPort {
+    pub name: String,
+    pub port: u16,
 }
 
 impl WorkspaceConfig {

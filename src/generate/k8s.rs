@@ -1,11 +1,13 @@
 //! `deploy/k8s/<service>.yaml`: one Deployment and one Service per service, with the rollout
 //! settings of the deployment guide this replaces (surge one pod, never fewer than desired;
-//! startup, readiness and liveness probes on `/health`), a restricted security context and the
-//! resources and replicas of the configuration.
+//! startup, readiness and liveness probes on `/health` or the configured `probe`), a restricted
+//! security context, and the resources, replicas and extra `ports` of the configuration.
 //!
 //! The container's image is a placeholder ([`placeholder_image`]) that no registry serves:
 //! `monoship deploy` sets the real one, pinned by digest, on the container named here.
 
+use super::k8s_ports;
+pub use super::k8s_ports::{DEFAULT_PROBE_PATH, HttpProbe};
 use super::template::{self, Vars};
 use super::{Context, GenerateError, GeneratedFile};
 use crate::config::{ResourceList, Resources, WorkspaceConfig};
@@ -20,8 +22,6 @@ pub const DEFAULT_REPLICAS: u32 = 2;
 pub const DEFAULT_PORT: u16 = 9100;
 /// The default `deployment` name template (as `monoship deploy` reads it).
 pub const DEFAULT_DEPLOYMENT: &str = "{service}";
-/// The path of the three probes.
-pub const HEALTH_PATH: &str = "/health";
 /// User and group of the pod: distroless' `nonroot`, like monoship's images.
 pub const USER: u32 = 65532;
 /// Default requests and limits, `(resource, quantity)`.
@@ -51,6 +51,9 @@ pub struct Manifest {
     pub app: String,
     pub container: String,
     pub port: u16,
+    /// Container (and Service) ports besides `http`, `(name, port)`.
+    pub extra_ports: Vec<(String, u16)>,
+    pub probe: HttpProbe,
     pub replicas: u32,
     pub requests: Vec<(String, String)>,
     pub limits: Vec<(String, String)>,
@@ -92,7 +95,16 @@ fn vars(m: &Manifest) -> Vars {
         .set("port", m.port.to_string())
         .set("replicas", m.replicas.to_string())
         .set("user", USER.to_string())
-        .set("health_path", HEALTH_PATH)
+        .set("probe_path", &m.probe.path)
+        .set("probe_port", m.probe.port.to_string())
+        .list("probe_https", present(m.probe.https))
+        .list(
+            "extra_ports",
+            m.extra_ports
+                .iter()
+                .map(|(n, p)| item(&[("name", n), ("port", &p.to_string())]))
+                .collect(),
+        )
         .list(
             "namespace",
             m.namespace
@@ -155,6 +167,10 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
     }
     let (requests, limits) = resources(ws.resources.as_ref(), own.resources.as_ref())
         .map_err(|(from_service, m)| err(from_service, m))?;
+    let probe =
+        k8s_ports::probe(ws, own, port).map_err(|(from_service, m)| err(from_service, m))?;
+    let extra_ports =
+        k8s_ports::extra_ports(ws, own, port).map_err(|(from_service, m)| err(from_service, m))?;
 
     Ok(Manifest {
         service: s.name.clone(),
@@ -163,6 +179,8 @@ pub fn manifest(s: &Service, ws: &WorkspaceConfig) -> Result<Manifest, GenerateE
         app,
         container,
         port,
+        extra_ports,
+        probe,
         replicas,
         requests,
         limits,
@@ -203,9 +221,18 @@ fn deployment_name(
     let name = crate::deploy::plan::expand(template, &s.name, prefix)
         .map_err(|m| origin.err(own.is_some(), m.0))?;
     check_dns_label("deployment", &name, true).map_err(|m| {
+        let unset = own.is_none() && ws.deployment.is_none();
         origin.err(
-            own.is_some(),
-            format!("{m}; it also names the Service, which needs this form"),
+            own.is_some() || unset,
+            if unset {
+                format!(
+                    "{m}; it is named like the service: set `deployment` (say \"{}\") in its \
+                     [package.metadata.monoship]",
+                    suggest_label(&s.name)
+                )
+            } else {
+                format!("{m}; it also names the Service, which needs this form")
+            },
         )
     })?;
     Ok(name)
@@ -233,6 +260,28 @@ fn container_name(
         )
     })?;
     Ok(container)
+}
+
+/// A DNS label close to `name`, for an error's advice: lowercase, other characters as `-`.
+fn suggest_label(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_start_matches(|c: char| !c.is_ascii_lowercase());
+    let label: String = trimmed.chars().take(63).collect();
+    let label = label.trim_end_matches('-');
+    if label.is_empty() {
+        "svc".into()
+    } else {
+        label.into()
+    }
 }
 
 /// `app`: `<prefix>-<service>`, or `<prefix><service>` when the prefix already ends with `-`,
@@ -453,6 +502,12 @@ mod tests {
                 app: "users".into(),
                 container: "users".into(),
                 port: 9100,
+                extra_ports: Vec::new(),
+                probe: HttpProbe {
+                    path: "/health".into(),
+                    port: 9100,
+                    https: false,
+                },
                 replicas: 2,
                 requests: pairs(DEFAULT_REQUESTS),
                 limits: pairs(DEFAULT_LIMITS),
@@ -512,6 +567,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("deployment `Users`"), "{e}");
+        assert!(
+            e.starts_with("apps/Users/Cargo.toml:")
+                && e.contains("set `deployment` (say \"users\")"),
+            "{e}"
+        );
+        assert_eq!(suggest_label("My_Service.v2"), "my-service-v2");
+        assert_eq!(suggest_label("9lives"), "lives");
         let e = manifest(
             &service("users", json!({})),
             &workspace(json!({"deployment": "{svc}"})),

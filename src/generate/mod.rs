@@ -19,6 +19,7 @@
 mod disk;
 pub mod dockerfile;
 pub mod k8s;
+mod k8s_ports;
 pub mod template;
 pub mod toolchain;
 pub mod workflow;

@@ -91,14 +91,17 @@ fn configured_settings_reach_the_manifests_and_still_apply() {
             "\n[workspace.metadata.monoship]\nprefix = \"nxtgauge-rust\"\n\
              deployment = \"{{prefix}}-{{service}}\"\nnamespace = \"{}\"\nreplicas = 3\n\
              port = 8080\nresources = {{ requests = {{ cpu = \"100m\" }}, \
-             limits = {{ memory = \"256Mi\", cpu = \"1\" }} }}\n",
+             limits = {{ memory = \"256Mi\", cpu = \"1\" }} }}\n\
+             probe = {{ path = \"/healthz\", scheme = \"HTTPS\" }}\n\
+             ports = [{{ name = \"metrics\", port = 9090 }}]\n",
             ns.namespace
         ),
     );
     f.append(
         "apps/users/Cargo.toml",
         "\n[package.metadata.monoship]\nreplicas = 1\nport = 9200\ncontainer = \"app\"\n\
-         resources = { requests = { memory = \"128Mi\" }, limits = { cpu = \"\" } }\n",
+         resources = { requests = { memory = \"128Mi\" }, limits = { cpu = \"\" } }\n\
+         probe = { port = 9201 }\nports = []\n",
     );
     let out = tempfile::tempdir().unwrap();
     generate(&f, out.path(), &[]).ok();
@@ -113,18 +116,22 @@ fn configured_settings_reach_the_manifests_and_still_apply() {
         "          image: monoship.invalid/users:placeholder\n",
         "              containerPort: 9200\n",
         "              value: \"9200\"\n",
-        "              port: 9200\n",
+        "              path: /healthz\n              port: 9201\n              scheme: HTTPS\n",
         "            requests:\n              cpu: \"100m\"\n              memory: \"128Mi\"\n",
         "            limits:\n              memory: \"256Mi\"\n          securityContext:",
     ] {
         assert!(users.contains(piece), "missing `{piece}` in:\n{users}");
     }
+    assert!(!users.contains("metrics"), "{users}");
     let orders = fs::read_to_string(out.path().join("orders.yaml")).unwrap();
     for piece in [
         "  replicas: 3\n",
         "        - name: orders\n",
         "              containerPort: 8080\n",
         "              cpu: \"1\"\n              memory: \"256Mi\"\n",
+        "            - name: metrics\n              containerPort: 9090\n",
+        "    - name: metrics\n      port: 9090\n      targetPort: metrics\n",
+        "              path: /healthz\n              port: 8080\n              scheme: HTTPS\n",
     ] {
         assert!(orders.contains(piece), "missing `{piece}` in:\n{orders}");
     }
@@ -322,6 +329,54 @@ fn bad_settings_are_configuration_errors() {
     );
     let err = f.run(&["generate", "k8s"]).usage_error().to_string();
     assert!(err.contains("unknown field `gpu`"), "{err}");
+    f.restore("Cargo.toml");
+    f.append(
+        "apps/users/Cargo.toml",
+        "\n[package.metadata.monoship]\nprobe = { path = \"/healthz\", schema = \"HTTPS\" }\n",
+    );
+    let err = f.run(&["generate", "k8s"]).usage_error().to_string();
+    assert!(
+        err.contains("apps/users/Cargo.toml") && err.contains("unknown field `schema`"),
+        "{err}"
+    );
+    f.restore("apps/users/Cargo.toml");
+    f.append(
+        "Cargo.toml",
+        "\n[workspace.metadata.monoship]\nports = [{ name = \"Metrics\", port = 9090 }]\n",
+    );
+    let err = f.run(&["generate", "k8s"]).usage_error().to_string();
+    assert!(
+        err.contains("error: Cargo.toml: service `")
+            && err.contains("name `Metrics` is not a valid Kubernetes port name"),
+        "{err}"
+    );
+}
+
+/// Probe and extra ports, rendered without a cluster (the dry run above checks them too).
+#[test]
+fn probe_and_extra_ports_are_rendered() {
+    let f = Fleet::files();
+    f.append(
+        "apps/users/Cargo.toml",
+        "\n[package.metadata.monoship]\nprobe = { path = \"/healthz\", port = 8081, \
+         scheme = \"HTTPS\" }\nports = [{ name = \"metrics\", port = 9090 }]\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    generate(&f, out.path(), &[]).ok();
+    let users = fs::read_to_string(out.path().join("users.yaml")).unwrap();
+    let probe = "            httpGet:\n              path: /healthz\n              port: 8081\n              scheme: HTTPS\n";
+    assert_eq!(users.matches(probe).count(), 3, "{users}");
+    for piece in [
+        "            - name: http\n              containerPort: 9100\n              protocol: TCP\n            - name: metrics\n              containerPort: 9090\n              protocol: TCP\n",
+        "      targetPort: http\n      protocol: TCP\n    - name: metrics\n      port: 9090\n      targetPort: metrics\n      protocol: TCP\n",
+    ] {
+        assert!(users.contains(piece), "missing `{piece}` in:\n{users}");
+    }
+    let orders = fs::read_to_string(out.path().join("orders.yaml")).unwrap();
+    assert!(
+        !orders.contains("metrics") && !orders.contains("scheme"),
+        "{orders}"
+    );
 }
 
 /// `-C DIR` is "as if started in DIR": relative paths in other arguments are relative to it,
