@@ -122,6 +122,8 @@ pub struct WorkspaceConfig {
     pub probe: Option<Probe>,
     /// Extra container ports of `monoship generate k8s` (a service's own list replaces these).
     pub ports: Option<Vec<ContainerPort>>,
+    /// `generate dockerfile` and `build --builder docker|podman` (a service's own keys win).
+    pub docker: Option<DockerSettings>,
     /// Image settings for every service (a service's own table overrides them).
     #[serde(flatten)]
     pub image_settings: ImageSettings,
@@ -223,6 +225,8 @@ pub struct ServiceConfig {
     /// Overrides of the workspace's `probe` (per key) and `ports` (the whole list).
     pub probe: Option<Probe>,
     pub ports: Option<Vec<ContainerPort>>,
+    /// Overrides of the workspace's `docker` keys (each key as a whole).
+    pub docker: Option<DockerSettings>,
     #[serde(flatten)]
     pub image_settings: ImageSettings,
     #[serde(flatten)]
@@ -377,6 +381,21 @@ pub enum Scheme {
 pub struct ContainerPort {
     pub name: String,
     pub port: u16,
+}
+
+/// `docker = { build-packages = ["libclang-dev"], runtime-packages = ["libpq5"],
+/// builder = "IMAGE", runtime = "IMAGE" }`: what `Dockerfile.monoship` builds on and installs.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DockerSettings {
+    /// Debian packages installed in the build stages (apt-get).
+    pub build_packages: Option<Vec<String>>,
+    /// Debian packages installed in the runtime image (needs a `runtime` with apt-get).
+    pub runtime_packages: Option<Vec<String>>,
+    /// The image of the build stages.
+    pub builder: Option<String>,
+    /// The image the service runs on.
+    pub runtime: Option<String>,
 }
 
 impl WorkspaceConfig {

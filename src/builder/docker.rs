@@ -40,11 +40,9 @@ pub enum DockerBuildError {
     /// Exit code 2.
     #[error("{path} not found: run `monoship generate dockerfile` first")]
     NoDockerfile { path: String },
-    /// Exit code 2.
-    #[error(
-        "service `{service}` has binary `{binary}`, but {DOCKERFILE} builds the binary named like the service"
-    )]
-    BinaryName { service: String, binary: String },
+    /// A service's `docker` settings are malformed (exit code 2).
+    #[error(transparent)]
+    Settings(crate::generate::GenerateError),
     /// Exit code 2.
     #[error(
         "service `{service}` is configured with cargo features, which {DOCKERFILE} does not pass to cargo: build it with --builder monoship"
@@ -79,7 +77,7 @@ impl DockerBuildError {
         matches!(
             self,
             DockerBuildError::NoDockerfile { .. }
-                | DockerBuildError::BinaryName { .. }
+                | DockerBuildError::Settings(_)
                 | DockerBuildError::Features { .. }
         )
     }
@@ -101,6 +99,8 @@ pub struct Request<'a> {
     pub cache_root: &'a Path,
     /// Whether a previous build left a cache to import (Docker only).
     pub import_cache: bool,
+    /// `NAME=VALUE` build arguments after `SERVICE_NAME` ([`dockerfile::build_args`]).
+    pub build_args: &'a [String],
 }
 
 /// `<service>:<short revision>`.
@@ -131,6 +131,11 @@ pub fn command_line(req: &Request<'_>) -> Vec<String> {
         dockerfile,
         "--build-arg".into(),
         format!("SERVICE_NAME={}", req.service),
+    ]);
+    for arg in req.build_args {
+        args.extend(["--build-arg".into(), arg.clone()]);
+    }
+    args.extend([
         "--tag".into(),
         tag(req.service, req.revision),
         "--label".into(),
@@ -189,8 +194,8 @@ pub struct Options {
     pub epoch: u64,
 }
 
-/// The builds to run: fails when the Dockerfile is missing, a service's binary is not named
-/// like the service, or a service is configured with features (the Dockerfile builds cargo's
+/// The builds to run: fails when the Dockerfile is missing, a service's `docker` settings are
+/// malformed, or a service is configured with features (the Dockerfile builds cargo's
 /// defaults).
 pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError> {
     let dockerfile = ws.root.join(DOCKERFILE);
@@ -204,12 +209,6 @@ pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError
         .iter()
         .filter(|s| opts.services.is_empty() || opts.services.contains(&s.name))
         .collect();
-    if let Some(s) = dockerfile::binary_mismatches(selected.iter().copied()).first() {
-        return Err(DockerBuildError::BinaryName {
-            service: s.name.clone(),
-            binary: s.binary.clone(),
-        });
-    }
     if let Some(s) = selected.iter().find(|s| !s.features.is_default()) {
         return Err(DockerBuildError::Features {
             service: s.name.clone(),
@@ -218,9 +217,11 @@ pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError
     let out = ws.target_dir.join("monoship");
     let cache_root = out.join("docker-cache");
     let logs = out.join("docker-logs");
-    Ok(selected
+    selected
         .into_iter()
         .map(|s| {
+            let build_args =
+                dockerfile::build_args(&ws.config, s).map_err(DockerBuildError::Settings)?;
             let (cache, next) = cache_dirs(&cache_root, &s.name);
             let req = Request {
                 engine: opts.engine,
@@ -230,16 +231,17 @@ pub fn plan(ws: &Workspace, opts: &Options) -> Result<Vec<Job>, DockerBuildError
                 epoch: opts.epoch,
                 cache_root: &cache_root,
                 import_cache: cache.join("index.json").is_file(),
+                build_args: &build_args,
             };
-            Job {
+            Ok(Job {
                 service: s.name.clone(),
                 tag: tag(&s.name, &opts.revision),
                 args: command_line(&req),
                 log: logs.join(format!("{}.log", s.name)),
                 cache: (opts.engine == Engine::Docker).then_some((cache, next)),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The first executable `name` on the search path `path` (`$PATH`).
@@ -435,15 +437,18 @@ mod tests {
             epoch: 1_700_000_000,
             cache_root: Path::new("/ws/target/monoship/docker-cache"),
             import_cache,
+            build_args: &["BINARY=users-server".to_string()],
         })
     }
 
     /// The arguments both engines get, after the command.
-    const BOTH: [&str; 8] = [
+    const BOTH: [&str; 10] = [
         "--file",
         "/ws/Dockerfile.monoship",
         "--build-arg",
         "SERVICE_NAME=users",
+        "--build-arg",
+        "BINARY=users-server",
         "--tag",
         "users:0123456789ab",
         "--label",
