@@ -494,6 +494,10 @@ fn the_binary_and_docker_settings_are_build_arguments() {
         .filter(|w| w[0] == "--build-arg")
         .map(|w| w[1])
         .collect();
+    let epoch = format!(
+        "SOURCE_DATE_EPOCH={}",
+        f.git(&["log", "-1", "--format=%ct"])
+    );
     assert_eq!(
         build_args,
         [
@@ -502,6 +506,7 @@ fn the_binary_and_docker_settings_are_build_arguments() {
             "RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim",
             "BUILD_PACKAGES=libclang-dev",
             "RUNTIME_PACKAGES=libpq5",
+            epoch.as_str(),
         ]
     );
     assert!(args("users").contains("--build-arg\nBINARY=users\n--tag\n"));
