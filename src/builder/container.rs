@@ -64,13 +64,14 @@ pub fn run(
         let image = export(&program, engine, job, &staging, &layout)?;
         emit(Event::ImageAssembled {
             service: job.service.clone(),
-            digest: image.digest.clone(),
+            digest: image.manifest.digest.clone(),
             size: image.size,
         });
         images.push((job.service.clone(), image));
     }
     let _ = std::fs::remove_dir_all(&staging);
-    write_index(&layout, &images)?;
+    let manifests: Vec<&oci::Descriptor> = images.iter().map(|(_, i)| &i.manifest).collect();
+    oci::write_index(&layout, &manifests).map_err(|(path, e)| io(&path)(e))?;
     let record_path = out.join(BUILD_RECORD);
     let index_path = out.join("cache").join("images.json");
     let mut before = super::latest_images(&record_path, &index_path);
@@ -82,12 +83,12 @@ pub fn run(
                 service: service.clone(),
                 binary_sha256: String::new(),
                 binary_size: 0,
-                image_digest: image.digest.clone(),
+                image_digest: image.manifest.digest.clone(),
                 image_size: image.size,
                 base: BASE.into(),
                 changed: before
                     .get(service)
-                    .is_none_or(|b| b.image_digest != image.digest),
+                    .is_none_or(|b| b.image_digest != image.manifest.digest),
                 image_revision: opts.plan.revision.clone(),
                 image_epoch: opts.plan.epoch,
             })
@@ -104,9 +105,7 @@ pub fn run(
 /// One exported image: its manifest's descriptor, and its size (manifest, config, layers).
 #[derive(Debug, Clone)]
 struct Exported {
-    digest: String,
-    media_type: String,
-    manifest_size: u64,
+    manifest: oci::Descriptor,
     size: u64,
 }
 
@@ -187,9 +186,12 @@ fn export(
     }
     move_blob(&blobs, &target, &entry.digest)?;
     Ok(Exported {
-        digest: entry.digest.clone(),
-        media_type: entry.media_type.clone(),
-        manifest_size: entry.size,
+        manifest: oci::Descriptor {
+            media_type: entry.media_type.clone(),
+            digest: entry.digest.clone(),
+            size: entry.size,
+            annotations: [(oci::REF_NAME.to_string(), job.service.clone())].into(),
+        },
         size,
     })
 }
@@ -235,27 +237,4 @@ fn move_blob(from: &Path, to: &Path, d: &str) -> Result<(), BuildError> {
     std::fs::rename(&src, &dst)
         .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
         .map_err(io(&dst))
-}
-
-/// `index.json` (last: it names only blobs that are there) and `oci-layout`, listing exactly
-/// `images`, each annotated with its service.
-fn write_index(layout: &Path, images: &[(String, Exported)]) -> Result<(), BuildError> {
-    let manifests: Vec<serde_json::Value> = images
-        .iter()
-        .map(|(service, i)| {
-            serde_json::json!({
-                "mediaType": i.media_type,
-                "digest": i.digest,
-                "size": i.manifest_size,
-                "annotations": {oci::REF_NAME: service},
-            })
-        })
-        .collect();
-    let marker = layout.join("oci-layout");
-    crate::atomic::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io(&marker))?;
-    let index =
-        serde_json::json!({"schemaVersion": 2, "mediaType": oci::INDEX, "manifests": manifests});
-    let path = layout.join("index.json");
-    crate::atomic::write(&path, &serde_json::to_vec_pretty(&index).expect("json"))
-        .map_err(io(&path))
 }

@@ -5,7 +5,7 @@ use super::layer::Layer;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -130,14 +130,20 @@ pub fn write_layout(dir: &Path, images: &[(String, &Image)]) -> std::io::Result<
         d.annotations.insert(REF_NAME.into(), name.clone());
         manifests.push(d);
     }
-    crate::atomic::write(
-        &dir.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
+    write_index(dir, &manifests).map_err(|(_, e)| e)
+}
+
+/// The layout's `oci-layout` marker, then its `index.json` listing `manifests` (written last by
+/// every writer of a layout, whose blobs are all there by then: it never names a missing one).
+/// An error comes with the file it was writing.
+pub fn write_index<M: Serialize>(
+    dir: &Path,
+    manifests: &[M],
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let marker = dir.join("oci-layout");
+    crate::atomic::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(|e| (marker, e))?;
     let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-    // The index last: it never names a blob that is not there.
-    crate::atomic::write(
-        &dir.join("index.json"),
-        &serde_json::to_vec_pretty(&index).expect("json"),
-    )
+    let path = dir.join("index.json");
+    crate::atomic::write(&path, &serde_json::to_vec_pretty(&index).expect("json"))
+        .map_err(|e| (path, e))
 }

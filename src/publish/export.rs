@@ -68,13 +68,7 @@ pub fn export(
         emit(Event::Finished(r.clone()));
         results.push(r);
     }
-    let layout_file = dest.join("oci-layout");
-    crate::atomic::write(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .map_err(io(&layout_file))?;
-    let doc = json!({"schemaVersion": 2, "mediaType": oci::INDEX, "manifests": index});
-    let index_path = dest.join("index.json");
-    crate::atomic::write(&index_path, &serde_json::to_vec_pretty(&doc).expect("json"))
-        .map_err(io(&index_path))?;
+    oci::write_index(dest, &index).map_err(|(path, e)| io(&path)(e))?;
     Ok(results)
 }
 
