@@ -14,7 +14,6 @@ use monoship::init::InitError;
 use monoship::invalid::Invalid;
 use monoship::pipeline::ShipError;
 use monoship::publish::PublishError;
-use monoship::registry::RegistryError;
 use monoship::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -138,21 +137,10 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         let usage = match self {
             CliError::Deploy { source, .. } if source.is_busy() => return exit::BUSY,
-            CliError::Deploy {
-                source: DeployError::Unreachable { .. },
-                ..
-            } => return exit::UNREACHABLE,
-            CliError::Deploy {
-                source: DeployError::Forbidden(_) | DeployError::Unauthorized(_),
-                ..
-            } => return exit::DENIED,
-            CliError::Publish(e) => match e.registry() {
-                Some(RegistryError::Unreachable { .. }) => return exit::UNREACHABLE,
-                Some(RegistryError::AuthFailed { .. } | RegistryError::Denied { .. }) => {
-                    return exit::DENIED;
-                }
-                _ => e.is_usage(),
-            },
+            CliError::Deploy { source, .. } if source.is_unreachable() => return exit::UNREACHABLE,
+            CliError::Deploy { source, .. } if source.is_denied() => return exit::DENIED,
+            CliError::Publish(e) if e.is_unreachable() => return exit::UNREACHABLE,
+            CliError::Publish(e) if e.is_denied() => return exit::DENIED,
             CliError::Interrupted { signal, .. } => return exit::signal(signal),
             CliError::Affected(_)
             | CliError::Workspace(_)
@@ -170,6 +158,7 @@ impl CliError {
             | CliError::NoContainer { .. } => true,
             CliError::Generate(e) => e.is_usage(),
             CliError::Build(e) => e.is_usage(),
+            CliError::Publish(e) => e.is_usage(),
             CliError::Connect(e) => e.is_usage(),
             CliError::Deploy { source, .. } => source.is_usage(),
             CliError::Demo(e) => e.is_usage(),
@@ -264,6 +253,7 @@ impl From<ShipError> for CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use monoship::registry::RegistryError;
 
     #[test]
     fn codes() {

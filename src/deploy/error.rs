@@ -56,6 +56,19 @@ impl DeployError {
         matches!(self, DeployError::Busy(_))
     }
 
+    /// The API server cannot be reached (exit code 6).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DeployError::Unreachable { .. })
+    }
+
+    /// The API server refused the credentials or denied an operation (exit code 7).
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self,
+            DeployError::Forbidden(_) | DeployError::Unauthorized(_)
+        )
+    }
+
     /// From a Kubernetes client error, `what` saying what was being done ("patching
     /// deployment users"). Forbidden, not-found and transport errors get their own variants.
     pub fn from_kube(e: kube::Error, what: &str) -> DeployError {

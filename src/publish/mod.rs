@@ -52,11 +52,21 @@ pub enum PublishError {
 
 impl PublishError {
     /// The registry's error behind this one, if any.
-    pub fn registry(&self) -> Option<&RegistryError> {
+    fn registry(&self) -> Option<&RegistryError> {
         match self {
             PublishError::Registry(e) | PublishError::Service { source: e, .. } => Some(e),
             _ => None,
         }
+    }
+
+    /// The registry cannot be reached (exit code 6).
+    pub fn is_unreachable(&self) -> bool {
+        self.registry().is_some_and(RegistryError::is_unreachable)
+    }
+
+    /// The registry refused the credentials or denied access (exit code 7).
+    pub fn is_denied(&self) -> bool {
+        self.registry().is_some_and(RegistryError::is_denied)
     }
 
     /// The user's mistake (exit code 2) rather than a failed operation (1).

@@ -49,6 +49,19 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// The registry cannot be reached (exit code 6).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Unreachable { .. })
+    }
+
+    /// The registry refused the credentials or denied access (exit code 7).
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::AuthFailed { .. } | RegistryError::Denied { .. }
+        )
+    }
+
     /// Whether this is the user's mistake (exit code 2) rather than a failed operation.
     pub fn is_usage(&self) -> bool {
         matches!(
