@@ -62,6 +62,27 @@ impl Builder {
     }
 }
 
+/// The container builder of `engine` for the build `head` describes (its revision and time).
+pub fn container(
+    engine: Engine,
+    head: &builder::Options,
+    jobs: u32,
+    out_dir: Option<std::path::PathBuf>,
+) -> ContainerBuilder {
+    ContainerBuilder {
+        options: builder::container::Options {
+            plan: builder::docker::Options {
+                engine,
+                services: Vec::new(),
+                revision: head.revision.clone(),
+                epoch: head.epoch,
+            },
+            jobs: jobs as usize,
+            out_dir,
+        },
+    }
+}
+
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "build", &[Format::Human, Format::Json])?;
     let base_opts = monoship::affected::Options {
@@ -110,19 +131,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             };
             builder::run(&ws, &opts, &mut emit)?
         }
-        Some(engine) => ContainerBuilder {
-            engine,
-            jobs: args.jobs as usize,
-            revision: at_head.revision,
-            epoch: at_head.epoch,
-            out_dir: args.out_dir.clone(),
+        Some(engine) => {
+            container(engine, &at_head, args.jobs, args.out_dir.clone()).build(BuildJob {
+                ws: &ws,
+                services: &services,
+                emit: &mut emit,
+                runtime: Some(rt.handle()),
+            })?
         }
-        .build(BuildJob {
-            ws: &ws,
-            services: &services,
-            emit: &mut emit,
-            runtime: Some(rt.handle()),
-        })?,
     };
     reporter.finish();
     let published = match &push {

@@ -10,9 +10,8 @@ use super::{exit, output, require_format, runtime, workspace_options};
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{DeployError, Options, status};
 use monoship::pipeline::{
-    self, BoxFuture, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
-    DryRunPublisher, Event, KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions,
-    ShipReport, Stage, Stages,
+    self, BoxFuture, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, Event,
+    KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -89,13 +88,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let container = match args.builder.engine() {
         Some(engine) => {
             let head = monoship::builder::Options::at_head(&ws, None, None, cli.offline)?;
-            Some(ContainerBuilder {
-                engine,
-                jobs: args.jobs as usize,
-                revision: head.revision,
-                epoch: head.epoch,
-                out_dir: None,
-            })
+            Some(super::build::container(engine, &head, args.jobs, None))
         }
         None => None,
     };

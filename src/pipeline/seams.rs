@@ -67,32 +67,15 @@ impl Builder for CargoBuilder {
 /// Docker or Podman with `Dockerfile.monoship`, one build per service
 /// ([`builder::container::run`]), exported into the same layout and record.
 pub struct ContainerBuilder {
-    pub engine: builder::docker::Engine,
-    /// Image builds at a time.
-    pub jobs: usize,
-    /// The revision the images are labelled with (the workspace's HEAD commit), and the time
-    /// they are dated (its commit time, or `SOURCE_DATE_EPOCH`).
-    pub revision: String,
-    pub epoch: u64,
-    pub out_dir: Option<PathBuf>,
+    /// Engine, revision, time, builds at a time, output (the services are the job's).
+    pub options: builder::container::Options,
 }
 
 impl Builder for ContainerBuilder {
     fn build(&self, job: BuildJob<'_>) -> Result<builder::Output, BuildError> {
-        let BuildJob {
-            ws, services, emit, ..
-        } = job;
-        let opts = builder::container::Options {
-            plan: builder::docker::Options {
-                engine: self.engine,
-                services: services.to_vec(),
-                revision: self.revision.clone(),
-                epoch: self.epoch,
-            },
-            jobs: self.jobs,
-            out_dir: self.out_dir.clone(),
-        };
-        builder::container::run(ws, &opts, emit)
+        let mut opts = self.options.clone();
+        opts.plan.services = job.services.to_vec();
+        builder::container::run(job.ws, &opts, job.emit)
     }
 }
 
