@@ -164,19 +164,11 @@ pub struct LockChange {
 type LockKey = (String, String, String, String);
 
 fn lock_entries(table: &Table) -> BTreeSet<LockKey> {
-    let mut out = BTreeSet::new();
-    let Some(pkgs) = table.get("package").and_then(Value::as_array) else {
-        return out;
-    };
-    for p in pkgs.iter().filter_map(Value::as_table) {
-        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    crate::workspace::lockfile::packages(table)
         // Path packages (workspace members) carry no source; their changes are file changes.
-        if s("source").is_empty() {
-            continue;
-        }
-        out.insert((s("name"), s("version"), s("source"), s("checksum")));
-    }
-    out
+        .filter(|p| !p.source.is_empty())
+        .map(|p| (p.name, p.version, p.source, p.checksum))
+        .collect()
 }
 
 /// Resolved packages present at head that were not resolved identically at base.

@@ -139,16 +139,9 @@ fn lock_sources(path: &Path) -> HashMap<(String, String), String> {
     else {
         return HashMap::new();
     };
-    let field = |p: &toml::Table, k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    lock.get("package")
-        .and_then(|p| p.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_table())
-        .filter_map(|p| {
-            let key = (field(p, "name")?, field(p, "version")?);
-            Some((key, field(p, "source").unwrap_or_default()))
-        })
+    super::lockfile::packages(&lock)
+        .filter(|p| !p.name.is_empty() && !p.version.is_empty())
+        .map(|p| ((p.name, p.version), p.source))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 
 pub mod environment;
 pub mod features;
+pub mod lockfile;
 
 use crate::config::{self, ConfigError, Features, ServiceConfig, WorkspaceConfig};
 use cargo_metadata::{DependencyKind, Metadata, PackageId};
