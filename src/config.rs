@@ -147,6 +147,8 @@ pub struct EnvironmentConfig {
     /// `generate k8s` in this environment.
     pub replicas: Option<u32>,
     pub resources: Option<Resources>,
+    /// The only environment `monoship promote` takes this one's images from.
+    pub promote_from: Option<String>,
 }
 
 /// `[package.metadata.monoship.environments.NAME]`: a service's own keys in one environment.

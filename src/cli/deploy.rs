@@ -137,6 +137,7 @@ fn with_manifest(
         container: "",
         image: &t.artifact.reference,
         revision: t.artifact.revision.as_deref(),
+        promoted_from: t.artifact.promoted_from.as_ref().map(|p| p.annotation()),
     };
     let (object, container) =
         manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)

@@ -13,6 +13,7 @@ use monoship::generate::GenerateError;
 use monoship::init::InitError;
 use monoship::invalid::Invalid;
 use monoship::pipeline::ShipError;
+use monoship::pipeline::promote::PromoteError;
 use monoship::publish::PublishError;
 use monoship::workspace::WorkspaceError;
 
@@ -130,6 +131,9 @@ pub enum CliError {
     /// The pipeline's own failures (a service that was not published).
     #[error(transparent)]
     Ship(ShipError),
+    /// `promote`: a copy that failed (nothing deployed), or `promote-from`.
+    #[error(transparent)]
+    Promote(PromoteError),
 }
 
 impl CliError {
@@ -141,6 +145,8 @@ impl CliError {
             CliError::Deploy { source, .. } if source.is_denied() => return exit::DENIED,
             CliError::Publish(e) if e.is_unreachable() => return exit::UNREACHABLE,
             CliError::Publish(e) if e.is_denied() => return exit::DENIED,
+            CliError::Promote(e) if e.is_unreachable() => return exit::UNREACHABLE,
+            CliError::Promote(e) if e.is_denied() => return exit::DENIED,
             CliError::Interrupted { signal, .. } => return exit::signal(signal),
             CliError::Affected(_)
             | CliError::Workspace(_)
@@ -162,6 +168,7 @@ impl CliError {
             CliError::Connect(e) => e.is_usage(),
             CliError::Deploy { source, .. } => source.is_usage(),
             CliError::Demo(e) => e.is_usage(),
+            CliError::Promote(e) => e.is_usage(),
             CliError::Io { .. }
             | CliError::Json(_)
             | CliError::NoLogs(_)
@@ -233,6 +240,16 @@ impl From<DeployError> for CliError {
         CliError::Deploy {
             source,
             service: None,
+        }
+    }
+}
+
+impl From<PromoteError> for CliError {
+    fn from(e: PromoteError) -> Self {
+        match e {
+            PromoteError::Source(e) | PromoteError::Deploy(e) => e.into(),
+            PromoteError::Invalid(m) => CliError::Invalid(m),
+            e => CliError::Promote(e),
         }
     }
 }

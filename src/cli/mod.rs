@@ -13,6 +13,7 @@ mod init;
 mod logs;
 mod output;
 mod progress;
+mod promote;
 mod publish;
 mod rollback;
 mod services;
@@ -49,6 +50,9 @@ pub mod exit {
     /// The Kubernetes API server or a registry refused the credentials or denied an operation
     /// (401, 403, RBAC), before anything was changed.
     pub const DENIED: u8 = 7;
+    /// `promote`: a service was refused (not complete and available in FROM, or not deployed
+    /// there by monoship); every other one was promoted.
+    pub const REFUSED: u8 = 8;
     /// `deploy`, `ship`, `rollback` stopped by SIGINT (128 + 2): in-flight rollouts rolled back.
     pub const SIGINT: u8 = 130;
     /// `deploy`, `ship`, `rollback` stopped by SIGTERM (128 + 15): in-flight rollouts rolled back.
@@ -171,6 +175,8 @@ pub enum Command {
     History(history::Args),
     /// The logs of a service's pods, each line prefixed with its pod (`--follow`).
     Logs(logs::Args),
+    /// Copy the digests that run in one environment to the next one's registry and deploy them.
+    Promote(promote::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -205,6 +211,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(&cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Deploy(args) => deploy::run(&cli, args),
+        Command::Promote(args) => promote::run(&cli, args),
         Command::Ship(args) => ship::run(&cli, args),
         Command::Demo(args) => demo::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),

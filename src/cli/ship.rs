@@ -7,6 +7,7 @@ use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
 use super::{Cli, CliError, CliResult, Format};
 use super::{exit, output, require_format, runtime, workspace_options};
+use monoship::deploy::status::ServiceStatus;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{DeployError, Options, status};
 use monoship::pipeline::{
@@ -179,6 +180,14 @@ impl Cluster for Interruptible {
         namespace_flag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>> {
         self.cluster.deployed_revisions(ws, namespace_flag)
+    }
+
+    fn statuses<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        services: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, DeployError>> {
+        self.cluster.statuses(ws, services)
     }
 
     fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {

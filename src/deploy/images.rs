@@ -18,8 +18,30 @@ pub struct Artifact {
     pub digest: String,
     /// The git revision it was built from, when known.
     pub revision: Option<String>,
-    /// Where the reference came from: `--image`, `publish.json`, `build.json`.
+    /// Where the reference came from: `--image`, `publish.json`, `build.json`, `promote`.
     pub source: String,
+    /// `monoship promote`: where this digest ran before (recorded on the Deployment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<PromotedFrom>,
+}
+
+/// The environment a promoted image ran in, recorded as `monoship.dev/promoted-from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PromotedFrom {
+    pub environment: String,
+    /// `sha256:…`: the digest that ran there (the same as the one deployed).
+    pub digest: String,
+    /// The git revision it was built from.
+    pub revision: Option<String>,
+    /// When it was promoted (RFC 3339, UTC).
+    pub time: String,
+}
+
+impl PromotedFrom {
+    /// The annotation's value: this, as one line of JSON.
+    pub fn annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// `repo@sha256:<64 hex>`, or why not.
@@ -132,6 +154,7 @@ pub fn resolve(
             digest,
             revision: head.map(str::to_string),
             source: "--image".into(),
+            promoted_from: None,
         });
     }
     let built = records.build.as_ref().and_then(|b| {
@@ -162,6 +185,7 @@ pub fn resolve(
             digest: p.digest.clone(),
             revision: Some(record.revision.clone()),
             source: crate::publish::PUBLISH_RECORD.into(),
+            promoted_from: None,
         });
     }
     if let Some((record, b)) = built {
@@ -182,6 +206,7 @@ pub fn resolve(
             digest: b.image_digest.clone(),
             revision: Some(record.revision.clone()),
             source: crate::builder::BUILD_RECORD.into(),
+            promoted_from: None,
         });
     }
     Err(Invalid(format!(

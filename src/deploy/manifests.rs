@@ -4,7 +4,7 @@
 
 use super::DeployError;
 use super::patch::{self, ImageChange};
-use super::revisions::{CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_REVISION};
+use super::revisions::{CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_PROMOTED_FROM, MONOSHIP_REVISION};
 use crate::invalid::Invalid;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
@@ -133,6 +133,9 @@ pub fn render(
             a.insert(MONOSHIP_REVISION.into(), json!(r));
         }
         a.insert(MONOSHIP_DIGEST.into(), json!(change.digest()));
+        if let Some(p) = &change.promoted_from {
+            a.insert(MONOSHIP_PROMOTED_FROM.into(), json!(p));
+        }
         if with_cause {
             a.insert(CHANGE_CAUSE.into(), json!(change.change_cause()));
         }
@@ -240,6 +243,7 @@ spec:
             container: "",
             image: "example.test/users@sha256:abcd",
             revision: Some("0123456789abcdef"),
+            promoted_from: None,
         };
         let (o, container) = render(m, "shop", "users", None, &change).unwrap();
         assert_eq!(container, "users");

@@ -4,7 +4,8 @@
 //! between is a conflict instead of being overwritten.
 
 use super::revisions::{
-    self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_HEALTHY, MONOSHIP_REVISION, REVISION,
+    self, CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_HEALTHY, MONOSHIP_PROMOTED_FROM,
+    MONOSHIP_REVISION, REVISION,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::{Map, Value, json};
@@ -46,6 +47,8 @@ pub struct ImageChange<'a> {
     pub image: &'a str,
     /// The git revision (full) the image was built from, when known.
     pub revision: Option<&'a str>,
+    /// `monoship.dev/promoted-from`, for an image `monoship promote` brought.
+    pub promoted_from: Option<String>,
 }
 
 impl ImageChange<'_> {
@@ -73,6 +76,14 @@ pub fn image_patch(change: &ImageChange<'_>, resource_version: Option<&str>) -> 
         ours.insert(MONOSHIP_REVISION.into(), json!(r));
     }
     ours.insert(MONOSHIP_DIGEST.into(), json!(change.digest()));
+    // A deploy that is no promotion clears an earlier one's record.
+    ours.insert(
+        MONOSHIP_PROMOTED_FROM.into(),
+        change
+            .promoted_from
+            .as_deref()
+            .map_or(Value::Null, |p| json!(p)),
+    );
     let mut deployment_annotations = ours.clone();
     deployment_annotations.insert(CHANGE_CAUSE.into(), json!(change.change_cause()));
     let mut metadata = json!({ "annotations": deployment_annotations });
@@ -167,6 +178,7 @@ mod tests {
             container: "users",
             image: "example.test/fleet/users@sha256:cccc",
             revision: Some("0123456789abcdef0123456789abcdef01234567"),
+            promoted_from: None,
         };
         let p = image_patch(&change, Some("42"));
         assert_eq!(

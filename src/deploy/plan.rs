@@ -176,6 +176,7 @@ mod tests {
                 digest: String::new(),
                 revision: None,
                 source: String::new(),
+                promoted_from: None,
             },
             manifest: None,
         }

@@ -22,6 +22,8 @@ pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 pub const MONOSHIP_REVISION: &str = "monoship.dev/revision";
 /// The image digest monoship deployed (on the Deployment and its pod template).
 pub const MONOSHIP_DIGEST: &str = "monoship.dev/digest";
+/// Where `monoship promote` took the image from: environment, digest, revision, time (JSON).
+pub const MONOSHIP_PROMOTED_FROM: &str = "monoship.dev/promoted-from";
 
 /// The ReplicaSet that last ran complete and available, recorded on the Deployment by a
 /// deploy that found it so (a failed deploy goes back there, not to a failing template).

@@ -88,6 +88,7 @@ fn change<'a>(t: &'a ServicePlan, container: &'a str) -> ImageChange<'a> {
         container,
         image: &t.artifact.reference,
         revision: t.artifact.revision.as_deref(),
+        promoted_from: t.artifact.promoted_from.as_ref().map(|p| p.annotation()),
     }
 }
 

@@ -64,6 +64,8 @@ pub struct ServiceStatus {
     pub updated: Option<i32>,
     pub ready: Option<i32>,
     pub available: Option<i32>,
+    /// The image of the service container, as the Deployment names it.
+    pub image: Option<String>,
     /// The image digest (`sha256:…`) of the service container, when pinned by digest.
     pub digest: Option<String>,
     /// The git revision monoship deployed (`monoship.dev/revision`, while it describes the
@@ -149,6 +151,7 @@ pub fn service_status(target: &ServiceRef, snap: &Snapshot, now: Timestamp) -> S
             updated: None,
             ready: None,
             available: None,
+            image: None,
             digest: None,
             revision: None,
             state: State::Missing,
@@ -173,6 +176,7 @@ pub fn service_status(target: &ServiceRef, snap: &Snapshot, now: Timestamp) -> S
         updated: Some(status.updated_replicas.unwrap_or(0)),
         ready: Some(status.ready_replicas.unwrap_or(0)),
         available: Some(status.available_replicas.unwrap_or(0)),
+        image: version.image,
         digest: version.digest,
         revision: version.revision,
         state,

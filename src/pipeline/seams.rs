@@ -6,6 +6,7 @@ use super::ShipError;
 use crate::builder::{self, BuildError};
 use crate::deploy::images::{self, Artifact, Naming};
 use crate::deploy::plan::ServicePlan;
+use crate::deploy::status::{self, ServiceStatus};
 use crate::deploy::{self, DeployError, ServiceResult};
 use crate::invalid::Invalid;
 use crate::publish::{self, naming};
@@ -214,6 +215,7 @@ fn published(
                 digest: p.digest,
                 revision: Some(revision.to_string()),
                 source: source.into(),
+                promoted_from: None,
             };
             let published = Published {
                 artifact,
@@ -256,6 +258,7 @@ impl DryRunPublisher {
             digest: digest.to_string(),
             revision: Some(revision.to_string()),
             source: crate::builder::BUILD_RECORD.into(),
+            promoted_from: None,
         })
     }
 }
@@ -303,6 +306,12 @@ pub trait Cluster {
     ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>>;
     /// Roll `job.targets` out ([`deploy::run::run`]).
     fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a>;
+    /// What each of `services` runs and where its rollout stands ([`deploy::status`]).
+    fn statuses<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        services: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, DeployError>>;
 }
 
 /// What a cluster is handed to deploy: the services, which names are services (for
@@ -350,5 +359,27 @@ impl Cluster for KubeCluster {
             emit,
         } = job;
         Box::pin(deploy::run::run(&self.client, targets, known, opts, emit))
+    }
+
+    fn statuses<'a>(
+        &'a self,
+        ws: &'a Workspace,
+        services: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, DeployError>> {
+        Box::pin(async move {
+            let targets = services
+                .iter()
+                .map(|s| super::locate(ws, s, None, &self.namespace))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut snaps = status::Snapshots::new();
+            for t in &targets {
+                if !snaps.contains_key(&t.namespace) {
+                    let snap = status::snapshot(&self.client, &t.namespace).await?;
+                    snaps.insert(t.namespace.clone(), snap);
+                }
+            }
+            let now = k8s_openapi::jiff::Timestamp::now();
+            Ok(status::report(&self.namespace, &targets, &snaps, now).services)
+        })
     }
 }

@@ -21,7 +21,7 @@ fn digest(service: &str) -> String {
 }
 
 /// What the fakes were asked, in order.
-type Log = RefCell<Vec<String>>;
+pub(super) type Log = RefCell<Vec<String>>;
 
 struct FakeBuilder<'a> {
     log: &'a Log,
@@ -111,6 +111,7 @@ impl Publisher for FakePublisher<'_> {
                         digest: s.image_digest.clone(),
                         revision: Some(built.record.revision.clone()),
                         source: publish::PUBLISH_RECORD.into(),
+                        promoted_from: None,
                     };
                     let published = Published {
                         artifact,
@@ -123,11 +124,13 @@ impl Publisher for FakePublisher<'_> {
     }
 }
 
-struct FakeCluster<'a> {
-    log: &'a Log,
-    deployed: BTreeMap<String, Option<String>>,
+pub(super) struct FakeCluster<'a> {
+    pub(super) log: &'a Log,
+    pub(super) deployed: BTreeMap<String, Option<String>>,
     /// Per service, how its rollout ends (default: deployed).
-    outcomes: BTreeMap<&'static str, Outcome>,
+    pub(super) outcomes: BTreeMap<&'static str, Outcome>,
+    /// What `statuses` answers (those of the services asked for).
+    pub(super) statuses: Vec<crate::deploy::status::ServiceStatus>,
 }
 
 impl Cluster for FakeCluster<'_> {
@@ -142,6 +145,23 @@ impl Cluster for FakeCluster<'_> {
     ) -> BoxFuture<'a, Result<BTreeMap<String, Option<String>>, DeployError>> {
         self.log.borrow_mut().push("revisions".into());
         Box::pin(async move { Ok(self.deployed.clone()) })
+    }
+
+    fn statuses<'a>(
+        &'a self,
+        _ws: &'a Workspace,
+        services: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<crate::deploy::status::ServiceStatus>, DeployError>> {
+        self.log
+            .borrow_mut()
+            .push(format!("statuses {}", services.join(" ")));
+        let found = self
+            .statuses
+            .iter()
+            .filter(|s| services.contains(&s.service))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
     }
 
     fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
@@ -161,7 +181,11 @@ impl Cluster for FakeCluster<'_> {
                     namespace: t.namespace.clone(),
                     deployment: t.deployment.clone(),
                     from: Version::default(),
-                    to: Version::default(),
+                    to: Version {
+                        image: Some(t.artifact.reference.clone()),
+                        digest: Some(t.artifact.digest.clone()),
+                        revision: t.artifact.revision.clone(),
+                    },
                     result: *self
                         .outcomes
                         .get(t.service.as_str())
@@ -237,6 +261,7 @@ impl Case {
                 .map(|s| (s.to_string(), None))
                 .collect(),
             outcomes: self.outcomes,
+            statuses: Vec::new(),
         };
         let publisher: &dyn Publisher = if self.dry_run.is_some() { &dry } else { &fake };
         let stages = Stages {

@@ -5,6 +5,7 @@
 //! Every call is async; [`runtime`] gives callers without one a small runtime to block on.
 
 pub mod auth;
+pub mod copy;
 pub mod probe;
 pub mod pull;
 
@@ -298,7 +299,8 @@ impl Registry {
         }
     }
 
-    /// PUT the manifest bytes (unchanged, so the digest stays) under `tag`.
+    /// PUT the manifest bytes (unchanged, so the digest stays) under `tag` (or by its digest
+    /// when `tag` is one, `sha256:…`).
     pub async fn push_manifest(
         &self,
         repository: &str,
@@ -306,7 +308,11 @@ impl Registry {
         manifest: &[u8],
         media_type: &str,
     ) -> Result<(), RegistryError> {
-        let r = self.reference(repository, tag);
+        let r = if tag.contains(':') {
+            self.by_digest(repository, tag)
+        } else {
+            self.reference(repository, tag)
+        };
         let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
             registry: self.host.clone(),
             detail: format!("bad media type `{media_type}`"),

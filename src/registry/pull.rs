@@ -13,7 +13,7 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
-const ACCEPTED: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
+pub(super) const ACCEPTED: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
 
 /// A content descriptor as it appears in manifests.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -25,19 +25,19 @@ pub struct BlobRef {
 }
 
 #[derive(Debug, Deserialize)]
-struct ManifestDoc {
+pub(super) struct ManifestDoc {
     #[serde(rename = "mediaType", default)]
-    media_type: Option<String>,
-    config: Option<BlobRef>,
+    pub(super) media_type: Option<String>,
+    pub(super) config: Option<BlobRef>,
     #[serde(default)]
-    layers: Vec<BlobRef>,
+    pub(super) layers: Vec<BlobRef>,
     #[serde(default)]
-    manifests: Vec<IndexEntry>,
+    pub(super) manifests: Vec<IndexEntry>,
 }
 
 #[derive(Debug, Deserialize)]
-struct IndexEntry {
-    digest: String,
+pub(super) struct IndexEntry {
+    pub(super) digest: String,
     #[serde(default)]
     platform: Option<Platform>,
 }
@@ -177,12 +177,12 @@ pub async fn pull_image(
     })
 }
 
-fn is_index(doc: &ManifestDoc) -> bool {
+pub(super) fn is_index(doc: &ManifestDoc) -> bool {
     matches!(doc.media_type.as_deref(), Some(OCI_INDEX | DOCKER_LIST))
         || (doc.config.is_none() && !doc.manifests.is_empty())
 }
 
-fn parse(bytes: &[u8], registry: &Registry) -> Result<ManifestDoc, RegistryError> {
+pub(super) fn parse(bytes: &[u8], registry: &Registry) -> Result<ManifestDoc, RegistryError> {
     serde_json::from_slice(bytes).map_err(|e| RegistryError::Protocol {
         registry: registry.host().to_string(),
         detail: format!("unreadable manifest: {e}"),

@@ -14,6 +14,8 @@ pub struct Environment {
     pub name: String,
     /// The kubeconfig context its clusters are reached with (`None`: the current one).
     pub context: Option<String>,
+    /// `promote-from`: the only environment `monoship promote` takes this one's images from.
+    pub promote_from: Option<String>,
 }
 
 impl Workspace {
@@ -58,17 +60,39 @@ impl Workspace {
         self.environment = Some(Environment {
             name: name.to_string(),
             context: env.context,
+            promote_from: env.promote_from,
         });
         Ok(self)
     }
 }
 
-/// Every environment a service's table names is one of the workspace's.
+/// Every environment a service's table names, and each `promote-from`, is one of the
+/// workspace's (and no environment promotes from itself).
 pub(super) fn check(
     config: &WorkspaceConfig,
+    workspace_manifest: &str,
     services: &[Service],
     manifest_of: impl Fn(&Service) -> String,
 ) -> Result<(), ConfigError> {
+    for (name, env) in &config.environments {
+        let Some(from) = &env.promote_from else {
+            continue;
+        };
+        if from == name || !config.environments.contains_key(from) {
+            return Err(ConfigError::Invalid {
+                file: workspace_manifest.to_string(),
+                table: "workspace.metadata.monoship",
+                message: format!(
+                    "`promote-from` of environment `{name}` names {}",
+                    if from == name {
+                        "the environment itself".to_string()
+                    } else {
+                        format!("no environment: `{from}`")
+                    }
+                ),
+            });
+        }
+    }
     for s in services {
         if let Some(name) = s
             .config

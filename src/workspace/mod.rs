@@ -235,7 +235,7 @@ pub struct Node {
     pub member: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
     pub manifest: PathBuf,
@@ -338,7 +338,7 @@ impl Workspace {
 
         let (services, services_by_binary) =
             detect_services(&meta, &members, &root, &manifest, &config, allow_none)?;
-        environment::check(&config, &services, |s| {
+        environment::check(&config, &manifest.display().to_string(), &services, |s| {
             packages
                 .iter()
                 .find(|p| p.name == s.package)
