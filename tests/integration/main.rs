@@ -35,6 +35,7 @@ mod generate_k8s;
 mod generate_workflow;
 mod history_logs;
 mod init;
+mod promote;
 mod publish;
 mod publish_layout;
 mod ship;
