@@ -133,7 +133,7 @@ pub enum CliError {
     Ship(ShipError),
     /// `promote`: a copy that failed (nothing deployed), or `promote-from`.
     #[error(transparent)]
-    Promote(PromoteError),
+    Promote(Box<PromoteError>),
 }
 
 impl CliError {
@@ -249,7 +249,7 @@ impl From<PromoteError> for CliError {
         match e {
             PromoteError::Source(e) | PromoteError::Deploy(e) => e.into(),
             PromoteError::Invalid(m) => CliError::Invalid(m),
-            e => CliError::Promote(e),
+            e => CliError::Promote(Box::new(e)),
         }
     }
 }
