@@ -157,6 +157,25 @@ impl Git {
         Ok(commit.id)
     }
 
+    /// How many commits `newer` has that `older` has not (`git rev-list --count
+    /// older..newer`); `None` when either is not a commit of this repository.
+    pub fn commits_between(&self, older: &str, newer: &str) -> Option<u64> {
+        let older = self.resolve_commit(older).ok()?;
+        let newer = self.resolve_commit(newer).ok()?;
+        let walk = self
+            .repo
+            .rev_walk([newer])
+            .with_hidden([older])
+            .all()
+            .ok()?;
+        let mut n = 0;
+        for info in walk {
+            info.ok()?;
+            n += 1;
+        }
+        Some(n)
+    }
+
     /// Changes from the merge-base of `base` and `head` to `head` (`None`: the working tree).
     pub fn diff(&self, base: ObjectId, head: Option<ObjectId>) -> Result<Diff, ChangesError> {
         let head_commit = match head {

@@ -6,6 +6,7 @@ mod cluster;
 mod completions;
 mod demo;
 mod deploy;
+mod drift;
 mod error;
 mod generate;
 mod history;

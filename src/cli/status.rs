@@ -13,6 +13,7 @@ use std::io::IsTerminal;
   monoship status                        every service
   monoship status users orders -n shop
   monoship status --watch                re-rendered on every change, until Ctrl-C
+  monoship status --env staging,production   what each runs, what differs, commits behind
   monoship --format json status          for scripts (schema: docs/status.md)")]
 pub struct Args {
     /// Services to show (default: all).
@@ -26,6 +27,14 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "status", &[Format::Human, Format::Json])?;
+    if let Some(names) = super::drift::environments(cli) {
+        if args.watch {
+            return Err(CliError::Arguments(
+                "--watch shows one environment: give --env NAME",
+            ));
+        }
+        return super::drift::run(cli, &names, &args.services, &args.kube);
+    }
     let (ws, services) = load(cli, &args.services)?;
     let rt = runtime()?;
     rt.block_on(async {

@@ -14,6 +14,7 @@
 //! skips, failures) is unit-tested with fakes, while the real stages are tested against real
 //! cargo, registries and a real API server.
 
+pub mod drift;
 pub mod promote;
 #[cfg(test)]
 mod promote_tests;

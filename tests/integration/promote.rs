@@ -129,6 +129,11 @@ impl Setup {
             )
     }
 
+    /// The workspace's HEAD commit.
+    fn head(&self) -> String {
+        self.fleet.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
     fn promote(&self, args: &[&str]) -> Run {
         let mut all = vec!["--format", "json", "promote"];
         all.extend_from_slice(args);
@@ -165,7 +170,13 @@ fn staging_runs_gateway_and_a_crash_looping_search(s: &Setup) {
     ])
     .run()
     .ok();
-    s.kube(&["--env", "staging", "deploy", "gateway", "--from-build", out])
+    // By --image: the revision recorded is the workspace's HEAD.
+    let image = format!(
+        "gateway={}/gateway@{}",
+        s.staging_registry,
+        build().digest("gateway")
+    );
+    s.kube(&["--env", "staging", "deploy", "--image", &image])
         .run()
         .ok();
     let bad = build().output_copy();
@@ -246,7 +257,7 @@ fn promote_ships_the_digests_that_ran_in_staging_and_refuses_what_failed_there()
         testenv::env("MONOSHIP_TEST_REGISTRY_USER"),
         testenv::env("MONOSHIP_TEST_REGISTRY_PASSWORD")
     );
-    let tag = format!("{}/gateway:{}", s.production_registry, build().tag());
+    let tag = format!("{}/gateway:{}", s.production_registry, &s.head()[..12]);
     assert_eq!(
         skopeo_inspect(&tag, Some(&creds)).unwrap()["Digest"],
         digest.as_str()
@@ -279,6 +290,65 @@ fn promote_ships_the_digests_that_ran_in_staging_and_refuses_what_failed_there()
     let run = s.promote(&["staging", "production", "search"]);
     assert_eq!(run.code, 8, "{}", run.all_output());
     assert_eq!(run.json()["promoted"], serde_json::json!([]));
+
+    drift_after_a_new_deploy_to_staging(&s, &digest);
+}
+
+/// Two commits later staging runs another gateway: `status --env staging,production` shows
+/// it differs, two commits behind in production; search differs (failing in staging).
+fn drift_after_a_new_deploy_to_staging(s: &Setup, digest: &str) {
+    let status = || {
+        s.kube(&["--format", "json", "--env", "staging,production", "status"])
+            .args(["gateway", "search"])
+            .run()
+    };
+    let report = status().ok().json();
+    let gateway = row(&report["services"], "gateway");
+    assert_eq!(gateway["same"], true, "{report:#}");
+    assert_eq!(gateway["behind"][0]["commits"], 0, "{report:#}");
+    assert_eq!(
+        row(&report["services"], "search")["same"],
+        false,
+        "{report:#}"
+    );
+
+    for n in 1..=2 {
+        s.fleet.write(&format!("docs/note-{n}.md"), "a note\n");
+        s.fleet.commit(&format!("note {n}"));
+    }
+    let newer = format!(
+        "gateway={}/gateway@{}",
+        s.staging_registry,
+        build().digest("search")
+    );
+    s.kube(&["--env", "staging", "deploy", "--image", &newer])
+        .run()
+        .ok();
+    let report = status().ok().json();
+    assert_eq!(
+        report["environments"],
+        serde_json::json!(["staging", "production"])
+    );
+    let gateway = row(&report["services"], "gateway");
+    assert_eq!(gateway["same"], false, "{report:#}");
+    assert_eq!(gateway["behind"][0]["environment"], "production");
+    assert_eq!(gateway["behind"][0]["commits"], 2, "{report:#}");
+    assert_eq!(gateway["environments"][1]["digest"], digest, "{report:#}");
+    assert_eq!(
+        gateway["environments"][0]["revision"],
+        s.head().as_str(),
+        "{report:#}"
+    );
+
+    let table = s
+        .kube(&["--env", "staging,production", "status", "gateway", "search"])
+        .run();
+    let out = &table.ok().stdout;
+    assert!(out.contains("PRODUCTION BEHIND"), "{out}");
+    assert!(
+        out.contains("2 of 2 service(s) differ between staging and production"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -334,7 +404,7 @@ fn promote_refuses_bad_input_before_changing_anything() {
         "{report:#}"
     );
     assert_eq!(s.production.image_of("gateway"), before);
-    let tag = format!("{}/gateway:{}", s.production_registry, build().tag());
+    let tag = format!("{}/gateway:{}", s.production_registry, &s.head()[..12]);
     let creds = format!(
         "{}:{}",
         testenv::env("MONOSHIP_TEST_REGISTRY_USER"),
