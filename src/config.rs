@@ -142,6 +142,8 @@ pub struct WorkspaceConfig {
 pub struct EnvironmentConfig {
     /// The kubeconfig context (default: the kubeconfig's current one).
     pub context: Option<String>,
+    /// Several clusters, rolled out one after the other (the first is the canary).
+    pub contexts: Option<Vec<String>>,
     pub namespace: Option<String>,
     pub registry: Option<String>,
     /// `generate k8s` in this environment.

@@ -7,6 +7,7 @@ use super::{Cli, CliError, workspace_options};
 use monoship::cluster::{self, ConnectOptions};
 use monoship::deploy::status::ServiceRef;
 use monoship::deploy::{Options, Others, Stop};
+use monoship::pipeline::{Cluster, Clusters, KubeCluster};
 use monoship::workspace::Workspace;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -158,6 +159,71 @@ pub async fn connect(args: &KubeArgs, ws: &Workspace) -> Result<cluster::Connect
         context: args.context.clone().or(environment),
     })
     .await?)
+}
+
+/// Every cluster a deploy goes to, connected: the environment's `contexts` in order (or
+/// `--context`, or the one cluster of [`connect`]).
+pub struct Connected {
+    /// The first cluster's API server (named in errors) and namespace.
+    pub server: String,
+    pub namespace: String,
+    pub kubes: Vec<(String, KubeCluster)>,
+}
+
+impl Connected {
+    /// The clusters as one (rollouts cluster by cluster).
+    pub fn clusters(&self) -> Clusters<'_> {
+        Clusters {
+            clusters: self
+                .kubes
+                .iter()
+                .map(|(name, k)| (name.clone(), k as &dyn Cluster))
+                .collect(),
+        }
+    }
+}
+
+/// Connect to every cluster of the environment (see [`Connected`]).
+pub async fn connect_all(args: &KubeArgs, ws: &Workspace) -> Result<Connected, CliError> {
+    let contexts = ws
+        .environment
+        .as_ref()
+        .map(|e| e.contexts.clone())
+        .unwrap_or_default();
+    let mut conns = Vec::new();
+    if args.context.is_some() || contexts.len() < 2 {
+        let conn = connect(args, ws).await?;
+        let name = args
+            .context
+            .clone()
+            .or_else(|| ws.environment.as_ref().and_then(|e| e.context.clone()))
+            .unwrap_or_default();
+        conns.push((name, conn));
+    } else {
+        for context in contexts {
+            let conn = cluster::connect(&ConnectOptions {
+                kubeconfig: args.kubeconfig.clone(),
+                context: Some(context.clone()),
+            })
+            .await?;
+            conns.push((context, conn));
+        }
+    }
+    let (server, namespace) = (conns[0].1.server.clone(), conns[0].1.namespace.clone());
+    Ok(Connected {
+        server,
+        namespace,
+        kubes: conns
+            .into_iter()
+            .map(|(name, c)| {
+                let kube = KubeCluster {
+                    client: c.client,
+                    namespace: c.namespace,
+                };
+                (name, kube)
+            })
+            .collect(),
+    })
 }
 
 /// The workspace, and `services` checked against it (all of them when empty, else without

@@ -6,7 +6,7 @@ mod render;
 
 pub use render::{Reporter, print_changes, print_report, render};
 
-use super::cluster::{RolloutArgs, connect};
+use super::cluster::{RolloutArgs, connect_all};
 use super::signals::{self, InFlight};
 use super::{Cli, CliError, CliResult, Format};
 use super::{exit, output, require_format, runtime, workspace_options};
@@ -14,6 +14,7 @@ use monoship::deploy::images::{self, Records};
 use monoship::deploy::manifests;
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
+use monoship::pipeline::{Cluster, DeployJob};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -181,7 +182,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let rt = runtime()?;
     rt.block_on(async {
         let kube = &args.rollout.cluster.kube;
-        let conn = connect(kube, &ws).await?;
+        let conn = connect_all(kube, &ws).await?;
         let mut targets = Vec::new();
         for s in &services {
             let mut target = monoship::pipeline::deploy_target(
@@ -202,11 +203,18 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let opts = args.rollout.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let known = |s: &str| ws.service(s).is_some();
-        let results = monoship::deploy::run::run(&conn.client, targets, &known, &opts, &mut |e| {
-            in_flight.on(&e);
-            reporter.on(e)
-        })
-        .await;
+        let results = conn
+            .clusters()
+            .deploy(DeployJob {
+                targets,
+                known: &known,
+                opts: &opts,
+                emit: &mut |e| {
+                    in_flight.on(&e);
+                    reporter.on(e)
+                },
+            })
+            .await;
         reporter.finish();
         let results = results.at(&conn.server)?;
         let namespace = match namespaces.len() {

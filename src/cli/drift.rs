@@ -1,11 +1,11 @@
 //! `monoship status --env a,b[,…]`: one table of what each environment runs, whether they
 //! match, and how many commits each is behind the first (`pipeline::drift`).
 
-use super::cluster::{KubeArgs, connect};
+use super::cluster::{KubeArgs, connect_all};
 use super::{Cli, CliError, CliResult, Format, exit, output, runtime, workspace_options};
 use monoship::deploy::status::{short_digest, short_revision};
+use monoship::pipeline::Cluster;
 use monoship::pipeline::drift::{self, DriftReport};
-use monoship::pipeline::{Cluster, KubeCluster};
 
 /// The environments of `--env a,b`, or `None` for one (or none).
 pub fn environments(cli: &Cli) -> Option<Vec<String>> {
@@ -52,12 +52,12 @@ pub fn run(
     let envs = rt.block_on(async {
         let mut envs = Vec::new();
         for (name, ws) in names.iter().zip(&workspaces) {
-            let conn = connect(kube, ws).await?;
-            let cluster = KubeCluster {
-                client: conn.client,
-                namespace: conn.namespace,
-            };
-            let statuses = cluster.statuses(ws, &services).await.at(&conn.server)?;
+            let conn = connect_all(kube, ws).await?;
+            let statuses = conn
+                .clusters()
+                .statuses(ws, &services)
+                .await
+                .at(&conn.server)?;
             envs.push((name.clone(), statuses));
         }
         Ok::<_, CliError>(envs)

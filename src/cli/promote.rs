@@ -1,12 +1,11 @@
 //! `monoship promote FROM TO [SERVICE...]`: the digests that run in one environment, copied to
 //! the next one's registry and deployed there (`pipeline::promote`); one table (or JSON).
 
-use super::cluster::{RolloutArgs, connect};
+use super::cluster::{RolloutArgs, connect_all};
 use super::deploy::{Reporter, print_changes, print_report};
 use super::signals::{self, InFlight};
 use super::{Cli, CliError, Format};
 use super::{exit, output, require_format, runtime};
-use monoship::pipeline::KubeCluster;
 use monoship::pipeline::promote::{self, Event, PromoteJob, PromoteReport, RegistryMirror};
 
 #[derive(Debug, clap::Args)]
@@ -48,23 +47,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     let to = ws.in_environment(&args.to)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let source = connect(kube, &from).await?;
-        let target = connect(kube, &to).await?;
+        let source = connect_all(kube, &from).await?;
+        let target = connect_all(kube, &to).await?;
         let in_flight = InFlight::default();
         let stop = signals::listen(in_flight.clone(), cli.quiet)?;
         let opts = args.rollout.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let quiet = cli.quiet || cli.format == Format::Json;
-        let source_server = source.server.clone();
-        let target_server = target.server.clone();
-        let source = KubeCluster {
-            client: source.client,
-            namespace: source.namespace,
-        };
-        let target = KubeCluster {
-            client: target.client,
-            namespace: target.namespace,
-        };
+        let (source_server, target_server) = (source.server.clone(), target.server.clone());
+        let (source, target) = (source.clusters(), target.clusters());
         let report = promote::promote(PromoteJob {
             from: &from,
             to: &to,

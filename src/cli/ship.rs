@@ -1,7 +1,7 @@
 //! `monoship ship`: affected → build → publish → deploy in one command, one final table.
 
 use super::build::Builder;
-use super::cluster::{RolloutArgs, connect};
+use super::cluster::{RolloutArgs, connect_all};
 use super::deploy::Reporter;
 use super::progress::BuildReporter;
 use super::signals::{self, InFlight};
@@ -11,8 +11,8 @@ use monoship::deploy::status::ServiceStatus;
 use monoship::deploy::stop::Stop;
 use monoship::deploy::{DeployError, Options, status};
 use monoship::pipeline::{
-    self, BoxFuture, CargoBuilder, Cluster, DeployJob, Deploying, DryRunPublisher, Event,
-    KubeCluster, PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
+    self, BoxFuture, CargoBuilder, Cluster, Clusters, DeployJob, Deploying, DryRunPublisher, Event,
+    PublishMode, RegistryPublisher, Selection, ShipOptions, ShipReport, Stage, Stages,
 };
 use monoship::workspace::Workspace;
 use std::collections::BTreeMap;
@@ -79,7 +79,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     let rt = runtime()?;
     let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
-    let conn = rt.block_on(connect(&args.rollout.cluster.kube, &ws))?;
+    let conn = rt.block_on(connect_all(&args.rollout.cluster.kube, &ws))?;
     let opts = ship_options(args);
     let cargo = CargoBuilder {
         profile: None,
@@ -107,10 +107,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         naming: pipeline::naming(&ws.config, args.registry.as_deref()),
     };
     let cluster = Interruptible {
-        cluster: KubeCluster {
-            client: conn.client.clone(),
-            namespace: conn.namespace.clone(),
-        },
+        cluster: conn.clusters(),
         in_flight: InFlight::default(),
         quiet: cli.quiet,
         stop: OnceLock::new(),
@@ -162,14 +159,14 @@ fn ship_options(args: &Args) -> ShipOptions {
 
 /// The cluster, with SIGINT/SIGTERM handled from the moment rollouts start (before that, a
 /// signal stops the build or the push as usual: nothing on the cluster has changed yet).
-struct Interruptible {
-    cluster: KubeCluster,
+struct Interruptible<'a> {
+    cluster: Clusters<'a>,
     in_flight: InFlight,
     quiet: bool,
     stop: OnceLock<Stop>,
 }
 
-impl Cluster for Interruptible {
+impl Cluster for Interruptible<'_> {
     fn namespace(&self) -> &str {
         self.cluster.namespace()
     }
@@ -289,9 +286,17 @@ fn render(cli: &Cli, report: &ShipReport, started: Instant) -> Result<(), CliErr
         .map(String::from)
         .to_vec(),
     ];
+    let clusters = rows.iter().any(|r| r.cluster.is_some());
+    if clusters {
+        table[0].insert(1, "CLUSTER".into());
+    }
     for r in rows {
-        table.push(vec![
-            r.service.clone(),
+        let mut row = vec![r.service.clone()];
+        if clusters {
+            row.push(r.cluster.clone().unwrap_or_default());
+        }
+        table.push(row);
+        table.last_mut().expect("pushed").extend([
             r.reason.clone(),
             status::short_digest(&r.digest),
             output::human_size(r.pushed_bytes),

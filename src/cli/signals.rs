@@ -177,6 +177,7 @@ mod tests {
                 note: None,
             }),
             changes: Vec::new(),
+            cluster: None,
         };
         let e = interrupted(
             "SIGTERM",

@@ -172,6 +172,9 @@ pub struct ServiceResult {
     /// `--dry-run`: the fields the change sets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<patch::FieldChange>,
+    /// The kubeconfig context of the cluster, in an environment of several (`contexts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// What a run reports while it goes.
@@ -214,13 +217,18 @@ pub enum Event {
         revision: Option<i64>,
     },
     Finished(Box<ServiceResult>),
+    /// An environment of several clusters: the rollouts in the cluster of `context` start.
+    Cluster {
+        context: String,
+        services: Vec<String>,
+    },
 }
 
 impl Event {
     /// The service an event is about.
     pub fn service(&self) -> Option<&str> {
         match self {
-            Event::Planned { .. } => None,
+            Event::Planned { .. } | Event::Cluster { .. } => None,
             Event::Started { service, .. }
             | Event::Patched { service, .. }
             | Event::Progress { service, .. }

@@ -124,6 +124,7 @@ pub async fn rollback(
         report: None,
         rollback: None,
         changes: Vec::new(),
+        cluster: None,
     };
     if let Some(already) = already_there(&d, &target) {
         result.reason = Some(already);

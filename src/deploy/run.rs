@@ -323,5 +323,6 @@ fn crashed(service: &str, why: &str) -> ServiceResult {
         report: None,
         rollback: None,
         changes: Vec::new(),
+        cluster: None,
     }
 }

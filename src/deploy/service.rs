@@ -263,6 +263,7 @@ pub fn result_of(p: &Prepared, outcome: Outcome) -> ServiceResult {
         report: None,
         rollback: None,
         changes: Vec::new(),
+        cluster: None,
     }
 }
 

@@ -14,6 +14,7 @@
 //! skips, failures) is unit-tested with fakes, while the real stages are tested against real
 //! cargo, registries and a real API server.
 
+mod clusters;
 pub mod drift;
 pub mod promote;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+pub use clusters::Clusters;
 pub use seams::{
     BoxFuture, BuildJob, Builder, CargoBuilder, Cluster, ContainerBuilder, DeployJob, Deploying,
     DryRunPublisher, KubeCluster, LayoutPublisher, PublishJob, PublishMode, Published, Publisher,
@@ -101,6 +103,9 @@ pub enum ShipError {
 #[derive(Debug, Clone, Serialize)]
 pub struct ShipRow {
     pub service: String,
+    /// The cluster (kubeconfig context), in an environment of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub reason: String,
     /// `sha256:…` of the image built.
     pub digest: String,
@@ -254,10 +259,21 @@ fn rows(
 ) -> Vec<ShipRow> {
     selected
         .iter()
-        .map(|s| {
-            let r = results.iter().find(|r| r.service == s.service);
+        .flat_map(|s| {
+            let mine: Vec<&ServiceResult> =
+                results.iter().filter(|r| r.service == s.service).collect();
+            // One row per cluster it went to (one when there is one cluster, or no result).
+            let each: Vec<Option<&ServiceResult>> = if mine.is_empty() {
+                vec![None]
+            } else {
+                mine.into_iter().map(Some).collect()
+            };
+            each.into_iter().map(move |r| (s, r))
+        })
+        .map(|(s, r)| {
             let p = published.get(&s.service);
             ShipRow {
+                cluster: r.and_then(|r| r.cluster.clone()),
                 service: s.service.clone(),
                 reason: s.reason.clone(),
                 digest: built

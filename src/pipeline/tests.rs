@@ -195,6 +195,7 @@ impl Cluster for FakeCluster<'_> {
                     report: None,
                     rollback: None,
                     changes: Vec::new(),
+                    cluster: None,
                 })
                 .collect())
         })

@@ -12,8 +12,10 @@ use crate::config::{ConfigError, WorkspaceConfig};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     pub name: String,
-    /// The kubeconfig context its clusters are reached with (`None`: the current one).
+    /// The kubeconfig context its (first) cluster is reached with (`None`: the current one).
     pub context: Option<String>,
+    /// `contexts`: every cluster's context, in rollout order (empty: only `context`).
+    pub contexts: Vec<String>,
     /// `promote-from`: the only environment `monoship promote` takes this one's images from.
     pub promote_from: Option<String>,
 }
@@ -59,7 +61,10 @@ impl Workspace {
         }
         self.environment = Some(Environment {
             name: name.to_string(),
-            context: env.context,
+            context: env
+                .context
+                .or_else(|| env.contexts.as_ref().and_then(|c| c.first().cloned())),
+            contexts: env.contexts.unwrap_or_default(),
             promote_from: env.promote_from,
         });
         Ok(self)
@@ -75,6 +80,22 @@ pub(super) fn check(
     manifest_of: impl Fn(&Service) -> String,
 ) -> Result<(), ConfigError> {
     for (name, env) in &config.environments {
+        let contexts = env.contexts.as_deref();
+        let bad_contexts = match (&env.context, contexts) {
+            (Some(_), Some(_)) => Some("give `context` or `contexts`, not both"),
+            (_, Some([])) => Some("`contexts` is empty"),
+            (_, Some(c)) if c.iter().collect::<std::collections::BTreeSet<_>>().len() < c.len() => {
+                Some("`contexts` names a context twice")
+            }
+            _ => None,
+        };
+        if let Some(why) = bad_contexts {
+            return Err(ConfigError::Invalid {
+                file: workspace_manifest.to_string(),
+                table: "workspace.metadata.monoship",
+                message: format!("environment `{name}`: {why}"),
+            });
+        }
         let Some(from) = &env.promote_from else {
             continue;
         };

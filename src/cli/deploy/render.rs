@@ -90,6 +90,13 @@ impl Reporter {
             self.line(&line);
         }
         match e {
+            Event::Cluster { context, services } => {
+                self.line(&format!(
+                    "cluster {context}: {} service(s): {}",
+                    services.len(),
+                    services.join(" ")
+                ));
+            }
             Event::Planned { waves } if waves.len() > 1 => {
                 let shown: Vec<String> = waves.iter().map(|w| w.join(" ")).collect();
                 self.line(&format!("deploying in waves: {}", shown.join(" → ")));
@@ -177,9 +184,17 @@ pub fn render(
             .map(String::from)
             .to_vec(),
     ];
+    let clusters = results.iter().any(|r| r.cluster.is_some());
+    if clusters {
+        rows[0].insert(1, "CLUSTER".into());
+    }
     for r in results {
-        rows.push(vec![
-            r.service.clone(),
+        let mut row = vec![r.service.clone()];
+        if clusters {
+            row.push(r.cluster.clone().unwrap_or_default());
+        }
+        rows.push(row);
+        rows.last_mut().expect("pushed").extend([
             format!("{} → {}", short(&r.from), short(&r.to)),
             r.result.as_str().to_string(),
             format!("{:.1}s", r.duration_ms as f64 / 1000.0),

@@ -160,6 +160,19 @@ impl Cluster {
         c
     }
 
+    /// Namespace `namespace` (created, deleted when dropped) of the control plane of
+    /// `kubeconfig`: the second one's (`MONOSHIP_TEST_KUBECONFIG_2`) for tests of several.
+    pub fn on(kubeconfig: PathBuf, namespace: &str) -> Cluster {
+        let c = Cluster {
+            namespace: namespace.to_string(),
+            kubeconfig,
+            kubectl: testenv::env("MONOSHIP_TEST_KUBECTL"),
+            _share: share(),
+        };
+        c.kubectl_ok(&["create", "namespace", &c.namespace]);
+        c
+    }
+
     /// The kubeconfig's path as a string, for arguments.
     pub fn kubeconfig_arg(&self) -> &str {
         self.kubeconfig.to_str().unwrap()
