@@ -124,6 +124,7 @@ pub struct WorkspaceConfig {
     pub ports: Option<Vec<ContainerPort>>,
     /// `generate dockerfile` and `build --builder docker|podman` (a service's own keys win).
     pub docker: Option<DockerSettings>,
+    pub workflow: Option<crate::generate::workflow::WorkflowConfig>,
     /// Image settings for every service (a service's own table overrides them).
     #[serde(flatten)]
     pub image_settings: ImageSettings,

@@ -116,6 +116,10 @@ pub enum Event {
         level: String,
         rendered: String,
     },
+    /// Compiling is over: the images of this many services are being assembled.
+    Assembling {
+        images: usize,
+    },
     ImageAssembled {
         service: String,
         digest: String,
@@ -226,6 +230,7 @@ pub fn run(
             })
         })
         .collect::<Result<_, BuildError>>()?;
+    emit(Event::Assembling { images: jobs.len() });
     let mut images = Vec::new();
     let mut records = Vec::new();
     for (record, img) in images::assemble_all(&jobs, opts, &dirs.layers)? {

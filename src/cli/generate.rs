@@ -3,6 +3,7 @@
 
 use super::output::{self, warn};
 use super::{Cli, CliError, Format, exit, require_format, workspace_options};
+use monoship::generate::workflow::BranchFrom;
 use monoship::generate::{self, CheckStatus, Context, Generator, WriteStatus};
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,9 @@ pub enum What {
     /// directory deploy/k8s.
     #[command(after_help = EXAMPLES)]
     K8s(FileArgs),
-    /// A GitHub Actions workflow that builds and deploys the services a push to main affected,
-    /// one deploy job per service; default directory .github/workflows of the repository.
+    /// A GitHub Actions workflow that builds and deploys the services a push to the default
+    /// branch affected, one deploy job per service; default directory .github/workflows of the
+    /// repository.
     #[command(after_help = EXAMPLES)]
     Workflow(FileArgs),
 }
@@ -204,6 +206,24 @@ fn warn_workflow(ctx: &Context) {
              parallel: their order is not kept",
             ordered.join(", ")
         ));
+    }
+    let branch = generate::workflow::Branch::for_context(ctx);
+    match branch.from {
+        BranchFrom::Fallback => warn(&format!(
+            "origin/HEAD is not set: the workflow runs on pushes to `{}`; if the default branch \
+             is another, set `branch` in [workspace.metadata.monoship.workflow] (or run `git \
+             remote set-head origin --auto`) and generate it again",
+            branch.name
+        )),
+        BranchFrom::OriginHead if branch.name != generate::workflow::FALLBACK_BRANCH => {
+            warn(&format!(
+                "the workflow runs on pushes to `{0}` (origin/HEAD); set `branch = \"{0}\"` in \
+                 [workspace.metadata.monoship.workflow] so that `generate workflow --check` \
+                 agrees in a clone without origin/HEAD (actions/checkout makes one)",
+                branch.name
+            ))
+        }
+        _ => {}
     }
     if ctx.config.registry.is_none() {
         warn(

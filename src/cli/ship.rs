@@ -268,6 +268,8 @@ impl<'a> Screen<'a> {
     }
 
     fn finish(&mut self) {
+        // A build that failed ends here: its heartbeat stops before the error is written.
+        self.build.take();
         if let Some(mut d) = self.deploy.take() {
             d.finish();
         }

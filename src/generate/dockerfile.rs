@@ -201,6 +201,7 @@ mod tests {
             repo_root: "/w".into(),
             workspace_dir: String::new(),
             monoship_package: None,
+            origin_head: None,
         }
     }
 

@@ -23,6 +23,8 @@ mod k8s_ports;
 pub mod template;
 pub mod toolchain;
 pub mod workflow;
+mod workflow_config;
+mod workflow_install;
 
 use crate::config::WorkspaceConfig;
 use crate::workspace::{Service, Workspace};
@@ -94,6 +96,8 @@ pub struct Context {
     pub workspace_dir: String,
     /// The directory (relative to the workspace root) of a member package named `monoship`.
     pub monoship_package: Option<String>,
+    /// The branch `origin/HEAD` of the repository names, if it is set.
+    pub origin_head: Option<String>,
 }
 
 impl Context {
@@ -117,13 +121,14 @@ impl Context {
             rust: toolchain::detect(&ws.root)?,
             config: ws.config.clone(),
             root: ws.root.clone(),
-            repo_root,
             workspace_dir,
             monoship_package: ws
                 .packages
                 .iter()
                 .find(|p| p.name == "monoship")
                 .map(|p| p.dir.clone()),
+            origin_head: workflow::origin_head(&repo_root),
+            repo_root,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! `.github/workflows/deploy-changed.yml`: a GitHub Actions workflow that deploys what a push to
-//! main changed. `detect` runs `monoship affected` (a matrix of services), `build` runs one
-//! `monoship build --affected --push` and keeps the build and publish records as an artifact, and
-//! one `deploy` job per service runs `monoship deploy SERVICE` with those records, writing its
+//! the default branch changed (`branch` in the configuration, else `origin/HEAD`'s, else main).
+//! `detect` runs `monoship affected` (a matrix of services), `build` runs one `monoship build
+//! --affected --push` and keeps the build and publish records as an artifact, and one `deploy`
+//! job per service runs `monoship deploy SERVICE` with those records, writing its
 //! result and the `affected` graph to the step summary.
 //!
 //! The file lists no service: the matrix is computed on each run, so adding a service does not
@@ -11,6 +12,11 @@ use super::template::{self, Vars};
 use super::{Context, GenerateError, GeneratedFile};
 use std::collections::BTreeMap;
 
+pub use super::workflow_config::{
+    Branch, BranchFrom, FALLBACK_BRANCH, InstallSource, WorkflowConfig, origin_head,
+};
+pub use super::workflow_install::Install;
+
 /// The workflow's file name, under `.github/workflows/` of the repository.
 pub const FILE: &str = "deploy-changed.yml";
 /// Where the workflow goes by default, relative to the root of the git repository.
@@ -18,66 +24,13 @@ pub const DEFAULT_DIR: &str = ".github/workflows";
 
 const TEMPLATE: &str = include_str!("templates/deploy-changed.yml");
 
-/// How the workflow gets monoship.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Install {
-    /// `cargo install --locked monoship --version V`: the release that generated the file.
-    Release(String),
-    /// The workspace has a member package named `monoship` in this directory (relative to the
-    /// workspace root, "" for the root): `cargo install --locked --path DIR`.
-    Path(String),
-}
-
-impl Install {
-    pub fn for_context(ctx: &Context) -> Install {
-        match &ctx.monoship_package {
-            Some(dir) => Install::Path(dir.clone()),
-            None => Install::Release(env!("CARGO_PKG_VERSION").to_string()),
-        }
-    }
-
-    fn command(&self) -> String {
-        match self {
-            Install::Release(v) => format!("cargo install --locked monoship --version {v}"),
-            Install::Path(dir) => format!(
-                "cargo install --locked --path {}",
-                shell_word(if dir.is_empty() { "." } else { dir })
-            ),
-        }
-    }
-
-    /// The `actions/cache` key of `~/.cargo/bin/monoship`.
-    fn cache_key(&self, workspace_dir: &str) -> String {
-        match self {
-            Install::Release(v) => format!("monoship-${{{{ runner.os }}}}-{v}"),
-            Install::Path(dir) => {
-                let at = |rel: &str| join(&join(workspace_dir, dir), rel);
-                format!(
-                    "monoship-${{{{ runner.os }}}}-${{{{ hashFiles({}, {}, {}) }}}}",
-                    expression_string(&at("Cargo.toml")),
-                    expression_string(&at("src/**")),
-                    expression_string(&join(workspace_dir, "Cargo.lock"))
-                )
-            }
-        }
-    }
-
-    /// How long the installed binary is cached, for the file's header.
-    fn cached(&self) -> &'static str {
-        match self {
-            Install::Release(_) => "per release (the one that generated this file)",
-            Install::Path(_) => "until its sources or Cargo.lock change",
-        }
-    }
-}
-
-/// `s` as a YAML scalar: plain when that reads back as `s` (as every ordinary path and command
-/// does), else double-quoted (a JSON string is a valid YAML double-quoted scalar).
-fn yaml_scalar(s: &str) -> String {
-    let plain = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '~' | '_'))
+/// `s` as a YAML scalar: plain when that reads back as the string `s` (as every ordinary path
+/// and command does), else double-quoted (a JSON string is a valid YAML double-quoted scalar).
+pub(super) fn yaml_scalar(s: &str) -> String {
+    let plain = !reads_as_other_type(s)
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '~' | '_'))
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with([':', ' '])
@@ -89,24 +42,76 @@ fn yaml_scalar(s: &str) -> String {
     }
 }
 
-/// `s` as one shell word: as it is when it holds no character the shell treats specially.
-fn shell_word(s: &str) -> String {
+/// A plain scalar YAML would read as a boolean, null or number (`true`, `on`, `1.0`, `0x1f`).
+fn reads_as_other_type(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+    ) || lower.replace('_', "").parse::<f64>().is_ok()
+        || lower.starts_with("0x")
+        || lower.starts_with("0o")
+}
+
+/// `s` as a scalar inside a YAML flow sequence (`[a, b]`), where `,[]{}` end a plain one.
+fn yaml_flow_scalar(s: &str) -> String {
+    let yaml = yaml_scalar(s);
+    if yaml == s && s.contains([',', '[', ']', '{', '}']) {
+        serde_json::Value::from(s).to_string()
+    } else {
+        yaml
+    }
+}
+
+/// `s` as one shell word: as it is when it holds no character the shell treats specially, else
+/// single-quoted. A `${{` is split (`'$''{{'`): GitHub would evaluate it as an expression before
+/// the shell sees the script.
+pub(super) fn shell_word(s: &str) -> String {
     if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | '+' | '@'))
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | '+' | '@' | ':')
+        })
     {
         s.to_string()
     } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+        format!("'{}'", s.replace('\'', "'\\''").replace("${{", "$''{{"))
     }
 }
 
 /// `s` as a string literal of a GitHub Actions expression.
-fn expression_string(s: &str) -> String {
+pub(super) fn expression_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn join(a: &str, b: &str) -> String {
+/// A branch name as a pattern of GitHub's branch filters, which read `+`, `]` and a leading `!`
+/// (and `*`, `?`, `[`, which git refuses in a branch name) as pattern characters.
+fn branch_filter(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        if matches!(c, '+' | ']') || (i == 0 && c == '!') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The install step's `run:` value: one command as a scalar, several as a literal block.
+fn run_value(script: &[String]) -> String {
+    match script {
+        [one] => yaml_scalar(one),
+        lines => {
+            let mut block = "|".to_string();
+            for line in lines {
+                block.push_str("\n          ");
+                block.push_str(line);
+            }
+            block
+        }
+    }
+}
+
+pub(super) fn join(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (true, _) => b.to_string(),
         (_, true) => a.to_string(),
@@ -197,10 +202,7 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
     };
     let (user, password) = registry.login();
     let needs = registry.needs();
-    let needs = needs
-        .into_iter()
-        .map(|line| BTreeMap::from([("line".to_string(), line.to_string())]))
-        .collect();
+    let needs = lines(needs.into_iter().map(str::to_string).collect());
     let dir = ctx.workspace_dir.as_str();
     check_dir(ctx)?;
     let target = join(dir, "target");
@@ -209,10 +211,21 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         expression_string(&join(dir, "Cargo.lock"))
     );
     let mut vars = Vars::new();
-    vars.set("install_command", install.command())
-        .set("install_run", yaml_scalar(&install.command()))
+    let configured = ctx
+        .config
+        .workflow
+        .as_ref()
+        .is_some_and(|w| w.install.is_some());
+    let branch = Branch::for_context(ctx);
+    vars.set("branch", branch.name.as_str())
+        .set(
+            "branch_yaml",
+            yaml_flow_scalar(&branch_filter(&branch.name)),
+        )
+        .list("branch_about", lines(branch.about()))
+        .list("install_about", lines(install.about(configured)))
+        .set("install_run", run_value(&install.script()))
         .set("install_key", yaml_scalar(&install.cache_key(dir)))
-        .set("install_cached", install.cached())
         .list("needs", needs)
         .set("records_dir", yaml_scalar(&format!("{target}/monoship")))
         .set("target_key", yaml_scalar(&target_key))
@@ -237,6 +250,14 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         path: FILE.into(),
         contents: template::render(FILE, TEMPLATE, &vars)?,
     }])
+}
+
+/// Header lines, each an item `{{line}}`.
+fn lines(lines: Vec<String>) -> Vec<BTreeMap<String, String>> {
+    lines
+        .into_iter()
+        .map(|line| BTreeMap::from([("line".to_string(), line)]))
+        .collect()
 }
 
 /// Services with `depends-on`: the workflow deploys each service in its own job, in parallel,
@@ -270,6 +291,7 @@ mod tests {
             repo_root: "/r".into(),
             workspace_dir: workspace_dir.into(),
             monoship_package: monoship.map(str::to_string),
+            origin_head: None,
         }
     }
 
@@ -372,6 +394,126 @@ mod tests {
             .find(|s| s["name"] == "Fetch the build and publish records")
             .unwrap();
         assert_eq!(fetch["with"]["path"], "my fleet: #1 'x'/target/monoship");
+    }
+
+    fn with_workflow(mut ctx: Context, workflow: serde_json::Value) -> Context {
+        let config = WorkspaceConfig::from_metadata(
+            &serde_json::json!({"monoship": {"workflow": workflow}}),
+            std::path::Path::new("/r/Cargo.toml"),
+        )
+        .unwrap();
+        ctx.config.workflow = config.workflow;
+        ctx
+    }
+
+    fn parsed(ctx: &Context) -> serde_json::Value {
+        serde_saphyr::from_str(&render_one(ctx)).expect("valid YAML")
+    }
+
+    /// The script of the first job's install step.
+    fn install_step(doc: &serde_json::Value) -> String {
+        let steps = doc["jobs"]["detect"]["steps"].as_array().unwrap();
+        let step = steps
+            .iter()
+            .find(|s| s["name"] == "Install monoship")
+            .unwrap();
+        step["run"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_branch_is_configured_or_origin_heads_or_main() {
+        let mut c = ctx(None, "", None);
+        let out = render_one(&c);
+        assert!(out.contains("    branches: [main]\n"), "{out}");
+        assert!(out.contains("# The branch, main, is the default: origin/HEAD was not set"));
+        c.origin_head = Some("trunk".into());
+        let out = render_one(&c);
+        assert!(
+            out.contains("# On every push to trunk (or by hand"),
+            "{out}"
+        );
+        assert!(out.contains("    branches: [trunk]\n"), "{out}");
+        assert!(out.contains("is the repository's default branch: origin/HEAD when"));
+        let out = render_one(&with_workflow(c, serde_json::json!({"branch": "develop"})));
+        assert!(out.contains("    branches: [develop]\n"), "{out}");
+        assert!(
+            out.contains("# The branch, develop, is `branch` in"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_hostile_branch_name_is_one_literal_pattern() {
+        for (branch, pattern) in [
+            ("a,b]", "a,b\\]"),
+            ("!x+y", "\\!x+y"),
+            ("it's#1{x}", "it's#1{x}"),
+            ("#1", "#1"),
+            ("true", "true"),
+            ("1.0", "1.0"),
+            ("\"q\"", "\"q\""),
+        ] {
+            let c = with_workflow(ctx(None, "", None), serde_json::json!({ "branch": branch }));
+            let doc = parsed(&c);
+            let expected = pattern.replace("+", "\\+");
+            assert_eq!(
+                doc["on"]["push"]["branches"],
+                serde_json::json!([expected]),
+                "{branch}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_install_source_renders_a_working_step() {
+        let sha = "ab".repeat(32);
+        let c = with_workflow(
+            ctx(None, "", Some("tools/monoship")),
+            serde_json::json!({"install": {"url": "https://x/m?a=1&b=${{github.token}}", "sha256": sha}}),
+        );
+        let out = render_one(&c);
+        let script = install_step(&parsed(&c));
+        assert_eq!(
+            script.lines().collect::<Vec<_>>(),
+            [
+                "curl --fail --silent --show-error --location --retry 3 --output \
+                 \"$RUNNER_TEMP/monoship\" 'https://x/m?a=1&b=$''{{github.token}}'",
+                &format!("echo \"{sha}  $RUNNER_TEMP/monoship\" | sha256sum --check --strict -"),
+                "chmod +x \"$RUNNER_TEMP/monoship\"",
+                "mkdir -p \"$HOME/.cargo/bin\"",
+                "mv \"$RUNNER_TEMP/monoship\" \"$HOME/.cargo/bin/monoship\"",
+            ]
+        );
+        assert!(out.contains(&format!(
+            "key: monoship-${{{{ runner.os }}}}-sha256-{sha}\n"
+        )));
+        assert!(
+            out.contains("# monoship is downloaded from https://x/m?a=1&b=${{github.token}}\n")
+        );
+        assert!(out.contains("(`install` in [workspace.metadata.monoship.workflow]), cached"));
+
+        let c = with_workflow(
+            ctx(None, "", Some("tools/monoship")),
+            serde_json::json!({"install": {"git": "https://github.com/acme/monoship", "rev": "v1.2.0"}}),
+        );
+        assert_eq!(
+            install_step(&parsed(&c)),
+            "cargo install --locked --git https://github.com/acme/monoship --rev v1.2.0 monoship"
+        );
+        let c = with_workflow(
+            ctx(None, "", None),
+            serde_json::json!({"install": {"version": "9.1.0"}}),
+        );
+        assert_eq!(
+            install_step(&parsed(&c)),
+            "cargo install --locked monoship --version 9.1.0"
+        );
+        assert!(render_one(&c).contains("key: monoship-${{ runner.os }}-9.1.0\n"));
+        // Without `install`: monoship's own package, then the release that generated the file.
+        let own = render_one(&ctx(None, "", Some("tools/monoship")));
+        assert!(own.contains("(the default: monoship's own package is in this workspace)"));
+        let release = render_one(&ctx(None, "", None));
+        assert!(release.contains("(the default: the crates.io release that generated this file)"));
     }
 
     #[test]

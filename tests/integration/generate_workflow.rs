@@ -1,5 +1,6 @@
-//! `monoship generate workflow` on a copy of examples/fleet: the snapshot, `--check`, variants,
-//! and upstream actionlint (with shellcheck for the `run:` scripts) reporting nothing.
+//! `monoship generate workflow` on a copy of examples/fleet: the snapshot, `--check`, variants
+//! (the branch from `origin/HEAD` or the configuration, each install source), configuration
+//! errors, and upstream actionlint (with shellcheck for the `run:` scripts) reporting nothing.
 //!
 //! actionlint comes from `scripts/testenv/actionlint`, which builds it once through the Go module
 //! proxy and caches it; if it cannot be built, these tests fail (they never skip).
@@ -96,11 +97,12 @@ fn actionlint_and_shellcheck_find_nothing() {
 
 #[test]
 fn variants_pass_actionlint_too() {
-    // ghcr.io: the job's own token and `packages: write`.
+    // ghcr.io: the job's own token and `packages: write`; the branch pinned, so no warning.
     let f = Fleet::new_with(|f| {
         f.append(
             "Cargo.toml",
-            "\n[workspace.metadata.monoship]\nregistry = \"ghcr.io/acme\"\n",
+            "\n[workspace.metadata.monoship]\nregistry = \"ghcr.io/acme\"\n\
+             [workspace.metadata.monoship.workflow]\nbranch = \"main\"\n",
         )
     });
     let run = f.run(&["generate", "workflow"]);
@@ -237,4 +239,220 @@ fn check_reports_a_diff_and_depends_on_is_warned_about() {
         "{}",
         run.stderr
     );
+}
+
+/// `[workspace.metadata.monoship.workflow]` with `body`, on the fleet.
+fn fleet_with_workflow(body: &str) -> Fleet {
+    Fleet::new_with(|f| {
+        f.append(
+            "Cargo.toml",
+            &format!("\n[workspace.metadata.monoship.workflow]\n{body}"),
+        )
+    })
+}
+
+#[test]
+fn the_branch_is_the_one_origin_head_names() {
+    let origin = Fleet::new();
+    origin.git(&["checkout", "-q", "-b", "trunk"]);
+    let f = origin.clone_repo();
+    assert_eq!(
+        f.git(&["symbolic-ref", "refs/remotes/origin/HEAD"]),
+        "refs/remotes/origin/trunk"
+    );
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert!(
+        run.stderr.contains(
+            "warning: the workflow runs on pushes to `trunk` (origin/HEAD); set `branch = \"trunk\"`"
+        ),
+        "{}",
+        run.stderr
+    );
+    let text = f.read(WORKFLOW);
+    assert!(text.contains("  push:\n    branches: [trunk]\n"), "{text}");
+    assert!(
+        text.contains("# On every push to trunk (or by hand"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "# The branch, trunk, is the repository's default branch: origin/HEAD when\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("[main]"), "{text}");
+    assert_clean(f.path(), &f.path().join(WORKFLOW));
+    f.run(&["generate", "workflow", "--check"]).ok();
+
+    // Without origin/HEAD (a clone by actions/checkout), the default is main, and --check says
+    // the file is out of date ...
+    f.git(&["remote", "set-head", "origin", "--delete"]);
+    let check = f.run(&["generate", "workflow", "--check"]);
+    assert_eq!(check.code, 1, "{}\n{}", check.stdout, check.stderr);
+    assert!(
+        check
+            .stdout
+            .contains("-    branches: [trunk]\n+    branches: [main]\n"),
+        "{}",
+        check.stdout
+    );
+    // ... unless the branch is pinned in the configuration.
+    f.append(
+        "Cargo.toml",
+        "\n[workspace.metadata.monoship.workflow]\nbranch = \"trunk\"\n",
+    );
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert!(!run.stderr.contains("origin/HEAD"), "{}", run.stderr);
+    let text = f.read(WORKFLOW);
+    assert!(text.contains("    branches: [trunk]\n"), "{text}");
+    assert!(
+        text.contains(
+            "# The branch, trunk, is `branch` in [workspace.metadata.monoship.workflow].\n"
+        ),
+        "{text}"
+    );
+    f.git(&["remote", "set-head", "origin", "trunk"]);
+    f.run(&["generate", "workflow", "--check"]).ok();
+}
+
+#[test]
+fn without_origin_head_the_branch_is_main_and_the_header_says_why() {
+    let f = Fleet::new();
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("warning: origin/HEAD is not set: the workflow runs on pushes to `main`"),
+        "{}",
+        run.stderr
+    );
+    let text = f.read(WORKFLOW);
+    assert!(text.contains("    branches: [main]\n"), "{text}");
+    assert!(
+        text.contains("# The branch, main, is the default: origin/HEAD was not set"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_install_source_passes_actionlint() {
+    let sha = "0123456789abcdef".repeat(4);
+    let url = "https://dl.example.com/monoship?os=linux&v=0.9";
+    let cases: [(String, Vec<String>); 3] = [
+        (
+            "install = { git = \"https://github.com/acme/monoship\", rev = \"v0.9.0\" }\n".into(),
+            vec![
+                "        run: cargo install --locked --git https://github.com/acme/monoship --rev \
+                 v0.9.0 monoship\n"
+                    .into(),
+                "          key: monoship-${{ runner.os }}-git-".into(),
+            ],
+        ),
+        (
+            "install = { version = \"0.9.0\" }\n".into(),
+            vec![
+                "        run: cargo install --locked monoship --version 0.9.0\n".into(),
+                "          key: monoship-${{ runner.os }}-0.9.0\n".into(),
+            ],
+        ),
+        (
+            format!("install = {{ url = \"{url}\", sha256 = \"{sha}\" }}\n"),
+            vec![
+                format!(
+                    "        run: |\n          curl --fail --silent --show-error --location \
+                     --retry 3 --output \"$RUNNER_TEMP/monoship\" '{url}'\n"
+                ),
+                format!(
+                    "          echo \"{sha}  $RUNNER_TEMP/monoship\" | sha256sum --check \
+                     --strict -\n"
+                ),
+                "          chmod +x \"$RUNNER_TEMP/monoship\"\n".into(),
+                "          mv \"$RUNNER_TEMP/monoship\" \"$HOME/.cargo/bin/monoship\"\n".into(),
+                format!("          key: monoship-${{{{ runner.os }}}}-sha256-{sha}\n"),
+                format!("# monoship is downloaded from {url}\n"),
+            ],
+        ),
+    ];
+    for (config, pieces) in cases {
+        let f = fleet_with_workflow(&config);
+        f.run(&["generate", "workflow"]).ok();
+        let text = f.read(WORKFLOW);
+        for piece in &pieces {
+            // Each of the three jobs installs monoship; the header says it once.
+            let times = if piece.starts_with('#') { 1 } else { 3 };
+            assert_eq!(
+                text.matches(piece.as_str()).count(),
+                times,
+                "`{piece}` in:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("(`install` in [workspace.metadata.monoship.workflow]), cached"),
+            "{text}"
+        );
+        assert_clean(f.path(), &f.path().join(WORKFLOW));
+        f.run(&["generate", "workflow", "--check"]).ok();
+    }
+}
+
+#[test]
+fn the_default_install_is_explained_in_the_header() {
+    let f = Fleet::new();
+    f.run(&["generate", "workflow"]).ok();
+    let text = f.read(WORKFLOW);
+    assert!(
+        text.contains("(the default: the crates.io release that generated this file)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "# `install` in [workspace.metadata.monoship.workflow] sets another source:\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_workflow_settings_are_configuration_errors() {
+    let sha = "ab".repeat(32);
+    for (body, message) in [
+        (
+            format!(
+                "install = {{ git = \"https://g/m\", rev = \"v1\", url = \"https://u\", sha256 = \"{sha}\" }}\n"
+            ),
+            "`workflow.install`: `git` and `url` are 2 sources: set one of them",
+        ),
+        (
+            "install = { url = \"https://dl.example.com/monoship\" }\n".to_string(),
+            "`workflow.install`: `url` needs `sha256`: the SHA-256 of the binary, 64 hex digits",
+        ),
+        (
+            "install = { url = \"https://dl.example.com/monoship\", sha256 = \"not-hex\" }\n"
+                .to_string(),
+            "`workflow.install`: `sha256` `not-hex` is not a SHA-256 (64 hex digits)",
+        ),
+        (
+            "branch = \"two words\"\n".to_string(),
+            "`workflow.branch`: `two words` is not a branch name git allows",
+        ),
+        (
+            "trigger = \"main\"\n".to_string(),
+            "unknown field `trigger`",
+        ),
+    ] {
+        let f = fleet_with_workflow(&body);
+        let run = f.run(&["generate", "workflow"]);
+        let line = run.usage_error();
+        assert!(
+            line.starts_with(&format!(
+                "error: {}: invalid [workspace.metadata.monoship]: ",
+                f.path().join("Cargo.toml").display()
+            )),
+            "{line}"
+        );
+        assert!(line.contains(message), "{body}: {line}");
+        assert!(!f.path().join(WORKFLOW).exists());
+    }
 }

@@ -18,6 +18,7 @@ mod affected_output;
 mod build;
 mod build_base;
 mod build_podman;
+mod build_progress;
 mod clusters;
 mod demo;
 mod deploy;

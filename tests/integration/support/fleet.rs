@@ -154,6 +154,16 @@ impl Fleet {
         Fleet { _tmp: tmp, root }
     }
 
+    /// A clone of this repository, as `git clone` makes one: its `origin` is this repository,
+    /// and `origin/HEAD` names the branch checked out here.
+    pub fn clone_repo(&self) -> Fleet {
+        let tmp = TempDir::new().unwrap();
+        let root = fs::canonicalize(tmp.path()).unwrap().join("clone");
+        let url = format!("file://{}", self.root.display());
+        git(tmp.path(), &["clone", "-q", &url, "clone"]);
+        Fleet { _tmp: tmp, root }
+    }
+
     /// A `--depth 1` clone of this repository's current branch.
     pub fn shallow_clone(&self) -> Fleet {
         let tmp = TempDir::new().unwrap();
