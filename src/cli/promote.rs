@@ -54,6 +54,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         let opts = args.rollout.options(stop.clone());
         let mut reporter = Reporter::new(cli);
         let quiet = cli.quiet || cli.format == Format::Json;
+        let dry_run = args.rollout.cluster.dry_run;
         let (source_server, target_server) = (source.server.clone(), target.server.clone());
         let (source, target) = (source.clusters(), target.clusters());
         let report = promote::promote(PromoteJob {
@@ -71,7 +72,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                     in_flight.on(&e);
                     reporter.on(e)
                 }
-                e if !quiet => progress(&e),
+                e if !quiet => progress(&e, dry_run),
                 _ => {}
             },
         })
@@ -107,7 +108,7 @@ fn code(report: &PromoteReport) -> u8 {
 }
 
 /// The lines before the table: what is refused, what was copied.
-fn progress(e: &Event) {
+fn progress(e: &Event, dry_run: bool) {
     match e {
         Event::Planned {
             candidates,
@@ -118,22 +119,23 @@ fn progress(e: &Event) {
                 candidates.len(),
                 refused.len()
             );
-            for r in refused {
-                eprintln!("  {}: refused: {}", r.service, r.reason);
-            }
         }
         Event::Copied {
             service,
             target,
             copied,
-        } => eprintln!("{service}: {} ({})", target, copy_text(copied)),
+        } => eprintln!("{service}: {target} ({})", copy_text(copied, dry_run)),
         Event::Deploy(_) => {}
     }
 }
 
-fn copy_text(c: &monoship::registry::copy::Copied) -> String {
+fn copy_text(c: &monoship::registry::copy::Copied, dry_run: bool) -> String {
     if c.is_noop() {
         return "already there".to_string();
+    }
+    if dry_run {
+        let done = copy_text(c, false);
+        return format!("would be: {done}");
     }
     let mut parts = Vec::new();
     if c.copied > 0 {
@@ -177,7 +179,7 @@ fn render(cli: &Cli, report: &PromoteReport) -> Result<(), CliError> {
             p.service.clone(),
             monoship::deploy::status::short_revision(&p.revision),
             monoship::deploy::status::short_digest(&p.digest),
-            copy_text(&p.copy),
+            copy_text(&p.copy, report.dry_run),
             p.deploy.result.as_str().to_string(),
             p.deploy.reason.clone().unwrap_or_default(),
         ]);

@@ -171,3 +171,114 @@ fn not_started(t: &ServicePlan, context: &str, result: Outcome, why: String) -> 
         cluster: Some(context.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::images::Artifact;
+    use crate::pipeline::tests::{FakeCluster, Log};
+
+    fn plan(service: &str) -> ServicePlan {
+        ServicePlan {
+            service: service.into(),
+            namespace: "shop".into(),
+            deployment: service.into(),
+            container: None,
+            depends_on: Vec::new(),
+            artifact: Artifact {
+                reference: format!("r.test/{service}@sha256:{service}"),
+                digest: format!("sha256:{service}"),
+                revision: Some("0123".into()),
+                source: String::new(),
+                promoted_from: None,
+            },
+            manifest: None,
+        }
+    }
+
+    fn fake<'a>(log: &'a Log, fails: Option<&'static str>) -> FakeCluster<'a> {
+        FakeCluster {
+            log,
+            deployed: BTreeMap::new(),
+            outcomes: fails
+                .map(|f| (f, Outcome::RolledBack))
+                .into_iter()
+                .collect(),
+            statuses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failure_in_one_cluster_skips_the_service_in_the_next() {
+        let (eu_log, us_log) = (Log::default(), Log::default());
+        let (eu, us) = (fake(&eu_log, Some("orders")), fake(&us_log, None));
+        let clusters = Clusters {
+            clusters: vec![("eu".into(), &eu as &dyn Cluster), ("us".into(), &us)],
+        };
+        let mut started = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = rt
+            .block_on(clusters.deploy(DeployJob {
+                targets: vec![plan("users"), plan("orders")],
+                known: &|_| true,
+                opts: &deploy::Options::default(),
+                emit: &mut |e| {
+                    if let deploy::Event::Cluster { context, services } = e {
+                        started.push(format!("{context}: {}", services.join(" ")));
+                    }
+                },
+            }))
+            .unwrap();
+        assert_eq!(started, ["eu: users orders", "us: users"]);
+        assert_eq!(
+            us_log.take(),
+            ["deploy shop/users=r.test/users@sha256:users"]
+        );
+        let rows: Vec<(&str, &str, &str)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.service.as_str(),
+                    r.cluster.as_deref().unwrap(),
+                    r.result.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("users", "eu", "deployed"),
+                ("orders", "eu", "rolled-back"),
+                ("orders", "us", "skipped"),
+                ("users", "us", "deployed"),
+            ]
+        );
+        assert_eq!(
+            results[2].reason.as_deref(),
+            Some("not started: it failed in cluster eu")
+        );
+    }
+
+    #[test]
+    fn one_cluster_names_none() {
+        let log = Log::default();
+        let only = fake(&log, None);
+        let clusters = Clusters {
+            clusters: vec![("ctx".into(), &only as &dyn Cluster)],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = rt
+            .block_on(clusters.deploy(DeployJob {
+                targets: vec![plan("users")],
+                known: &|_| true,
+                opts: &deploy::Options::default(),
+                emit: &mut |_| {},
+            }))
+            .unwrap();
+        assert_eq!(results[0].cluster, None);
+    }
+}
