@@ -65,6 +65,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             target: &target,
             mirror: &RegistryMirror {
                 insecure: args.insecure,
+                ..RegistryMirror::default()
             },
             deploy: &opts,
             emit: &mut |e| match e {

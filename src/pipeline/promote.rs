@@ -156,8 +156,11 @@ pub trait Mirror {
 
 /// Real registries: credentials as for `publish`; plain HTTP only with `insecure`, and only
 /// for registries on this machine.
+#[derive(Default)]
 pub struct RegistryMirror {
     pub insecure: bool,
+    /// Per target registry, the blobs this mirror's copies brought there (and where).
+    pub known: std::sync::Mutex<std::collections::BTreeMap<String, registry::copy::Known>>,
 }
 
 impl Mirror for RegistryMirror {
@@ -183,7 +186,12 @@ impl Mirror for RegistryMirror {
             };
             let from = connect(&host)?;
             let to = connect(&target.host)?;
-            registry::copy::copy_image(
+            let mut known = self
+                .known
+                .lock()
+                .map(|k| k.get(&target.host).cloned().unwrap_or_default())
+                .unwrap_or_default();
+            let copied = registry::copy::copy_image(
                 &registry::copy::Side {
                     registry: &from,
                     repository: parsed.repository(),
@@ -195,8 +203,13 @@ impl Mirror for RegistryMirror {
                 digest,
                 tags,
                 dry_run,
+                &mut known,
             )
-            .await
+            .await;
+            if let Ok(mut k) = self.known.lock() {
+                k.entry(target.host.clone()).or_default().extend(known);
+            }
+            copied
         })
     }
 }

@@ -14,6 +14,10 @@ pub struct Side<'a> {
     pub repository: &'a str,
 }
 
+/// Blobs known to be in the target registry, by digest: a repository holding each (so a blob
+/// another image of the same run already brought is mounted, not uploaded again).
+pub type Known = std::collections::BTreeMap<String, String>;
+
 /// What a copy did (or, in a dry run, would do) with the blobs and the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Copied {
@@ -44,11 +48,19 @@ pub async fn copy_image(
     digest: &str,
     tags: &[String],
     dry_run: bool,
+    known: &mut Known,
 ) -> Result<Copied, RegistryError> {
     from.registry.login(from.repository, false).await?;
     to.registry.login(to.repository, !dry_run).await?;
     let mut out = Copied::default();
-    let (bytes, media_type) = copy_manifest_content(from, to, digest, dry_run, &mut out).await?;
+    let mut job = Job {
+        from,
+        to,
+        dry_run,
+        known,
+        out: &mut out,
+    };
+    let (bytes, media_type) = copy_manifest_content(&mut job, digest).await?;
     for tag in tags {
         let current = to.registry.tag_digest(to.repository, tag).await?;
         if current.as_deref() == Some(digest) {
@@ -64,15 +76,22 @@ pub async fn copy_image(
     Ok(out)
 }
 
+/// One copy under way.
+struct Job<'a, 'b> {
+    from: &'a Side<'b>,
+    to: &'a Side<'b>,
+    dry_run: bool,
+    known: &'a mut Known,
+    out: &'a mut Copied,
+}
+
 /// The blobs (and, for an index, the manifests) of `digest` into the target; the manifest's
 /// bytes and media type for the caller to push last.
 async fn copy_manifest_content(
-    from: &Side<'_>,
-    to: &Side<'_>,
+    job: &mut Job<'_, '_>,
     digest: &str,
-    dry_run: bool,
-    out: &mut Copied,
 ) -> Result<(Vec<u8>, String), RegistryError> {
+    let (from, to, dry_run) = (job.from, job.to, job.dry_run);
     let (bytes, got) = from
         .registry
         .pull_manifest(from.repository, digest, ACCEPTED)
@@ -86,8 +105,7 @@ async fn copy_manifest_content(
     let doc = parse(&bytes, from.registry)?;
     if is_index(&doc) {
         for m in &doc.manifests {
-            let (child, media_type) =
-                Box::pin(copy_manifest_content(from, to, &m.digest, dry_run, out)).await?;
+            let (child, media_type) = Box::pin(copy_manifest_content(job, &m.digest)).await?;
             if !dry_run {
                 to.registry
                     .push_manifest(to.repository, &m.digest, &child, &media_type)
@@ -96,7 +114,7 @@ async fn copy_manifest_content(
         }
     } else {
         for blob in doc.config.iter().chain(&doc.layers) {
-            copy_blob(from, to, &blob.digest, blob.size, dry_run, out).await?;
+            copy_blob(job, &blob.digest, blob.size).await?;
         }
     }
     let media_type = doc
@@ -106,36 +124,44 @@ async fn copy_manifest_content(
     Ok((bytes, media_type))
 }
 
-/// One blob: present, mounted (same registry) or streamed and uploaded.
-async fn copy_blob(
-    from: &Side<'_>,
-    to: &Side<'_>,
-    digest: &str,
-    size: u64,
-    dry_run: bool,
-    out: &mut Copied,
-) -> Result<(), RegistryError> {
+/// One blob: present, mounted (from the source repository in the same registry, or from a
+/// repository of the target registry a copy of this run brought it to) or streamed and
+/// uploaded.
+async fn copy_blob(job: &mut Job<'_, '_>, digest: &str, size: u64) -> Result<(), RegistryError> {
+    let (from, to) = (job.from, job.to);
+    let out = &mut *job.out;
     if to.registry.blob_exists(to.repository, digest).await? {
         out.present += 1;
+        job.known
+            .insert(digest.to_string(), to.repository.to_string());
         return Ok(());
     }
-    let same_registry = from.registry.host() == to.registry.host();
-    if dry_run {
-        if same_registry {
+    let mount_from = if from.registry.host() == to.registry.host() {
+        Some(from.repository.to_string())
+    } else {
+        job.known.get(digest).cloned()
+    };
+    if job.dry_run {
+        if mount_from.is_some() {
             out.mounted += 1;
         } else {
             out.copied += 1;
             out.bytes += size;
         }
+        // As if it were there now: the next image's copy would mount it.
+        job.known
+            .insert(digest.to_string(), to.repository.to_string());
         return Ok(());
     }
-    if same_registry
+    if let Some(source) = &mount_from
         && to
             .registry
-            .mount_blob(to.repository, from.repository, digest)
+            .mount_blob(to.repository, source, digest)
             .await?
     {
         out.mounted += 1;
+        job.known
+            .insert(digest.to_string(), to.repository.to_string());
         return Ok(());
     }
     let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
@@ -146,5 +172,7 @@ async fn copy_blob(
     to.registry.upload_blob(to.repository, digest, data).await?;
     out.copied += 1;
     out.bytes += len;
+    job.known
+        .insert(digest.to_string(), to.repository.to_string());
     Ok(())
 }

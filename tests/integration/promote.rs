@@ -415,3 +415,36 @@ fn promote_refuses_bad_input_before_changing_anything() {
         "the dry run pushed {tag}"
     );
 }
+
+#[test]
+fn a_blob_one_promoted_image_brought_is_mounted_for_the_next() {
+    let s = Setup::new("promote-mount");
+    let out = build().output_copy();
+    let out = out.path().to_str().unwrap();
+    s.monoship(&["--env", "staging", "publish", "--insecure", "--from", out])
+        .run()
+        .ok();
+    let image = |svc: &str| format!("{svc}={}/{svc}@{}", s.staging_registry, build().digest(svc));
+    s.kube(&["--env", "staging", "deploy"])
+        .args(["--image", &image("gateway"), "--image", &image("search")])
+        .run()
+        .ok();
+    let run = s.promote(&["staging", "production", "gateway", "search"]);
+    let report = run.ok().json();
+    let copies: Vec<&Value> = ["gateway", "search"]
+        .iter()
+        .map(|svc| &row(&report["promoted"], svc)["copy"])
+        .collect();
+    // The two images share a layer: uploaded with the first, mounted into the second's
+    // repository (the registries differ, so nothing is mounted from the source).
+    let n = |c: &Value, k: &str| c[k].as_u64().unwrap();
+    assert_eq!(n(copies[0], "mounted"), 0, "{report:#}");
+    assert!(n(copies[1], "mounted") >= 1, "{report:#}");
+    for svc in ["gateway", "search"] {
+        let digest = build().digest(svc);
+        assert_eq!(
+            s.production.image_of(svc),
+            format!("{}/{svc}@{digest}", s.production_registry)
+        );
+    }
+}
