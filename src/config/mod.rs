@@ -5,6 +5,16 @@
 //! List keys (`global-inputs`, `ignore`) extend the built-in defaults instead of replacing them;
 //! a glob with a leading `!` takes back what the globs before it match ([`crate::globs`]).
 
+mod docker;
+mod features;
+mod image;
+mod k8s;
+
+pub use docker::DockerSettings;
+pub use features::{FeatureSettings, Features};
+pub use image::{ExtraFile, ImageSettings};
+pub use k8s::{ContainerPort, Probe, ResourceList, Resources, Scheme};
+
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::path::Path;
@@ -163,53 +173,6 @@ pub struct ServiceEnvironment {
     pub resources: Option<Resources>,
 }
 
-/// Image settings, in the workspace table (defaults) or a service's table.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub struct ImageSettings {
-    /// The port the service listens on (`PORT` and the exposed port; default 9100).
-    pub port: Option<u16>,
-    /// Extra environment variables of the image.
-    #[serde(default)]
-    pub env: std::collections::BTreeMap<String, String>,
-    /// Extra files copied into the image.
-    #[serde(default)]
-    pub files: Vec<ExtraFile>,
-    /// Link statically (default true; the built-in base has no C library).
-    #[serde(rename = "static")]
-    pub static_link: Option<bool>,
-    /// `builtin` (default: monoship's own scratch-like base) or an image reference to build on.
-    pub base: Option<String>,
-}
-
-impl ImageSettings {
-    /// A service's settings: this table's over `defaults`' (`env` merged, this table's value
-    /// winning; `files` both, the defaults' first).
-    pub fn over(&self, defaults: &ImageSettings) -> ImageSettings {
-        let mut env = defaults.env.clone();
-        env.extend(self.env.clone());
-        ImageSettings {
-            port: self.port.or(defaults.port),
-            env,
-            files: defaults.files.iter().chain(&self.files).cloned().collect(),
-            static_link: self.static_link.or(defaults.static_link),
-            base: self.base.clone().or_else(|| defaults.base.clone()),
-        }
-    }
-}
-
-/// A file copied into an image.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ExtraFile {
-    /// Path relative to the workspace root.
-    pub src: String,
-    /// Absolute path in the image.
-    pub dst: String,
-    /// File mode (default 0o444).
-    pub mode: Option<u32>,
-}
-
 /// `[package.metadata.monoship]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -239,168 +202,6 @@ pub struct ServiceConfig {
     /// Its keys in each environment, by environment name.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, ServiceEnvironment>,
-}
-
-/// The cargo features a service is built with, as configured (in the workspace table, the
-/// defaults, or a service's table; each key set in a service's table wins).
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub struct FeatureSettings {
-    /// `--features`: the service's own features (`name`) or a dependency's (`dep/name`).
-    pub features: Option<Vec<String>>,
-    /// `--no-default-features`.
-    pub no_default_features: Option<bool>,
-    /// `--all-features`.
-    pub all_features: Option<bool>,
-}
-
-impl FeatureSettings {
-    /// Every name is one cargo feature: `name` or `dep/name`, nothing cargo would split.
-    fn check(&self, file: &Path, table: &'static str) -> Result<(), ConfigError> {
-        for f in self.features.iter().flatten() {
-            let parts: Vec<&str> = f.split('/').collect();
-            let bad = parts.len() > 2
-                || parts
-                    .iter()
-                    .any(|p| p.is_empty() || p.contains(|c: char| c == ',' || c.is_whitespace()));
-            if bad {
-                return Err(ConfigError::Invalid {
-                    file: file.display().to_string(),
-                    table,
-                    message: format!("`features`: `{f}` is not `name` or `dependency/name`"),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// This table's keys over `defaults`'.
-    pub fn over(&self, defaults: &FeatureSettings) -> Features {
-        let mut features = self
-            .features
-            .clone()
-            .or_else(|| defaults.features.clone())
-            .unwrap_or_default();
-        features.sort();
-        features.dedup();
-        Features {
-            features,
-            no_default_features: self
-                .no_default_features
-                .or(defaults.no_default_features)
-                .unwrap_or(false),
-            all_features: self.all_features.or(defaults.all_features).unwrap_or(false),
-        }
-    }
-}
-
-/// The cargo features a service is built with: cargo's defaults unless configured.
-#[derive(Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Features {
-    /// Sorted, without repeats.
-    pub features: Vec<String>,
-    pub no_default_features: bool,
-    pub all_features: bool,
-}
-
-impl Features {
-    /// Cargo's defaults: no feature flag at all.
-    pub fn is_default(&self) -> bool {
-        *self == Features::default()
-    }
-
-    /// The flags of a cargo command that selects `packages` (`-p`), all configured with these
-    /// features. A feature of the package itself is named `package/feature`, so it cannot reach
-    /// another selected package; a dependency's (`dep/feature`) is passed as it is.
-    pub fn cargo_args<'a>(&self, packages: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-        let mut args = Vec::new();
-        if self.all_features {
-            args.push("--all-features".to_string());
-        }
-        if self.no_default_features {
-            args.push("--no-default-features".to_string());
-        }
-        if !self.features.is_empty() {
-            let mut list: Vec<String> = Vec::new();
-            for package in packages {
-                for f in &self.features {
-                    list.push(if f.contains('/') {
-                        f.clone()
-                    } else {
-                        format!("{package}/{f}")
-                    });
-                }
-            }
-            list.sort();
-            list.dedup();
-            args.extend(["--features".to_string(), list.join(",")]);
-        }
-        args
-    }
-}
-
-/// `resources = { requests = { cpu = "50m", memory = "64Mi" }, limits = { memory = "128Mi" } }`:
-/// Kubernetes quantities of the generated Deployment's container. Each quantity set here replaces
-/// the one below it (defaults < workspace < service); `""` removes it.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Resources {
-    #[serde(default)]
-    pub requests: ResourceList,
-    #[serde(default)]
-    pub limits: ResourceList,
-}
-
-/// The quantities of `requests` or `limits`.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ResourceList {
-    pub cpu: Option<String>,
-    pub memory: Option<String>,
-    pub ephemeral_storage: Option<String>,
-}
-
-/// `probe = { path = "/healthz", port = 8081, scheme = "HTTPS" }`: the `httpGet` of the
-/// generated Deployment's three probes (defaults: `/health`, the service's `port`, HTTP).
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Probe {
-    pub path: Option<String>,
-    pub port: Option<u16>,
-    pub scheme: Option<Scheme>,
-}
-
-/// The scheme of an HTTP probe.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum Scheme {
-    #[serde(rename = "HTTP")]
-    Http,
-    #[serde(rename = "HTTPS")]
-    Https,
-}
-
-/// `ports = [{ name = "metrics", port = 9090 }]`: a container port besides `http`, also a port
-/// of the generated Service.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ContainerPort {
-    pub name: String,
-    pub port: u16,
-}
-
-/// `docker = { build-packages = ["libclang-dev"], runtime-packages = ["libpq5"],
-/// builder = "IMAGE", runtime = "IMAGE" }`: what `Dockerfile.monoship` builds on and installs.
-#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DockerSettings {
-    /// Debian packages installed in the build stages (apt-get).
-    pub build_packages: Option<Vec<String>>,
-    /// Debian packages installed in the runtime image (needs a `runtime` with apt-get).
-    pub runtime_packages: Option<Vec<String>>,
-    /// The image of the build stages.
-    pub builder: Option<String>,
-    /// The image the service runs on.
-    pub runtime: Option<String>,
 }
 
 impl WorkspaceConfig {
@@ -542,54 +343,6 @@ mod tests {
             err.contains("prot") && err.contains("apps/a/Cargo.toml"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn features_take_the_service_keys_over_the_workspace_defaults() {
-        let all = WorkspaceConfig::from_metadata(
-            &json!({"monoship": {"features": ["lib/x"], "no-default-features": true}}),
-            Path::new("Cargo.toml"),
-        )
-        .unwrap();
-        let own = ServiceConfig::from_metadata(
-            &json!({"monoship": {"features": ["b", "a", "b"], "port": 1}}),
-            Path::new("apps/a/Cargo.toml"),
-        )
-        .unwrap();
-        let f = own.features.over(&all.features);
-        assert_eq!(f.features, ["a", "b"]);
-        assert!(f.no_default_features && !f.all_features);
-        assert_eq!(
-            f.cargo_args(["s", "t"]),
-            ["--no-default-features", "--features", "s/a,s/b,t/a,t/b"]
-        );
-        let inherited = ServiceConfig::default().features.over(&all.features);
-        assert_eq!(inherited.cargo_args(["s"])[1..], ["--features", "lib/x"]);
-        assert!(
-            ServiceConfig::default()
-                .features
-                .over(&FeatureSettings::default())
-                .is_default()
-        );
-    }
-
-    #[test]
-    fn malformed_features_and_unknown_keys_are_named() {
-        let err = |monoship: serde_json::Value| {
-            ServiceConfig::from_metadata(
-                &json!({ "monoship": monoship }),
-                Path::new("apps/a/Cargo.toml"),
-            )
-            .unwrap_err()
-            .to_string()
-        };
-        for bad in ["a b", "", "a/b/c", "x,y"] {
-            let e = err(json!({"features": [bad]}));
-            assert!(e.contains(&format!("`{bad}`")), "{e}");
-        }
-        // Beside two flattened tables, an unknown key is still one.
-        let e = err(json!({"feature": ["x"]}));
-        assert!(e.contains("unknown field `feature`"), "{e}");
     }
 
     #[test]
