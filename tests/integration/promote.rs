@@ -200,11 +200,33 @@ fn staging_runs_gateway_and_a_crash_looping_search(s: &Setup) {
     assert_eq!(run.code, 5, "{}", run.all_output());
 }
 
+/// A change to `gateway`, shipped to staging (`ship --env staging`: built, pushed to
+/// staging's registry, deployed in staging's namespace): its image digest.
+fn ship_gateway_to_staging(s: &Setup) -> String {
+    s.fleet.append("apps/gateway/src/main.rs", "\n// staged\n");
+    s.fleet.commit("gateway: a change");
+    let run = s
+        .kube(&[
+            "--format", "json", "--env", "staging", "ship", "--base", "HEAD~1",
+        ])
+        .arg("--insecure")
+        .run();
+    let report = run.ok().json();
+    let gateway = row(&report["services"], "gateway");
+    assert_eq!(gateway["result"], "deployed", "{report:#}");
+    assert_eq!(
+        report["services"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    gateway["digest"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn promote_ships_the_digests_that_ran_in_staging_and_refuses_what_failed_there() {
     let s = Setup::new("promote");
     staging_runs_gateway_and_a_crash_looping_search(&s);
-    let digest = build().digest("gateway");
+    let digest = ship_gateway_to_staging(&s);
 
     let run = s.promote(&["staging", "production"]);
     assert_eq!(run.code, 8, "{}", run.all_output());
