@@ -37,6 +37,7 @@ mod history_logs;
 mod init;
 mod publish;
 mod publish_layout;
+mod services;
 mod ship;
 mod status;
 mod testenv_k8s;
