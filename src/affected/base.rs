@@ -9,13 +9,13 @@ use gix::ObjectId;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
-/// Workspace members at base, read from git objects: (directory, name, is a service).
+/// Workspace members at base, read from git objects: (directory, name, the services it was).
 pub(super) fn base_packages(
     ws: &Workspace,
     git: &Git,
     from: ObjectId,
     prefix: &str,
-) -> Result<Vec<(String, String, bool)>, String> {
+) -> Result<Vec<(String, String, Vec<String>)>, String> {
     let read_base = |path: &str| {
         git.read_at(from, &format!("{prefix}{path}"))
             .map_err(|e| e.to_string())
@@ -74,7 +74,11 @@ pub(super) fn base_packages(
             || (ws.services_by_binary
                 && (table.contains_key("bin")
                     || read_base(&format!("{dir}/src/main.rs"))?.is_some()));
-        out.push((dir.to_string(), name.to_string(), is_service));
+        let services = match is_service {
+            true => workspace::services::names_at(name, &table),
+            false => Vec::new(),
+        };
+        out.push((dir.to_string(), name.to_string(), services));
     }
     Ok(out)
 }
@@ -86,12 +90,17 @@ pub(super) fn base_packages(
 pub(super) fn walk_to_services(
     ws: &Workspace,
     node: usize,
-    by_package: &HashMap<&str, usize>,
+    by_package: &HashMap<&str, Vec<usize>>,
 ) -> Vec<(usize, Vec<String>)> {
     let plain = |n: usize| {
         let info = &ws.nodes[n];
-        let svc = by_package.get(info.name.as_str()).copied();
-        svc.filter(|&s| info.member && !ws.service_graphs.contains_key(&ws.services[s].name))
+        let services = by_package.get(info.name.as_str()).filter(|_| info.member);
+        services
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&s| !ws.service_graphs.contains_key(&ws.services[s].name))
+            .collect()
     };
     let mut out = chains(ws, node, |n| &ws.nodes[n].rdeps, plain);
     for (name, graph) in &ws.service_graphs {
@@ -100,33 +109,34 @@ pub(super) fn walk_to_services(
         };
         let root = ws.package(&ws.services[svc].package).map(|p| p.node);
         let rdeps = |n: usize| graph.rdeps.get(&n).map_or(&[][..], Vec::as_slice);
-        let hit = |n: usize| (Some(n) == root).then_some(svc);
+        let hit = |n: usize| (Some(n) == root).then_some(svc).into_iter().collect();
         out.extend(chains(ws, node, rdeps, hit));
     }
     out
 }
 
-/// A breadth-first walk from `node` up `rdeps`: each node `hit` names a service of, with the
-/// package chain from it down to `node`.
+/// A breadth-first walk from `node` up `rdeps`: each service `hit` names for a node (the
+/// services built from its package), with the package chain from it down to `node`.
 fn chains<'g>(
     ws: &Workspace,
     node: usize,
     rdeps: impl Fn(usize) -> &'g [usize],
-    hit: impl Fn(usize) -> Option<usize>,
+    hit: impl Fn(usize) -> Vec<usize>,
 ) -> Vec<(usize, Vec<String>)> {
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut queue = VecDeque::from([node]);
     parent.insert(node, node);
     let mut out = Vec::new();
     while let Some(n) = queue.pop_front() {
-        if let Some(svc) = hit(n) {
+        let services = hit(n);
+        if !services.is_empty() {
             let mut via = vec![ws.nodes[n].name.clone()];
             let mut cur = n;
             while cur != node {
                 cur = parent[&cur];
                 via.push(ws.nodes[cur].name.clone());
             }
-            out.push((svc, via));
+            out.extend(services.into_iter().map(|svc| (svc, via.clone())));
         }
         for &r in rdeps(n) {
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(r) {

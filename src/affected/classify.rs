@@ -54,7 +54,7 @@ pub(super) struct Analyzer<'a> {
     /// Referenced files (workspace-relative) → (package, kind).
     refs: Option<Vec<(String, String, RefKind)>>,
     /// Packages at base: (workspace-relative dir, name, is a service).
-    base_packages: Option<Vec<(String, String, bool)>>,
+    base_packages: Option<Vec<(String, String, Vec<String>)>>,
     root_manifest_done: bool,
     // Results.
     package_causes: BTreeMap<String, Vec<Cause>>,
@@ -213,7 +213,7 @@ impl<'a> Analyzer<'a> {
             return Ok(true);
         }
         // Not in a package at head: a package at base (a deleted or moved one)?
-        if let Some((dir, name, is_service)) = self.base_owner(path)? {
+        if let Some((dir, name, services)) = self.base_owner(path)? {
             if self.ws.package(&name).is_some() {
                 self.cause(
                     &name,
@@ -221,8 +221,8 @@ impl<'a> Analyzer<'a> {
                     Some(path),
                     format!("{path} changed in {name} (moved from {dir})"),
                 );
-            } else if is_service {
-                self.removed.insert(name);
+            } else {
+                self.removed.extend(services);
             }
             return Ok(true);
         }
@@ -262,12 +262,14 @@ impl<'a> Analyzer<'a> {
         true
     }
 
-    /// A Dockerfile in the directory of `pkg`: its service's, if it is one, and no other's (no
+    /// A Dockerfile in the directory of `pkg`: its services', if it is any, and no other's (no
     /// cargo build reads it).
     fn dockerfile(&mut self, pkg: &Package, path: &str) {
-        if let Some(i) = self.ws.services.iter().position(|s| s.package == pkg.name) {
-            let text = format!("{path} changed (a Dockerfile of {})", self.name(i));
-            self.service_reason(i, ReasonKind::Dockerfile, path, text);
+        for i in 0..self.ws.services.len() {
+            if self.ws.services[i].package == pkg.name {
+                let text = format!("{path} changed (a Dockerfile of {})", self.name(i));
+                self.service_reason(i, ReasonKind::Dockerfile, path, text);
+            }
         }
     }
 
@@ -502,7 +504,7 @@ impl<'a> Analyzer<'a> {
         Ok(out)
     }
 
-    fn base_owner(&mut self, path: &str) -> Outcome<Option<(String, String, bool)>> {
+    fn base_owner(&mut self, path: &str) -> Outcome<Option<(String, String, Vec<String>)>> {
         if self.base_packages.is_none() {
             self.base_packages = Some(super::base::base_packages(
                 self.ws,
@@ -527,12 +529,10 @@ impl<'a> Analyzer<'a> {
     fn report(self) -> Report {
         let ws = self.ws;
         let changed_paths = self.changed_paths();
-        let by_package: HashMap<&str, usize> = ws
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.package.as_str(), i))
-            .collect();
+        let mut by_package: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, s) in ws.services.iter().enumerate() {
+            by_package.entry(s.package.as_str()).or_default().push(i);
+        }
         let mut reasons: BTreeMap<usize, Vec<Reason>> = self.service_reasons;
         let mut start: Vec<(usize, Cause)> = self.node_causes;
         for (pkg, causes) in self.package_causes {

@@ -118,13 +118,14 @@ fn read_messages(
                     fresh: a.fresh,
                 });
                 let Some(exe) = a.executable else { continue };
-                if let Some(s) = group.iter().find(|s| {
+                // Every service of the group that runs this binary (of this package).
+                for s in group.iter().filter(|s| {
                     s.binary == a.target.name
                         && ws
                             .package(&s.package)
                             .is_some_and(|p| p.manifest_path == a.manifest_path.as_std_path())
                 }) {
-                    out.insert(s.name.clone(), exe.into_std_path_buf());
+                    out.insert(s.name.clone(), exe.clone().into_std_path_buf());
                 }
             }
             cargo_metadata::Message::CompilerMessage(m) => {

@@ -57,7 +57,7 @@ fn one(
         ]);
         image::assemble(
             &image::ServiceImage {
-                service: &s.binary,
+                binary_name: &s.binary,
                 binary: &binary,
                 port: set.port,
                 env: set.env.clone(),

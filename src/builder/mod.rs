@@ -330,7 +330,7 @@ fn plan_groups<'a>(
 ) -> Result<Vec<Vec<&'a str>>, BuildError> {
     // One service is one group: no need to ask cargo for its features.
     let alone = if services.len() == 1 {
-        BTreeMap::new()
+        Vec::new()
     } else {
         let packages: Vec<(&str, &crate::config::Features)> = services
             .iter()
@@ -346,8 +346,8 @@ fn plan_groups<'a>(
         .map_err(BuildError::Plan)?
     };
     let mut features = Vec::new();
-    for s in services {
-        let mut f = alone.get(&s.package).cloned().unwrap_or_default();
+    for (i, s) in services.iter().enumerate() {
+        let mut f = alone.get(i).cloned().unwrap_or_default();
         // Linking differs per invocation (RUSTFLAGS), and so do the feature flags: both split
         // groups like features do.
         f.insert(

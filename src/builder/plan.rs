@@ -46,14 +46,15 @@ fn cache_entry(package: &str, features: &Features) -> String {
 /// nothing that decides features has changed since it was written: the manifests,
 /// `Cargo.lock`, cargo's configuration files, the target and cargo's version (all hashed into
 /// the cache's key). Missing entries come from `cargo tree`, a few at a time, and are added to
-/// the cache. The result is keyed by package.
+/// the cache. The result has one map for each of `packages`, in their order (a package can be
+/// there twice, built with different features for two services).
 pub fn features_cached(
     ws: &crate::workspace::Workspace,
     packages: &[(&str, &Features)],
     target: &str,
     offline: bool,
     cache: &Path,
-) -> Result<BTreeMap<String, FeatureMap>, String> {
+) -> Result<Vec<FeatureMap>, String> {
     let key = cache_key(ws, target)?;
     let mut known: BTreeMap<String, FeatureMap> = std::fs::read(cache)
         .ok()
@@ -83,7 +84,7 @@ pub fn features_cached(
     }
     Ok(packages
         .iter()
-        .map(|(p, f)| (p.to_string(), known[&cache_entry(p, f)].clone()))
+        .map(|(p, f)| known[&cache_entry(p, f)].clone())
         .collect())
 }
 
@@ -204,7 +205,7 @@ mod tests {
         let cache = dir.path().join("target/monoship/cache/features.json");
         let none = Features::default();
         let both = [("a", &none), ("b", &none)];
-        let l = |m: &BTreeMap<String, FeatureMap>, p: &str| {
+        let l = |m: &[FeatureMap], p: usize| {
             m[p].iter()
                 .find(|(k, _)| k.starts_with("l v"))
                 .unwrap()
@@ -213,7 +214,7 @@ mod tests {
         };
         let first = features_cached(&ws, &both, target, true, &cache).unwrap();
         assert_eq!(
-            (l(&first, "a"), l(&first, "b")),
+            (l(&first, 0), l(&first, 1)),
             (String::new(), "extra".to_string())
         );
         assert!(cache.exists());
@@ -224,7 +225,7 @@ mod tests {
         doc["packages"]["a"] = serde_json::json!({"l v0.1.0 (cached)": "from-cache"});
         std::fs::write(&cache, doc.to_string()).unwrap();
         let cached = features_cached(&ws, &both, target, true, &cache).unwrap();
-        assert_eq!(l(&cached, "a"), "from-cache");
+        assert_eq!(l(&cached, 0), "from-cache");
 
         // A service's configured features are a cache entry of their own.
         let extra = Features {
@@ -232,9 +233,9 @@ mod tests {
             ..Features::default()
         };
         let with = features_cached(&ws, &[("a", &extra)], target, true, &cache).unwrap();
-        assert_eq!(l(&with, "a"), "extra");
+        assert_eq!(l(&with, 0), "extra");
         let cached = features_cached(&ws, &both, target, true, &cache).unwrap();
-        assert_eq!(l(&cached, "a"), "from-cache");
+        assert_eq!(l(&cached, 0), "from-cache");
 
         // A manifest change makes it ask cargo again.
         let manifest = dir.path().join("a/Cargo.toml");
@@ -248,7 +249,7 @@ mod tests {
         )
         .unwrap();
         let again = features_cached(&ws, &both, target, true, &cache).unwrap();
-        assert_eq!(l(&again, "a"), "extra");
+        assert_eq!(l(&again, 0), "extra");
     }
 
     #[test]

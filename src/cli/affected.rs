@@ -294,13 +294,35 @@ fn edges(report: &Report) -> (Vec<(String, String)>, BTreeSet<String>) {
                 edges.insert((prev, format!("pkg:{}", a.package)));
             }
         }
+        if a.service != a.package {
+            edges.insert((format!("pkg:{}", a.package), format!("svc:{}", a.service)));
+        }
     }
     (edges.into_iter().collect(), files)
 }
 
+/// The nodes that are services: a package's node for a service named like it, else a node of
+/// the service's own after its package's.
+fn service_nodes(report: &Report) -> BTreeSet<String> {
+    report
+        .affected
+        .iter()
+        .map(|a| match a.service == a.package {
+            true => format!("pkg:{}", a.package),
+            false => format!("svc:{}", a.service),
+        })
+        .collect()
+}
+
+fn node_label(node: &str) -> &str {
+    node.strip_prefix("pkg:")
+        .or_else(|| node.strip_prefix("svc:"))
+        .unwrap_or(node)
+}
+
 pub fn mermaid(report: &Report) -> String {
     let (edges, files) = edges(report);
-    let services: BTreeSet<&str> = report.affected.iter().map(|a| a.package.as_str()).collect();
+    let services = service_nodes(report);
     let mut ids = std::collections::BTreeMap::new();
     let mut out = String::from("flowchart LR\n");
     let mut id = |name: &str, out: &mut String| -> String {
@@ -308,10 +330,10 @@ pub fn mermaid(report: &Report) -> String {
         ids.entry(name.to_string())
             .or_insert_with(|| {
                 let id = format!("n{next}");
-                let label = name.strip_prefix("pkg:").unwrap_or(name).replace('"', "'");
+                let label = node_label(name).replace('"', "'");
                 let shape = if files.contains(name) {
                     format!("{id}[\"{label}\"]")
-                } else if services.contains(label.as_str()) {
+                } else if services.contains(name) {
                     format!("{id}([\"{label}\"])")
                 } else {
                     format!("{id}{{{{\"{label}\"}}}}")
@@ -335,7 +357,7 @@ pub fn mermaid(report: &Report) -> String {
 
 pub fn dot(report: &Report) -> String {
     let (edges, files) = edges(report);
-    let services: BTreeSet<&str> = report.affected.iter().map(|a| a.package.as_str()).collect();
+    let services = service_nodes(report);
     let mut out = String::from("digraph affected {\n  rankdir=LR;\n");
     let mut nodes = BTreeSet::new();
     for (a, b) in &edges {
@@ -343,10 +365,10 @@ pub fn dot(report: &Report) -> String {
         nodes.insert(b.clone());
     }
     for n in &nodes {
-        let label = n.strip_prefix("pkg:").unwrap_or(n);
+        let label = node_label(n);
         let shape = if files.contains(n) {
             "note"
-        } else if services.contains(label) {
+        } else if services.contains(n) {
             "box"
         } else {
             "ellipse"

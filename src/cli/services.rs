@@ -18,6 +18,9 @@ struct Entry<'a> {
     name: &'a str,
     package: &'a str,
     binary: &'a str,
+    /// The name as configured (or the package's) when `name` is its Kubernetes form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapped_from: Option<&'a str>,
     dir: &'a str,
     inputs: &'a [String],
 }
@@ -41,6 +44,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
                 name: &s.name,
                 package: &s.package,
                 binary: &s.binary,
+                mapped_from: s.mapped_from.as_deref(),
                 dir: &s.dir,
                 inputs: &s.inputs,
             })
@@ -70,6 +74,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             }
             for line in output::table(&rows) {
                 println!("{line}");
+            }
+            for s in &listing.services {
+                if let Some(from) = s.mapped_from {
+                    println!(
+                        "note: service {}: `{from}` is not a Kubernetes name, so the service \
+                         is named in lowercase with `-` for `_` (`name` chooses another)",
+                        s.name
+                    );
+                }
             }
         }
     }

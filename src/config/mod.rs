@@ -177,6 +177,13 @@ pub struct ServiceEnvironment {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServiceConfig {
+    /// The service's name when it is not the package's (images, Deployments, `affected`).
+    pub name: Option<String>,
+    /// The binary target it runs (default: the package's only one, else cargo's `default-run`).
+    pub binary: Option<String>,
+    /// Several services built from this package, by name (instead of `name` and `binary`).
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, ServiceEntry>,
     /// Extra globs, relative to the workspace root, whose change affects this service.
     #[serde(default)]
     pub inputs: Vec<String>,
@@ -202,6 +209,14 @@ pub struct ServiceConfig {
     /// Its keys in each environment, by environment name.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, ServiceEnvironment>,
+}
+
+/// `[package.metadata.monoship.services.NAME]`: one of several services of a package.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEntry {
+    /// The binary target it runs (default: the one named like the table).
+    pub binary: Option<String>,
 }
 
 impl WorkspaceConfig {

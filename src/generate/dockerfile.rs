@@ -251,6 +251,7 @@ mod tests {
             name: name.into(),
             package: name.into(),
             binary: binary.into(),
+            mapped_from: None,
             dir: format!("apps/{name}"),
             inputs: Vec::new(),
             config: crate::config::ServiceConfig::from_metadata(

@@ -9,6 +9,7 @@ fn service(name: &str, config: serde_json::Value) -> Service {
         name: name.into(),
         package: name.into(),
         binary: name.into(),
+        mapped_from: None,
         dir: format!("apps/{name}"),
         inputs: Vec::new(),
         config: ServiceConfig::from_metadata(

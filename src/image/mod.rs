@@ -30,7 +30,8 @@ pub enum ImageError {
 /// What to put in one service's image.
 #[derive(Debug, Clone)]
 pub struct ServiceImage<'a> {
-    pub service: &'a str,
+    /// The binary's file name: the image runs `/app/NAME`.
+    pub binary_name: &'a str,
     pub binary: &'a [u8],
     pub port: u16,
     pub env: Vec<String>,
@@ -85,7 +86,7 @@ pub fn assemble(svc: &ServiceImage<'_>, base: &Base) -> Result<Image, ImageError
             mode: 0o755,
         },
         Entry::File {
-            path: format!("app/{}", svc.service),
+            path: format!("app/{}", svc.binary_name),
             mode: 0o555,
             data: svc.binary.to_vec(),
         },
@@ -121,7 +122,7 @@ pub fn assemble(svc: &ServiceImage<'_>, base: &Base) -> Result<Image, ImageError
         .collect();
     env.extend(ours);
     let spec = ImageSpec {
-        entrypoint: vec![format!("/app/{}", svc.service)],
+        entrypoint: vec![format!("/app/{}", svc.binary_name)],
         user: format!("{0}:{0}", base::NONROOT),
         env,
         working_dir: "/app".into(),
@@ -171,7 +172,7 @@ mod tests {
     fn same_binary_same_image_digest() {
         let base = builtin_base().unwrap();
         let svc = |bin: &'static [u8]| ServiceImage {
-            service: "users",
+            binary_name: "users",
             binary: bin,
             port: 9100,
             env: vec![],

@@ -3,10 +3,13 @@
 pub mod environment;
 pub mod features;
 pub mod lockfile;
+pub mod services;
 
-use crate::config::{self, ConfigError, Features, ServiceConfig, WorkspaceConfig};
+use crate::config::{ConfigError, Features, ServiceConfig, WorkspaceConfig};
 use cargo_metadata::{DependencyKind, Metadata, PackageId};
 use features::ServiceGraph;
+use services::detect_services;
+pub use services::service_globs;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -20,8 +23,9 @@ pub enum WorkspaceError {
     Metadata(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("service package `{0}` has no binary target")]
-    NoBinary(String),
+    /// The services' names and binaries: every problem, one line each.
+    #[error(transparent)]
+    Services(#[from] services::Problems),
     #[error("service `{service}`: its features do not resolve: {message}")]
     Features { service: String, message: String },
     /// `--env` (or `MONOSHIP_ENV`) naming no environment of the configuration.
@@ -212,9 +216,15 @@ pub struct Package {
 
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// A Kubernetes name: of its images, its Deployment, in `affected`.
     pub name: String,
+    /// The package it is built from (one package can be several services).
     pub package: String,
+    /// The binary target it runs (`cargo build --bin`, `/app/BINARY` in its image).
     pub binary: String,
+    /// The name as configured (or the package's), when that was not a Kubernetes name and
+    /// `name` is its mapping (lowercase, `_` as `-`).
+    pub mapped_from: Option<String>,
     pub dir: String,
     pub inputs: Vec<String>,
     pub config: ServiceConfig,
@@ -377,133 +387,6 @@ impl Workspace {
     }
 }
 
-/// The service globs (or their default); then, if nothing matches, every member with a binary.
-pub fn service_globs(config: &WorkspaceConfig) -> Vec<String> {
-    config.services.clone().unwrap_or_else(|| {
-        config::DEFAULT_SERVICES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    })
-}
-
-fn detect_services(
-    meta: &Metadata,
-    members: &std::collections::HashSet<&PackageId>,
-    root: &Path,
-    manifest: &Path,
-    config: &WorkspaceConfig,
-    allow_none: bool,
-) -> Result<(Vec<Service>, bool), WorkspaceError> {
-    let member_pkgs: Vec<_> = meta
-        .packages
-        .iter()
-        .filter(|p| members.contains(&p.id))
-        .collect();
-    let dir_of = |p: &cargo_metadata::Package| {
-        rel(
-            root,
-            p.manifest_path
-                .parent()
-                .map(|d| d.as_std_path())
-                .unwrap_or(root),
-        )
-    };
-    let dirs: Vec<String> = member_pkgs.iter().map(|p| dir_of(p)).collect();
-    let (chosen, by_binary) = match &config.services {
-        Some(globs) => (configured_services(globs, &dirs, manifest)?, false),
-        None => default_services(&member_pkgs, &dirs, manifest)?,
-    };
-    if chosen.is_empty() && !allow_none {
-        let file = manifest.display().to_string();
-        return Err(ConfigError::NoServices { file }.into());
-    }
-    let mut services = Vec::new();
-    for p in chosen.into_iter().map(|i| member_pkgs[i]) {
-        let bins: Vec<_> = p.targets.iter().filter(|t| t.is_bin()).collect();
-        let binary = bins
-            .iter()
-            .find(|t| t.name == p.name.as_str())
-            .or(bins.first())
-            .map(|t| t.name.clone())
-            .ok_or_else(|| WorkspaceError::NoBinary(p.name.to_string()))?;
-        let svc_config = ServiceConfig::from_metadata(&p.metadata, p.manifest_path.as_std_path())?;
-        // Validate the globs early so a bad one is a config error naming its file.
-        crate::globs::GlobList::new(
-            &[],
-            svc_config.inputs.iter().map(|s| s.as_str()),
-            p.manifest_path.as_std_path(),
-            "inputs",
-        )?;
-        services.push(Service {
-            name: p.name.to_string(),
-            package: p.name.to_string(),
-            binary,
-            dir: dir_of(p),
-            inputs: svc_config.inputs.clone(),
-            features: svc_config.features.over(&config.features),
-            config: svc_config,
-        });
-    }
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((services, by_binary))
-}
-
-/// The members (indices into `dirs`) the configured `services` globs match; each glob must
-/// match one.
-fn configured_services(
-    globs: &[String],
-    dirs: &[String],
-    manifest: &Path,
-) -> Result<Vec<usize>, ConfigError> {
-    let file = || manifest.display().to_string();
-    if globs.is_empty() {
-        return Err(ConfigError::EmptyServices { file: file() });
-    }
-    let mut chosen = std::collections::BTreeSet::new();
-    let mut unmatched = Vec::new();
-    for glob in globs {
-        let matcher = config::compile_glob(glob, manifest, "services")?.compile_matcher();
-        let hits: Vec<usize> = (0..dirs.len())
-            .filter(|&i| matcher.is_match(&dirs[i]))
-            .collect();
-        if hits.is_empty() {
-            unmatched.push(glob.clone());
-        }
-        chosen.extend(hits);
-    }
-    if !unmatched.is_empty() {
-        return Err(ConfigError::UnmatchedServices {
-            file: file(),
-            globs: unmatched,
-        });
-    }
-    Ok(chosen.into_iter().collect())
-}
-
-/// The members under the default globs, else every member with a binary target (then `true`).
-fn default_services(
-    members: &[&cargo_metadata::Package],
-    dirs: &[String],
-    manifest: &Path,
-) -> Result<(Vec<usize>, bool), ConfigError> {
-    let set = config::compile_globs(
-        config::DEFAULT_SERVICES.iter().copied(),
-        manifest,
-        "services",
-    )?;
-    let chosen: Vec<usize> = (0..dirs.len())
-        .filter(|&i| set.is_match(&dirs[i]))
-        .collect();
-    if !chosen.is_empty() {
-        return Ok((chosen, false));
-    }
-    let binaries = (0..members.len())
-        .filter(|&i| members[i].targets.iter().any(|t| t.is_bin()))
-        .collect();
-    Ok((binaries, true))
-}
-
 /// `path` relative to `root`, `/`-separated ("" for the root itself). Paths outside `root`
 /// keep their absolute form.
 pub fn rel(root: &Path, path: &Path) -> String {
@@ -532,6 +415,7 @@ pub(crate) fn fake(services: &[&str]) -> Workspace {
                 name: s.to_string(),
                 package: s.to_string(),
                 binary: s.to_string(),
+                mapped_from: None,
                 dir: format!("apps/{s}"),
                 inputs: Vec::new(),
                 config: ServiceConfig::default(),

@@ -40,6 +40,7 @@ mod init;
 mod promote;
 mod publish;
 mod publish_layout;
+mod services;
 mod ship;
 mod status;
 mod testenv_k8s;
