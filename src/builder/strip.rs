@@ -54,22 +54,30 @@ pub struct DebugRecord {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Elf {
     build_id: Option<Vec<u8>>,
-    /// It has `.debug_*` (or compressed `.zdebug_*`) sections.
+    /// It has debug info sections (see [`is_debug_info`]).
     debug_info: bool,
 }
 
 fn inspect(binary: &[u8]) -> Elf {
-    use object::{Object, ObjectSection};
+    use object::Object;
     let Ok(file) = object::File::parse(binary) else {
         return Elf::default();
     };
     Elf {
         build_id: file.build_id().ok().flatten().map(<[u8]>::to_vec),
-        debug_info: file.sections().any(|s| {
-            s.name()
-                .is_ok_and(|n| n.starts_with(".debug_") || n.starts_with(".zdebug_"))
-        }),
+        debug_info: file.sections().any(|s| is_debug_info(&s)),
     }
+}
+
+/// A section `objcopy --strip-debug` removes: a `.debug_*` (or compressed `.zdebug_*`) section
+/// that is not loaded. Rust's `.debug_gdb_scripts` is loaded, and stays.
+fn is_debug_info<'a>(section: &impl object::ObjectSection<'a>) -> bool {
+    let loaded = matches!(section.flags(), object::SectionFlags::Elf { sh_flags }
+        if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0);
+    !loaded
+        && section
+            .name()
+            .is_ok_and(|n| n.starts_with(".debug_") || n.starts_with(".zdebug_"))
 }
 
 /// Strip only when the setting asks for it and the binary has debug info to strip.

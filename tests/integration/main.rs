@@ -18,6 +18,7 @@ mod affected_output;
 mod build;
 mod build_base;
 mod build_podman;
+mod build_strip;
 mod demo;
 mod deploy;
 mod deploy_access;
