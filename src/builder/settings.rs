@@ -1,5 +1,6 @@
 //! What a build is made with: its options at the workspace's HEAD, each service's image
-//! settings (base image, port, environment, files, linking, stripping), and the base images pulled.
+//! settings (base image, port, environment, files, linking, stripping), and the base images
+//! pulled.
 
 use super::{BuildError, DEFAULT_PROFILE, DEFAULT_TARGET, Options, io};
 use crate::image;

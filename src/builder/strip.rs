@@ -116,7 +116,7 @@ pub(super) fn prepare(
     service: &str,
     built: Vec<u8>,
     strip: bool,
-    dirs: &Stripper<'_>,
+    stripper: &Stripper<'_>,
 ) -> Result<(Vec<u8>, DebugRecord), BuildError> {
     let elf = inspect(&built);
     let outcome = decide(strip, elf.debug_info);
@@ -130,11 +130,11 @@ pub(super) fn prepare(
             BuildIdSource::Sha256,
         ),
     };
-    let kept: PathBuf = dirs.out.join(DEBUG_DIR).join(service);
+    let kept: PathBuf = stripper.out.join(DEBUG_DIR).join(service);
     let unstripped_size = built.len() as u64;
     let (binary, unstripped) = if outcome == Strip::Stripped {
         keep(&kept, &built)?;
-        let stripped = objcopy(service, &kept, dirs)?;
+        let stripped = objcopy(service, &kept, stripper)?;
         (stripped, Some(format!("{DEBUG_DIR}/{service}")))
     } else {
         match std::fs::remove_file(&kept) {
@@ -166,12 +166,12 @@ fn keep(path: &Path, built: &[u8]) -> Result<(), BuildError> {
 
 /// `objcopy --strip-debug INPUT OUTPUT`, OUTPUT in a directory of its own under the scratch
 /// directory; the stripped bytes.
-fn objcopy(service: &str, input: &Path, dirs: &Stripper<'_>) -> Result<Vec<u8>, BuildError> {
+fn objcopy(service: &str, input: &Path, stripper: &Stripper<'_>) -> Result<Vec<u8>, BuildError> {
     let failed = |message: String| BuildError::Strip {
         service: service.to_string(),
         message,
     };
-    let (tool, scratch) = (&dirs.tool, dirs.scratch);
+    let (tool, scratch) = (&stripper.tool, stripper.scratch);
     std::fs::create_dir_all(scratch).map_err(io(scratch))?;
     let dir = tempfile::Builder::new()
         .prefix(service)
@@ -218,11 +218,12 @@ mod tests {
     fn a_binary_that_is_no_elf_file_is_kept_with_its_hash_as_build_id() {
         let tmp = tempfile::TempDir::new().unwrap();
         let scratch = tmp.path().join("scratch");
-        let dirs = Stripper::new(tmp.path(), &scratch);
+        let stripper = Stripper::new(tmp.path(), &scratch);
         // An earlier build's unstripped binary does not outlive a build that keeps the binary.
         std::fs::create_dir_all(tmp.path().join(DEBUG_DIR)).unwrap();
         std::fs::write(tmp.path().join("debug/users"), b"old").unwrap();
-        let (binary, record) = prepare("users", b"not an ELF file".to_vec(), true, &dirs).unwrap();
+        let (binary, record) =
+            prepare("users", b"not an ELF file".to_vec(), true, &stripper).unwrap();
         assert_eq!(binary, b"not an ELF file");
         assert_eq!(record.strip, Strip::NothingToStrip);
         assert_eq!(record.build_id_source, BuildIdSource::Sha256);
@@ -261,11 +262,11 @@ mod tests {
     fn a_binary_with_debug_info_is_stripped_and_kept_with_its_build_id() {
         let tmp = tempfile::TempDir::new().unwrap();
         let scratch = tmp.path().join("scratch");
-        let dirs = Stripper::new(tmp.path(), &scratch);
+        let stripper = Stripper::new(tmp.path(), &scratch);
         let built = compiled(tmp.path(), "--build-id=sha1");
         let elf = inspect(&built);
         assert!(elf.debug_info);
-        let (binary, record) = prepare("users", built.clone(), true, &dirs).unwrap();
+        let (binary, record) = prepare("users", built.clone(), true, &stripper).unwrap();
         assert_eq!(record.strip, Strip::Stripped);
         assert!(binary.len() < built.len());
         let stripped = inspect(&binary);
@@ -283,11 +284,11 @@ mod tests {
             built
         );
         // The same input, the same bytes; nothing left in the scratch directory.
-        let (again, _) = prepare("users", built.clone(), true, &dirs).unwrap();
+        let (again, _) = prepare("users", built.clone(), true, &stripper).unwrap();
         assert_eq!(again, binary);
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
         // strip = false: the binary as built, and no stale unstripped copy.
-        let (kept, record) = prepare("users", built.clone(), false, &dirs).unwrap();
+        let (kept, record) = prepare("users", built.clone(), false, &stripper).unwrap();
         assert_eq!(
             (kept, record.strip, record.unstripped),
             (built, Strip::Off, None)
@@ -299,10 +300,10 @@ mod tests {
     fn without_a_build_id_note_the_build_id_is_the_binary_hash() {
         let tmp = tempfile::TempDir::new().unwrap();
         let scratch = tmp.path().join("scratch");
-        let dirs = Stripper::new(tmp.path(), &scratch);
+        let stripper = Stripper::new(tmp.path(), &scratch);
         let built = compiled(tmp.path(), "--build-id=none");
         assert_eq!(inspect(&built).build_id, None);
-        let (binary, record) = prepare("users", built.clone(), true, &dirs).unwrap();
+        let (binary, record) = prepare("users", built.clone(), true, &stripper).unwrap();
         assert_eq!(record.strip, Strip::Stripped);
         assert!(!inspect(&binary).debug_info);
         assert_eq!(record.build_id_source, BuildIdSource::Sha256);
@@ -316,10 +317,10 @@ mod tests {
     fn a_missing_objcopy_is_one_line_naming_it_and_what_to_do() {
         let tmp = tempfile::TempDir::new().unwrap();
         let scratch = tmp.path().join("scratch");
-        let mut dirs = Stripper::new(tmp.path(), &scratch);
-        dirs.tool = "no-such-objcopy".into();
+        let mut stripper = Stripper::new(tmp.path(), &scratch);
+        stripper.tool = "no-such-objcopy".into();
         let built = compiled(tmp.path(), "--build-id=sha1");
-        let err = prepare("users", built, true, &dirs)
+        let err = prepare("users", built, true, &stripper)
             .unwrap_err()
             .to_string();
         assert_eq!(
