@@ -1,7 +1,7 @@
 //! Build settings kept in the monoship tables of the manifests: a change of a service's cargo
 //! features (`features`, `no-default-features`, `all-features`) changes its binary, and a
-//! change of its image settings (`files`, `env`, `port`, `static`, `base`) its image, whether
-//! in its own table or in the workspace's defaults, though `[package.metadata]` and
+//! change of its image settings (`files`, `env`, `port`, `static`, `base`, `strip`) its image,
+//! whether in its own table or in the workspace's defaults, though `[package.metadata]` and
 //! `[workspace.metadata]` do not count otherwise. And the files each image carries, which are
 //! inputs of their services.
 
@@ -179,6 +179,10 @@ mod tests {
         );
         assert_eq!(
             what_changed(&plain, &keys("env = { A = \"1\" }")),
+            Some("the image settings")
+        );
+        assert_eq!(
+            what_changed(&plain, &keys("strip = false")),
             Some("the image settings")
         );
         assert_eq!(what_changed(&None, &plain), Some("the build settings"));

@@ -91,6 +91,7 @@ pub fn run(
                     .is_none_or(|b| b.image_digest != image.manifest.digest),
                 image_revision: opts.plan.revision.clone(),
                 image_epoch: opts.plan.epoch,
+                debug: None,
             })
             .collect(),
     };

@@ -1,7 +1,9 @@
-//! One image per built service, assembled on every core: reading and hashing the binary,
-//! the layer (compressed once, then kept in the layer cache) and the image config.
+//! One image per built service, assembled on every core: reading the binary, stripping it
+//! (its original kept beside the build record) and hashing it, the layer (compressed once,
+//! then kept in the layer cache) and the image config.
 
-use super::{BuildError, Options, ServiceRecord, Settings, io};
+use super::strip::{self, Stripper};
+use super::{BuildError, Dirs, Options, ServiceRecord, Settings, io};
 use crate::image::{self, oci};
 use crate::workspace::Service;
 use std::collections::BTreeMap;
@@ -22,20 +24,26 @@ pub(super) struct Job<'a> {
 pub(super) fn assemble_all(
     jobs: &[Job<'_>],
     opts: &Options,
-    cache: &Path,
+    dirs: &Dirs,
 ) -> Result<Vec<(ServiceRecord, oci::Image)>, BuildError> {
-    crate::parallel::map(jobs, |j| one(j, opts, cache))
+    let scratch = dirs.cache.join("strip");
+    let stripper = Stripper::new(&dirs.out, &scratch);
+    let all = crate::parallel::map(jobs, |j| one(j, opts, &dirs.layers, &stripper))
         .into_iter()
-        .collect()
+        .collect();
+    let _ = std::fs::remove_dir(&scratch);
+    all
 }
 
 fn one(
     job: &Job<'_>,
     opts: &Options,
     cache: &Path,
+    stripper: &Stripper<'_>,
 ) -> Result<(ServiceRecord, oci::Image), BuildError> {
     let s = job.service;
-    let binary = std::fs::read(job.binary).map_err(io(job.binary))?;
+    let built = std::fs::read(job.binary).map_err(io(job.binary))?;
+    let (binary, debug) = strip::prepare(&s.name, built, job.settings.strip, stripper)?;
     let binary_sha256 = image::digest::hex(&image::digest::sha256(&binary)).to_string();
     let set = job.settings;
     let assemble_at = |revision: &str, epoch: u64| {
@@ -97,6 +105,7 @@ fn one(
         changed,
         image_revision,
         image_epoch,
+        debug: Some(debug),
     };
     Ok((record, img))
 }

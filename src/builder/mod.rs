@@ -7,6 +7,7 @@ pub mod docker;
 mod images;
 pub mod plan;
 mod settings;
+pub mod strip;
 
 use cargo::{cargo_home, compile};
 use settings::{BaseImage, Settings, pull_base};
@@ -33,6 +34,8 @@ pub enum BuildError {
     Compile { services: String, summary: String },
     #[error("cargo produced no binary for service `{0}`")]
     MissingBinary(String),
+    #[error("stripping the binary of `{service}`: {message}")]
+    Strip { service: String, message: String },
     #[error(transparent)]
     Image(#[from] image::ImageError),
     /// `--builder docker|podman`.
@@ -132,6 +135,7 @@ pub enum Event {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceRecord {
     pub service: String,
+    /// The binary in the image (stripped, unless it had nothing to strip or `strip = false`).
     pub binary_sha256: String,
     pub binary_size: u64,
     pub image_digest: String,
@@ -147,6 +151,10 @@ pub struct ServiceRecord {
     pub image_revision: String,
     #[serde(default)]
     pub image_epoch: u64,
+    /// The binary as cargo built it: its build id, whether the image's is stripped, and where
+    /// the unstripped one is kept (monoship's builder only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<strip::DebugRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -233,7 +241,7 @@ pub fn run(
     emit(Event::Assembling { images: jobs.len() });
     let mut images = Vec::new();
     let mut records = Vec::new();
-    for (record, img) in images::assemble_all(&jobs, opts, &dirs.layers)? {
+    for (record, img) in images::assemble_all(&jobs, opts, &dirs)? {
         emit(Event::ImageAssembled {
             service: record.service.clone(),
             digest: img.digest.clone(),

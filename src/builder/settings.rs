@@ -1,5 +1,6 @@
 //! What a build is made with: its options at the workspace's HEAD, each service's image
-//! settings (base image, port, environment, files, linking), and the base images pulled.
+//! settings (base image, port, environment, files, linking, stripping), and the base images
+//! pulled.
 
 use super::{BuildError, DEFAULT_PROFILE, DEFAULT_TARGET, Options, io};
 use crate::image;
@@ -72,6 +73,8 @@ pub(super) struct Settings {
     pub(super) env: Vec<String>,
     pub(super) files: Vec<(String, u32, Vec<u8>)>,
     pub(super) static_link: bool,
+    /// Strip the binary's debug info in the image (`strip`, default true).
+    pub(super) strip: bool,
 }
 
 impl Settings {
@@ -109,6 +112,7 @@ impl Settings {
             env: set.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             files,
             static_link,
+            strip: set.strip.unwrap_or(true),
         })
     }
 }

@@ -19,6 +19,8 @@ pub struct ImageSettings {
     pub static_link: Option<bool>,
     /// `builtin` (default: monoship's own scratch-like base) or an image reference to build on.
     pub base: Option<String>,
+    /// Strip debug info from the binary in the image (default true; monoship's builder).
+    pub strip: Option<bool>,
 }
 
 impl ImageSettings {
@@ -33,6 +35,7 @@ impl ImageSettings {
             files: defaults.files.iter().chain(&self.files).cloned().collect(),
             static_link: self.static_link.or(defaults.static_link),
             base: self.base.clone().or_else(|| defaults.base.clone()),
+            strip: self.strip.or(defaults.strip),
         }
     }
 }

@@ -58,6 +58,7 @@ impl Builder for FakeBuilder<'_> {
                     changed: true,
                     image_revision: "c0ffee".into(),
                     image_epoch: 0,
+                    debug: None,
                 })
                 .collect(),
         };

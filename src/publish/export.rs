@@ -213,6 +213,7 @@ pub(crate) mod fixture {
                     changed: true,
                     image_revision: String::new(),
                     image_epoch: 0,
+                    debug: None,
                 })
                 .collect(),
         }

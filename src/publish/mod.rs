@@ -537,6 +537,7 @@ mod tests {
                     changed: true,
                     image_revision: "abc".into(),
                     image_epoch: 0,
+                    debug: None,
                 })
                 .collect(),
         }

@@ -222,7 +222,7 @@ fn compile_error_fails_with_the_crate_named() {
     assert!(!f.path().join("target/monoship/build.json").exists());
 }
 
-fn require(tool: &str) {
+pub(crate) fn require(tool: &str) {
     let ok = Command::new(tool)
         .arg("--version")
         .output()

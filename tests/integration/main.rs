@@ -19,6 +19,7 @@ mod build;
 mod build_base;
 mod build_podman;
 mod build_progress;
+mod build_strip;
 mod clusters;
 mod demo;
 mod deploy;
