@@ -2,6 +2,9 @@
 //! workspace, written into the root `Cargo.toml` with `toml_edit`, so that the rest of the file
 //! keeps its bytes (formatting, comments, order).
 
+pub mod categories;
+pub mod propose;
+
 use crate::config::{self, WorkspaceConfig};
 use crate::generate::k8s;
 use crate::workspace::Workspace;

@@ -1,0 +1,260 @@
+//! The configuration `monoship init` proposes and `monoship check` checks: `ignore` globs for
+//! the tracked files outside every package that no build reads, the files the services'
+//! Dockerfiles copy into their images, and the files a change to which would still fail closed.
+
+use super::categories::{self, Root};
+use crate::affected::AffectedError;
+use crate::affected::owners::{Owner, Owners};
+use crate::workspace::Workspace;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A directory with more files that a build could read than this gets no glob of its own.
+const MAX_EXCEPTIONS: usize = 5;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    /// `ignore` globs to add, in order (a `!` glob takes back part of the one before it).
+    pub ignore: Vec<IgnoreGlob>,
+    /// The files the services' Dockerfiles copy into their images: inputs of those services
+    /// (`affected` counts them already; nothing to write).
+    pub image_inputs: Vec<ImageInput>,
+    /// Dockerfiles monoship cannot read: their services fail closed on any change.
+    pub unreadable_dockerfiles: Vec<UnreadableDockerfile>,
+    /// Tracked files a change to which fails closed with the configuration as it is.
+    pub unowned: Vec<String>,
+    /// Those that would still fail closed with the proposal applied, and why.
+    pub remaining: Vec<Remaining>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoreGlob {
+    pub glob: String,
+    /// The top-level directory (`web/`) or the root file it is about.
+    pub group: String,
+    /// How many of the failing-closed files it takes (0 for a `!` glob).
+    pub files: usize,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageInput {
+    pub service: String,
+    pub path: String,
+    pub dockerfile: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadableDockerfile {
+    pub service: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Remaining {
+    pub path: String,
+    pub why: String,
+}
+
+impl Proposal {
+    /// Whether nothing fails closed with the configuration as it is.
+    pub fn is_clean(&self) -> bool {
+        self.unowned.is_empty() && self.unreadable_dockerfiles.is_empty()
+    }
+
+    /// The globs to add to `ignore`, in order.
+    pub fn ignore_globs(&self) -> Vec<String> {
+        self.ignore.iter().map(|g| g.glob.clone()).collect()
+    }
+}
+
+/// The state of one tracked file under the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// An `ignore` glob takes it already.
+    Ignored,
+    /// Another rule takes it (a package, a global input, an input, a copy, …).
+    Owned,
+    /// Inside a package's directory.
+    InPackage,
+    /// Nothing takes it: a change fails closed.
+    Unowned,
+}
+
+/// The proposal for the workspace `ws`, whose tracked files (workspace-relative) are `files`,
+/// with `extra_ignore` (globs about to be written) counted as configured.
+pub fn propose(
+    ws: &Workspace,
+    files: &[String],
+    extra_ignore: &[String],
+) -> Result<Proposal, AffectedError> {
+    let owners = Owners::new(ws, extra_ignore)?;
+    let mut states = Vec::new();
+    let mut image_inputs = Vec::new();
+    for path in files {
+        let state = match owners.owner(path) {
+            None => State::Unowned,
+            Some(Owner::Ignored) => State::Ignored,
+            Some(Owner::Package(_)) => State::InPackage,
+            Some(_) => State::Owned,
+        };
+        for d in owners.dockerfile_inputs(path) {
+            image_inputs.push(ImageInput {
+                service: ws.services[d.service].name.clone(),
+                path: path.clone(),
+                dockerfile: d.dockerfile,
+                line: d.line,
+            });
+        }
+        states.push((path.clone(), state));
+    }
+    image_inputs.sort_by(|a, b| (&a.service, &a.path).cmp(&(&b.service, &b.path)));
+    let (ignore, remaining) = classify(&states);
+    let unreadable_dockerfiles = owners
+        .copies
+        .failures
+        .iter()
+        .map(|(i, why)| UnreadableDockerfile {
+            service: ws.services[*i].name.clone(),
+            why: why.clone(),
+        })
+        .collect();
+    let unowned = states
+        .iter()
+        .filter(|(_, s)| *s == State::Unowned)
+        .map(|(p, _)| p.clone())
+        .collect();
+    Ok(Proposal {
+        ignore,
+        image_inputs,
+        unreadable_dockerfiles,
+        unowned,
+        remaining,
+    })
+}
+
+/// The `ignore` globs for the unowned files of `states` (every tracked file, sorted or not),
+/// and the unowned files no glob takes, each with why.
+pub fn classify(states: &[(String, State)]) -> (Vec<IgnoreGlob>, Vec<Remaining>) {
+    let projects = projects(states);
+    let mut roots: BTreeMap<Root, (String, Vec<&str>)> = BTreeMap::new();
+    let mut remaining = Vec::new();
+    for (path, _) in states.iter().filter(|(_, s)| *s == State::Unowned) {
+        match categories::category(path, &projects) {
+            Some((root, why)) => roots.entry(root).or_insert((why, Vec::new())).1.push(path),
+            None => remaining.push(Remaining {
+                path: path.clone(),
+                why: categories::build_readable(path)
+                    .unwrap_or("no rule recognizes it as a file no build reads")
+                    .to_string(),
+            }),
+        }
+    }
+    let mut globs = Vec::new();
+    for (root, (why, paths)) in roots {
+        match root {
+            Root::File(f) => globs.push(IgnoreGlob {
+                group: group_of(&f, false),
+                glob: escape(&f),
+                files: 1,
+                why,
+            }),
+            Root::Dir(d) => globs.extend(dir_globs(&d, &why, &paths, states)),
+        }
+    }
+    remaining.sort_by(|a, b| a.path.cmp(&b.path));
+    (globs, remaining)
+}
+
+/// `DIR/**` for a directory of files no build reads, with a `!` glob for each file in it that
+/// another rule takes or a build could read; one glob per file instead when it holds package
+/// files or more than [`MAX_EXCEPTIONS`] such files.
+fn dir_globs(dir: &str, why: &str, paths: &[&str], states: &[(String, State)]) -> Vec<IgnoreGlob> {
+    let prefix = format!("{dir}/");
+    let inside: Vec<&(String, State)> = states
+        .iter()
+        .filter(|(p, _)| p.starts_with(&prefix))
+        .collect();
+    let exceptions: Vec<&str> = inside
+        .iter()
+        .filter(|(p, s)| match s {
+            State::Ignored => false,
+            State::Unowned => !paths.contains(&p.as_str()),
+            State::Owned | State::InPackage => true,
+        })
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let in_package = inside.iter().any(|(_, s)| *s == State::InPackage);
+    let group = group_of(dir, true);
+    if in_package || exceptions.len() > MAX_EXCEPTIONS {
+        return paths
+            .iter()
+            .map(|p| IgnoreGlob {
+                glob: escape(p),
+                group: group.clone(),
+                files: 1,
+                why: why.to_string(),
+            })
+            .collect();
+    }
+    let mut out = vec![IgnoreGlob {
+        glob: format!("{}/**", escape(dir)),
+        group: group.clone(),
+        files: paths.len(),
+        why: why.to_string(),
+    }];
+    for e in exceptions {
+        out.push(IgnoreGlob {
+            glob: format!("!{}", escape(e)),
+            group: group.clone(),
+            files: 0,
+            why: "a build could read it, or another rule takes it".into(),
+        });
+    }
+    out
+}
+
+/// The directories outside packages (not the root) holding a marker file of another
+/// language's project.
+fn projects(states: &[(String, State)]) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for (path, state) in states {
+        if *state == State::InPackage {
+            continue;
+        }
+        let Some((dir, name)) = path.rsplit_once('/') else {
+            continue;
+        };
+        if let Some((_, what)) = categories::MARKERS.iter().find(|(m, _)| *m == name)
+            && !out.iter().any(|(d, _)| d == dir)
+        {
+            out.push((dir.to_string(), *what));
+        }
+    }
+    out
+}
+
+/// The top-level directory of `path` (`web/`), or `path` itself for a file of the root.
+fn group_of(path: &str, is_dir: bool) -> String {
+    match path.split_once('/') {
+        Some((top, _)) => format!("{top}/"),
+        None if is_dir => format!("{path}/"),
+        None => path.to_string(),
+    }
+}
+
+/// `path` as a glob that matches it alone.
+fn escape(path: &str) -> String {
+    let mut out = String::new();
+    for c in path.chars() {
+        if "*?[]{}\\!".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
