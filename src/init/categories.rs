@@ -113,8 +113,9 @@ pub fn build_readable(path: &str) -> Option<&'static str> {
 }
 
 /// What `path` is, when it is a file no build reads: the glob's root and why. `projects` are the
-/// directories (outside packages, not the root) holding a [`MARKERS`] file, each with what it is.
-pub fn category(path: &str, projects: &[(String, &'static str)]) -> Option<(Root, String)> {
+/// directories (outside packages, not the root) holding a [`MARKERS`] file, each with what it
+/// is (`Python project (pyproject.toml)`).
+pub fn category(path: &str, projects: &[(String, String)]) -> Option<(Root, String)> {
     if build_readable(path).is_some() {
         return None;
     }
@@ -143,10 +144,7 @@ pub fn category(path: &str, projects: &[(String, &'static str)]) -> Option<(Root
         .filter(|(d, _)| path.starts_with(&format!("{d}/")))
         .max_by_key(|(d, _)| d.len())
     {
-        return Some((
-            Root::Dir(dir.clone()),
-            format!("{what} ({})", marker_of(what)),
-        ));
+        return Some((Root::Dir(dir.clone()), what.clone()));
     }
     let file = || Root::File(path.to_string());
     if top.is_none() && CI_FILES.contains(&name) {
@@ -162,13 +160,6 @@ pub fn category(path: &str, projects: &[(String, &'static str)]) -> Option<(Root
         return Some((file(), "sample configuration".into()));
     }
     None
-}
-
-fn marker_of(what: &str) -> &'static str {
-    MARKERS
-        .iter()
-        .find(|(_, w)| *w == what)
-        .map_or("", |(m, _)| m)
 }
 
 fn name(path: &str) -> &str {
@@ -188,8 +179,14 @@ mod tests {
 
     fn cat(path: &str) -> Option<(Root, String)> {
         let projects = vec![
-            ("tools/py".to_string(), "Python project"),
-            ("web".to_string(), "JavaScript project"),
+            (
+                "tools/py".to_string(),
+                "Python project (pyproject.toml)".to_string(),
+            ),
+            (
+                "web".to_string(),
+                "JavaScript project (package.json)".to_string(),
+            ),
         ];
         category(path, &projects)
     }

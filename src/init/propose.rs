@@ -8,6 +8,7 @@ use crate::affected::owners::{Owner, Owners};
 use crate::workspace::Workspace;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// A directory with more files that a build could read than this gets no glob of its own.
 const MAX_EXCEPTIONS: usize = 5;
@@ -163,6 +164,8 @@ pub fn classify(states: &[(String, State)]) -> (Vec<IgnoreGlob>, Vec<Remaining>)
             Root::Dir(d) => globs.extend(dir_globs(&d, &why, &paths, states)),
         }
     }
+    // By top-level directory (a `!` glob stays after the one it takes back from).
+    globs.sort_by(|a, b| a.group.cmp(&b.group));
     remaining.sort_by(|a, b| a.path.cmp(&b.path));
     (globs, remaining)
 }
@@ -217,7 +220,7 @@ fn dir_globs(dir: &str, why: &str, paths: &[&str], states: &[(String, State)]) -
 
 /// The directories outside packages (not the root) holding a marker file of another
 /// language's project.
-fn projects(states: &[(String, State)]) -> Vec<(String, &'static str)> {
+fn projects(states: &[(String, State)]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (path, state) in states {
         if *state == State::InPackage {
@@ -226,10 +229,10 @@ fn projects(states: &[(String, State)]) -> Vec<(String, &'static str)> {
         let Some((dir, name)) = path.rsplit_once('/') else {
             continue;
         };
-        if let Some((_, what)) = categories::MARKERS.iter().find(|(m, _)| *m == name)
+        if let Some((marker, what)) = categories::MARKERS.iter().find(|(m, _)| *m == name)
             && !out.iter().any(|(d, _)| d == dir)
         {
-            out.push((dir.to_string(), *what));
+            out.push((dir.to_string(), format!("{what} ({marker})")));
         }
     }
     out
@@ -258,3 +261,40 @@ fn escape(path: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The files of the workspace at `root` that git tracks or would (untracked ones not
+/// ignored), relative to `root`, sorted: what `git ls-files` lists. `None` outside a git
+/// repository.
+pub fn tracked_files(root: &Path) -> Result<Option<Vec<String>>, AffectedError> {
+    if crate::changes::Git::open(root).is_err() {
+        return Ok(None);
+    }
+    let out = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root)
+        .output()
+        .map_err(|e| AffectedError::Usage(format!("cannot run git ls-files: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(AffectedError::Usage(format!(
+            "git ls-files in {}: {}",
+            root.display(),
+            err.trim()
+        )));
+    }
+    let mut files: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(Some(files))
+}

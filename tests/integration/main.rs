@@ -18,6 +18,7 @@ mod affected_output;
 mod build;
 mod build_base;
 mod build_podman;
+mod check;
 mod demo;
 mod deploy;
 mod deploy_access;

@@ -34,16 +34,13 @@ fn whole_directories_of_files_no_build_reads() {
         got,
         [
             (".circleci/**", ".circleci/", 2),
+            ("rustfmt.toml", "rustfmt.toml", 1),
             ("scripts/**", "scripts/", 1),
             ("tools/py/**", "tools/", 3),
             ("web/**", "web/", 2),
-            ("rustfmt.toml", "rustfmt.toml", 1),
         ]
     );
-    assert!(
-        globs[2].why.contains("Python project (pyproject.toml)"),
-        "{globs:?}"
-    );
+    assert!(globs[3].why.contains("Python project ("), "{globs:?}");
     let rest: Vec<&str> = remaining.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(rest, [".dockerignore", "config/orders.toml"]);
     assert!(remaining[0].why.contains("Docker"), "{remaining:?}");
@@ -69,10 +66,10 @@ fn what_a_build_could_read_stays_out_of_the_globs() {
     assert_eq!(
         got,
         [
+            "odd\\[1\\]/x.example",
             "tools/py/**",
             "!tools/py/schema.json",
             "!tools/py/Dockerfile",
-            "odd\\[1\\]/x.example",
         ]
     );
     assert_eq!(remaining.len(), 1);
