@@ -1,5 +1,6 @@
 //! Files that reach a service other than through its crate graph: a file of one package
-//! embedded by another, and the files an image carries (`files`). Small workspaces written by
+//! embedded by another, and the files an image carries (`files`, or a copy of its Dockerfile).
+//! Small workspaces written by
 //! the tests, checked against what cargo really rebuilds where that is cheap.
 
 use crate::support::fleet::{Fleet, assert_reason};
@@ -184,4 +185,98 @@ fn a_change_of_the_image_settings_affects_the_service() {
     let r = last_commit(&f);
     assert_exactly(&r, &["api", "gw", "web"], &[]);
     assert_reason(&r, "web", "manifest", Some("Cargo.toml"), Some(&["web"]));
+}
+
+/// `web` (no dependencies) has a Dockerfile that copies the whole context for its build, the
+/// static files of `crates/assets` and what `conf*` matches, less what the `.dockerignore`
+/// beside it leaves out; `api` uses `crates/assets`.
+fn copied() -> Fleet {
+    let dockerfile = "FROM rust AS build\nWORKDIR /app\nCOPY . .\nRUN cargo build -p web\n\
+                      FROM debian\nCOPY --from=build /app/target/release/web /web\n\
+                      COPY crates/assets/static /srv/static\n\
+                      COPY --link conf* /etc/web/\n";
+    tiny::workspace(
+        "",
+        &[
+            Crate {
+                dir: "crates/assets",
+                bin: false,
+                manifest: "",
+                source: "pub const NAME: &str = \"assets\";\n",
+            },
+            Crate {
+                dir: "apps/api",
+                bin: true,
+                manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
+                source: "fn main() { println!(\"{}\", assets::NAME); }\n",
+            },
+            Crate {
+                dir: "apps/web",
+                bin: true,
+                manifest: "",
+                source: "fn main() {}\n",
+            },
+        ],
+        &[
+            ("apps/web/Dockerfile", dockerfile),
+            (
+                "apps/web/Dockerfile.dockerignore",
+                "target\nconfig/secret.txt\n",
+            ),
+            ("crates/assets/static/index.html", "<p>hi</p>\n"),
+            ("config/web.json", "{}\n"),
+            ("config/secret.txt", "s3cret\n"),
+            ("notes/x.txt", "x\n"),
+        ],
+    )
+}
+
+#[test]
+fn a_file_a_dockerfile_copies_affects_that_service() {
+    let f = copied();
+    let change = |path: &str| {
+        f.append(path, "\n");
+        f.commit(&format!("change {path}"));
+        last_commit(&f)
+    };
+    let r = change("config/web.json");
+    assert_exactly(&r, &["web"], &["api"]);
+    assert_reason(
+        &r,
+        "web",
+        "dockerfile-copy",
+        Some("config/web.json"),
+        Some(&["web"]),
+    );
+    let texts: Vec<&str> = r["affected"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["config/web.json changed (copied into the image of web by apps/web/Dockerfile:8)"]
+    );
+    // Inside a package web does not use: web's image and the package's users.
+    let r = change("crates/assets/static/index.html");
+    assert_exactly(&r, &["api", "web"], &[]);
+    assert_reason(&r, "web", "dockerfile-copy", None, Some(&["web"]));
+    assert_reason(&r, "api", "file", None, Some(&["api", "assets"]));
+    // `COPY . .` is for the cargo build: the crate graph decides, as without the Dockerfile.
+    let r = change("crates/assets/src/lib.rs");
+    assert_exactly(&r, &["api"], &["web"]);
+    let r = change("notes/x.txt");
+    assert_eq!(
+        r["unowned_paths"],
+        serde_json::json!(["notes/x.txt"]),
+        "{r:#}"
+    );
+    // What the Dockerfile's own .dockerignore leaves out is not in the image.
+    let r = change("config/secret.txt");
+    assert_eq!(
+        r["unowned_paths"],
+        serde_json::json!(["config/secret.txt"]),
+        "{r:#}"
+    );
 }
