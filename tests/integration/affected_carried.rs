@@ -1,7 +1,7 @@
 //! Files that reach a service other than through its crate graph: a file of one package
 //! embedded by another, and the files an image carries (`files`, or a copy of its Dockerfile).
-//! Small workspaces written by
-//! the tests, checked against what cargo really rebuilds where that is cheap.
+//! Small workspaces written by the tests, checked against what cargo really rebuilds where that
+//! is cheap.
 
 use crate::support::fleet::{Fleet, assert_reason};
 use crate::support::tiny::{self, Crate, assert_exactly, build_hashes, changed, last_commit};
