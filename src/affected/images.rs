@@ -41,30 +41,43 @@ pub struct DockerfileInput {
 impl ImageCopies {
     /// Find and read the Dockerfiles of `ws`'s services.
     pub fn load(ws: &Workspace) -> ImageCopies {
-        let mut out = ImageCopies {
-            package_dirs: ws.packages.iter().map(|p| p.dir.clone()).collect(),
-            ..ImageCopies::default()
-        };
-        let root_ignore = ws.root.join(".dockerignore");
+        let mut out = ImageCopies::none(ws);
         for (i, s) in ws.services.iter().enumerate() {
             for file in service_dockerfiles(&ws.root, &s.dir, &out.package_dirs) {
                 let rel = workspace::rel(&ws.root, &file);
-                let beside = file.with_file_name(format!(
-                    "{}.dockerignore",
-                    file.file_name().unwrap_or_default().to_string_lossy()
-                ));
-                let ignore_file = if beside.is_file() {
-                    beside
-                } else {
-                    root_ignore.clone()
-                };
-                match read(&file, &ignore_file, &ws.root) {
-                    Ok(sources) => out.dockerfiles.push((i, rel, sources)),
-                    Err(why) => out.failures.push((i, why)),
+                if let Err(why) = out.add(ws, i, &rel) {
+                    out.failures.push((i, why));
                 }
             }
         }
         out
+    }
+
+    /// No Dockerfile yet, for [`ImageCopies::add`].
+    pub fn none(ws: &Workspace) -> ImageCopies {
+        ImageCopies {
+            package_dirs: ws.packages.iter().map(|p| p.dir.clone()).collect(),
+            ..ImageCopies::default()
+        }
+    }
+
+    /// Read `file` (workspace-relative) as a Dockerfile of service `service`, with the
+    /// `.dockerignore` beside it or else the workspace root's; what fails says which file and
+    /// line.
+    pub fn add(&mut self, ws: &Workspace, service: usize, file: &str) -> Result<(), String> {
+        let path = ws.root.join(file);
+        let beside = path.with_file_name(format!(
+            "{}.dockerignore",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let ignore = if beside.is_file() {
+            beside
+        } else {
+            ws.root.join(".dockerignore")
+        };
+        let sources = read(&path, &ignore, &ws.root)?;
+        self.dockerfiles.push((service, file.to_string(), sources));
+        Ok(())
     }
 
     /// The services whose Dockerfiles copy `path` (workspace-relative) into their images.

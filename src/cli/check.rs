@@ -96,6 +96,21 @@ pub fn human(p: &Proposal, verbose: bool) -> String {
             t.push('\n');
         }
     }
+    if !p.inputs.is_empty() {
+        t.push_str(
+            "proposed `inputs` for Dockerfiles outside the services' directories (in each \
+             service's [package.metadata.monoship]; init does not edit it):\n",
+        );
+        for i in &p.inputs {
+            let list: Vec<String> = i.inputs.iter().map(|g| format!("{g:?}")).collect();
+            t.push_str(&format!(
+                "  {}  {}: inputs = [{}]\n",
+                i.service,
+                i.manifest,
+                list.join(", ")
+            ));
+        }
+    }
     for d in &p.unreadable_dockerfiles {
         t.push_str(&format!(
             "cannot read a Dockerfile of {}: {} (every change counts for {})\n",

@@ -96,12 +96,19 @@ const PROJECT_FILES: &[&str] = &[
     "Gemfile.lock",
 ];
 
+/// A `Dockerfile*` or `*.Dockerfile` (not a `.dockerignore`), by its name.
+pub fn is_dockerfile_name(path: &str) -> bool {
+    let name = name(path);
+    (name.starts_with("Dockerfile") || name.ends_with(".Dockerfile"))
+        && !name.ends_with(".dockerignore")
+}
+
 /// Why a build could read `path` (so it is never proposed for `ignore`), if it could.
 pub fn build_readable(path: &str) -> Option<&'static str> {
     let name = name(path);
     if super::super::affected::images::is_rust_build_file(path) || name == "build.rs" {
         Some("a Rust build file outside every package: cargo could read it")
-    } else if name.starts_with("Dockerfile") || name.ends_with(".Dockerfile") {
+    } else if is_dockerfile_name(path) {
         Some(
             "a Dockerfile no service's directory holds: name it in the `inputs` of the service it builds",
         )

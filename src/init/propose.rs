@@ -4,6 +4,7 @@
 
 use super::categories::{self, Root};
 use crate::affected::AffectedError;
+use crate::affected::images::ImageCopies;
 use crate::affected::owners::{Owner, Owners};
 use crate::workspace::Workspace;
 use serde::Serialize;
@@ -20,6 +21,9 @@ pub struct Proposal {
     /// The files the services' Dockerfiles copy into their images: inputs of those services
     /// (`affected` counts them already; nothing to write).
     pub image_inputs: Vec<ImageInput>,
+    /// `inputs` for services whose Dockerfile lies outside their directory (named after them):
+    /// the Dockerfile and the files it copies that nothing takes yet.
+    pub inputs: Vec<InputsProposal>,
     /// Dockerfiles monoship cannot read: their services fail closed on any change.
     pub unreadable_dockerfiles: Vec<UnreadableDockerfile>,
     /// Tracked files a change to which fails closed with the configuration as it is.
@@ -44,6 +48,16 @@ pub struct ImageInput {
     pub path: String,
     pub dockerfile: String,
     pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputsProposal {
+    pub service: String,
+    /// The manifest whose `[package.metadata.monoship]` takes them (`init` does not edit it).
+    pub manifest: String,
+    pub dockerfile: String,
+    /// Globs to add to the service's `inputs`.
+    pub inputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,7 +125,8 @@ pub fn propose(
         states.push((path.clone(), state));
     }
     image_inputs.sort_by(|a, b| (&a.service, &a.path).cmp(&(&b.service, &b.path)));
-    let (ignore, remaining) = classify(&states);
+    let (ignore, mut remaining) = classify(&states);
+    let inputs = outside_dockerfiles(ws, &states, &mut remaining);
     let unreadable_dockerfiles = owners
         .copies
         .failures
@@ -129,10 +144,75 @@ pub fn propose(
     Ok(Proposal {
         ignore,
         image_inputs,
+        inputs,
         unreadable_dockerfiles,
         unowned,
         remaining,
     })
+}
+
+/// `inputs` for each still-unowned Dockerfile outside every package that is named after one
+/// service (`docker/users.Dockerfile`, `docker/users/Dockerfile`, `ops/Dockerfile.users`): the
+/// Dockerfile and the unowned files it copies into the image, which leave `remaining`.
+fn outside_dockerfiles(
+    ws: &Workspace,
+    states: &[(String, State)],
+    remaining: &mut Vec<Remaining>,
+) -> Vec<InputsProposal> {
+    let mut out = Vec::new();
+    let dockerfiles: Vec<String> = remaining
+        .iter()
+        .map(|r| r.path.clone())
+        .filter(|p| categories::is_dockerfile_name(p))
+        .collect();
+    for path in dockerfiles {
+        let Some(service) = named_service(ws, &path) else {
+            continue;
+        };
+        let mut copies = ImageCopies::none(ws);
+        if let Err(why) = copies.add(ws, service, &path) {
+            if let Some(r) = remaining.iter_mut().find(|r| r.path == path) {
+                r.why = format!("cannot read it: {why}");
+            }
+            continue;
+        }
+        let mut taken = vec![path.clone()];
+        taken.extend(
+            states
+                .iter()
+                .filter(|(p, s)| *s == State::Unowned && !copies.inputs(p).is_empty())
+                .map(|(p, _)| p.clone()),
+        );
+        remaining.retain(|r| !taken.contains(&r.path));
+        let s = &ws.services[service];
+        out.push(InputsProposal {
+            service: s.name.clone(),
+            manifest: match s.dir.as_str() {
+                "" => "Cargo.toml".into(),
+                dir => format!("{dir}/Cargo.toml"),
+            },
+            dockerfile: path,
+            inputs: taken.iter().map(|p| escape(p)).collect(),
+        });
+    }
+    out
+}
+
+/// The service a Dockerfile's name (or, for a plain `Dockerfile`, its directory's) names.
+fn named_service(ws: &Workspace, path: &str) -> Option<usize> {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let stem = file
+        .strip_prefix("Dockerfile")
+        .or_else(|| file.strip_suffix("Dockerfile"))
+        .unwrap_or(file)
+        .trim_matches(|c| c == '.' || c == '-' || c == '_');
+    let name = match stem {
+        "" => dir.rsplit('/').next().unwrap_or(""),
+        stem => stem,
+    };
+    ws.services
+        .iter()
+        .position(|s| s.name == name || s.package == name)
 }
 
 /// The `ignore` globs for the unowned files of `states` (every tracked file, sorted or not),

@@ -14,7 +14,7 @@ fn check_proposes_ignore_globs_and_says_what_still_fails_closed() {
     assert_eq!(run.code, 1, "{}", run.all_output());
     assert!(
         run.stderr
-            .contains("error: 13 tracked file(s) would fail closed"),
+            .contains("error: 15 tracked file(s) would fail closed"),
         "{}",
         run.stderr
     );
@@ -48,7 +48,16 @@ fn check_proposes_ignore_globs_and_says_what_still_fails_closed() {
         .iter()
         .map(|r| r["path"].as_str().unwrap())
         .collect();
-    assert_eq!(remaining, [".dockerignore", "config/orders.toml"]);
+    assert_eq!(remaining, [".dockerignore", "tools/gen.sh"]);
+    assert_eq!(
+        p["inputs"],
+        serde_json::json!([{
+            "service": "orders",
+            "manifest": "apps/orders/Cargo.toml",
+            "dockerfile": "docker/orders.Dockerfile",
+            "inputs": ["docker/orders.Dockerfile", "config/orders.toml"],
+        }])
+    );
     let copied: Vec<(&str, &str, u64)> = p["image_inputs"]
         .as_array()
         .unwrap()
@@ -143,7 +152,12 @@ fn init_dry_run_writes_nothing_and_init_writes_the_proposal() {
     assert_eq!(p["ignore"], serde_json::json!([]));
     assert_eq!(
         p["unowned"],
-        serde_json::json!([".dockerignore", "config/orders.toml"])
+        serde_json::json!([
+            ".dockerignore",
+            "config/orders.toml",
+            "docker/orders.Dockerfile",
+            "tools/gen.sh"
+        ])
     );
 }
 
@@ -172,7 +186,13 @@ fn after_init_a_replay_fails_closed_only_where_it_should() {
     assert_eq!(zero, [true; 4]);
 
     f.run(&["init"]).ok();
-    f.commit("monoship init");
+    // The `inputs` the proposal names for orders, added by hand as init leaves them to us.
+    f.append(
+        "apps/orders/Cargo.toml",
+        "[package.metadata.monoship]\n\
+         inputs = [\"docker/orders.Dockerfile\", \"config/orders.toml\"]\n",
+    );
+    f.commit("monoship init, and the inputs of orders");
     let all = ["billing", "orders", "users"];
     for paths in [
         &[".circleci/config.yml", ".gitlab-ci.yml"][..],
@@ -200,8 +220,14 @@ fn after_init_a_replay_fails_closed_only_where_it_should() {
     // The crate graph as before.
     let r = touch(&f, &["crates/db/src/lib.rs"]);
     assert_exactly(&r, &["orders", "users"], &["billing"]);
+    // What the orders Dockerfile outside its directory copies: orders alone.
+    for p in ["config/orders.toml", "docker/orders.Dockerfile"] {
+        let r = touch(&f, &[p]);
+        assert_exactly(&r, &["orders"], &["billing", "users"]);
+        assert_reason(&r, "orders", "input", Some(p), Some(&["orders"]));
+    }
     // Justified: a root file Docker builds read, and one nothing recognizes.
-    for p in [".dockerignore", "config/orders.toml"] {
+    for p in [".dockerignore", "tools/gen.sh"] {
         let r = touch(&f, &[p]);
         assert_eq!(r["unowned_paths"], serde_json::json!([p]), "{r:#}");
         assert_eq!(names(&r), all);

@@ -99,3 +99,15 @@ fn a_directory_holding_package_files_gets_a_glob_per_file() {
     assert_eq!(got, ["web/package.json", "web/index.js"]);
     assert!(remaining.is_empty());
 }
+
+#[test]
+fn a_dockerfile_outside_packages_is_named_after_its_service() {
+    let ws = crate::workspace::fake(&["users", "orders"]);
+    let named = |p: &str| named_service(&ws, p).map(|i| ws.services[i].name.as_str());
+    assert_eq!(named("docker/users.Dockerfile"), Some("users"));
+    assert_eq!(named("docker/orders/Dockerfile"), Some("orders"));
+    assert_eq!(named("ops/Dockerfile.users"), Some("users"));
+    assert_eq!(named("ops/Dockerfile-orders"), Some("orders"));
+    assert_eq!(named("docker/Dockerfile"), None);
+    assert_eq!(named("docker/base.Dockerfile"), None);
+}

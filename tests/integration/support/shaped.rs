@@ -8,7 +8,8 @@ use super::tiny::{self, Crate};
 
 /// `users` and `orders` use `crates/db`; `billing` uses nothing. `apps/users/Dockerfile` is
 /// built from the workspace root and copies `config/users.toml` and `assets/users/` into the
-/// image (and the workspace's sources for the cargo build).
+/// image (and the workspace's sources for the cargo build); `docker/orders.Dockerfile`, outside
+/// every package, copies `config/orders.toml`; nothing recognizes `tools/gen.sh`.
 pub fn workspace() -> Fleet {
     let db = "[dependencies]\ndb = { path = \"../../crates/db\" }\n";
     let main = "fn main() { println!(\"{}\", db::NAME); }\n";
@@ -45,6 +46,8 @@ pub fn workspace() -> Fleet {
             (".dockerignore", "target\n**/*.md\n"),
             ("config/users.toml", "port = 8080\n"),
             ("config/orders.toml", "port = 8081\n"),
+            ("docker/orders.Dockerfile", ORDERS_DOCKERFILE),
+            ("tools/gen.sh", "#!/bin/sh\n"),
             ("assets/users/logo.svg", "<svg/>\n"),
             ("assets/users/README.md", "not in the image\n"),
             (".circleci/config.yml", "version: 2.1\n"),
@@ -62,6 +65,17 @@ pub fn workspace() -> Fleet {
         ],
     )
 }
+
+/// A Dockerfile outside the service's directory, named after it.
+pub const ORDERS_DOCKERFILE: &str = "\
+FROM docker.io/library/rust:1.88 AS build
+WORKDIR /app
+COPY . .
+RUN cargo build --release -p orders
+FROM gcr.io/distroless/cc-debian12
+COPY --from=build /app/target/release/orders /orders
+COPY config/orders.toml /etc/orders.toml
+";
 
 pub const USERS_DOCKERFILE: &str = "\
 # syntax=docker/dockerfile:1
