@@ -73,11 +73,21 @@ pub fn human(p: &Proposal, verbose: bool) -> String {
                 vec![format!("  {}", g.glob), files, g.why.clone()]
             })
             .collect();
-        for line in output::table(&rows) {
-            t.push_str(line.trim_end());
-            t.push('\n');
-        }
+        push_table(&mut t, &rows);
     }
+    t.push_str(&dockerfiles(p));
+    if !p.remaining.is_empty() {
+        t.push_str(&remaining(p, verbose));
+    } else if !p.unowned.is_empty() {
+        t.push_str("with the proposal applied, nothing would fail closed\n");
+    }
+    t
+}
+
+/// What the services' Dockerfiles copy, the `inputs` proposed for those outside their
+/// directories, and those that cannot be read.
+fn dockerfiles(p: &Proposal) -> String {
+    let mut t = String::new();
     if !p.image_inputs.is_empty() {
         t.push_str("copied into images by the services' Dockerfiles (inputs of those services):\n");
         let rows: Vec<Vec<String>> = p
@@ -91,10 +101,7 @@ pub fn human(p: &Proposal, verbose: bool) -> String {
                 ]
             })
             .collect();
-        for line in output::table(&rows) {
-            t.push_str(line.trim_end());
-            t.push('\n');
-        }
+        push_table(&mut t, &rows);
     }
     if !p.inputs.is_empty() {
         t.push_str(
@@ -117,12 +124,14 @@ pub fn human(p: &Proposal, verbose: bool) -> String {
             d.service, d.why, d.service
         ));
     }
-    if !p.remaining.is_empty() {
-        t.push_str(&remaining(p, verbose));
-    } else if !p.unowned.is_empty() {
-        t.push_str("with the proposal applied, nothing would fail closed\n");
-    }
     t
+}
+
+fn push_table(t: &mut String, rows: &[Vec<String>]) {
+    for line in output::table(rows) {
+        t.push_str(line.trim_end());
+        t.push('\n');
+    }
 }
 
 /// What would still fail closed, by top-level directory; each path with why when there are
