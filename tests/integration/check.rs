@@ -232,4 +232,22 @@ fn after_init_a_replay_fails_closed_only_where_it_should() {
         assert_eq!(r["unowned_paths"], serde_json::json!([p]), "{r:#}");
         assert_eq!(names(&r), all);
     }
+    // Declared by hand, nothing fails closed any more, and check says so.
+    f.replace(
+        "Cargo.toml",
+        "# global-inputs = [\"deploy/base/**\"]",
+        "global-inputs = [\".dockerignore\"]",
+    );
+    f.replace(
+        "Cargo.toml",
+        "\"deploy/k8s/**\",",
+        "\"deploy/k8s/**\", \"tools/gen.sh\",",
+    );
+    let check = f.run(&["check"]);
+    check.ok();
+    assert!(
+        check.stdout.starts_with("nothing fails closed"),
+        "{}",
+        check.stdout
+    );
 }
