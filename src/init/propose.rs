@@ -263,7 +263,8 @@ fn dir_globs(dir: &str, why: &str, paths: &[&str], states: &[(String, State)]) -
         .iter()
         .filter(|(p, s)| match s {
             State::Ignored => false,
-            State::Unowned => !paths.contains(&p.as_str()),
+            // A file of a nested project (`web/admin/`) has a glob of its own.
+            State::Unowned => categories::build_readable(p).is_some(),
             State::Owned | State::InPackage => true,
         })
         .map(|(p, _)| p.as_str())

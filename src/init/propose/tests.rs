@@ -111,3 +111,18 @@ fn a_dockerfile_outside_packages_is_named_after_its_service() {
     assert_eq!(named("docker/Dockerfile"), None);
     assert_eq!(named("docker/base.Dockerfile"), None);
 }
+
+#[test]
+fn a_nested_project_needs_no_exceptions_in_its_parent() {
+    use State::*;
+    let s = states(&[
+        ("web/package.json", Unowned),
+        ("web/index.js", Unowned),
+        ("web/admin/package.json", Unowned),
+        ("web/admin/a.js", Unowned),
+    ]);
+    let (globs, remaining) = classify(&s);
+    let got: Vec<&str> = globs.iter().map(|g| g.glob.as_str()).collect();
+    assert_eq!(got, ["web/**", "web/admin/**"]);
+    assert!(remaining.is_empty());
+}
