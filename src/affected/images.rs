@@ -4,8 +4,10 @@
 //! A service's Dockerfiles are the `Dockerfile*` files in its package directory (at any depth,
 //! not in a nested package, `target/` or a hidden directory), read from the working tree. Each is
 //! read as built from the workspace root (`docker build -f apps/users/Dockerfile .`, the context
-//! of `Dockerfile.monoship` and `monoship build --builder docker|podman`), with the
-//! `.dockerignore` beside it (`Dockerfile.dockerignore`) or else the workspace root's.
+//! of `Dockerfile.monoship` and `monoship build --builder docker|podman`) and, when the
+//! workspace is a directory of a larger git work tree, also as built from that tree's root;
+//! each with the `.dockerignore` beside it (`Dockerfile.dockerignore`) or else the context
+//! root's.
 //!
 //! A copied file is an input of the image unless the crate graph already decides about it: a
 //! source that is a directory holding a workspace package (`COPY . .`, `COPY crates ./crates`,
@@ -20,12 +22,23 @@ use std::path::Path;
 /// The Dockerfiles of every service, read.
 #[derive(Debug, Default)]
 pub struct ImageCopies {
-    /// (service index, workspace-relative Dockerfile path, its sources).
-    dockerfiles: Vec<(usize, String, Sources)>,
+    /// (service index, workspace-relative Dockerfile path, its sources in each context).
+    dockerfiles: Vec<(usize, String, Vec<Context>)>,
+    /// The git work tree's root and the workspace's directory in it (with a `/`), when the
+    /// workspace is below it: a second build context.
+    outer: Option<(std::path::PathBuf, String)>,
     /// Dockerfiles that cannot be read: (service index, what and where).
     pub failures: Vec<(usize, String)>,
     /// Every package directory (workspace-relative; `""` for a root package).
     package_dirs: Vec<String>,
+}
+
+/// A Dockerfile's sources as built in one context: the workspace root (`prefix` `""`) or the
+/// git work tree's root above it (`prefix`: the workspace's directory there, with a `/`).
+#[derive(Debug)]
+struct Context {
+    prefix: String,
+    sources: Sources,
 }
 
 /// A file that a service's Dockerfile copies into its image.
@@ -55,8 +68,15 @@ impl ImageCopies {
 
     /// No Dockerfile yet, for [`ImageCopies::add`].
     pub fn none(ws: &Workspace) -> ImageCopies {
+        let root = std::fs::canonicalize(&ws.root).unwrap_or_else(|_| ws.root.clone());
+        let outer = crate::changes::Git::open(&root).ok().and_then(|git| {
+            let dir = root.strip_prefix(git.workdir()).ok()?;
+            let dir = workspace::rel(Path::new(""), dir);
+            (!dir.is_empty()).then(|| (git.workdir().to_path_buf(), format!("{dir}/")))
+        });
         ImageCopies {
             package_dirs: ws.packages.iter().map(|p| p.dir.clone()).collect(),
+            outer,
             ..ImageCopies::default()
         }
     }
@@ -70,13 +90,24 @@ impl ImageCopies {
             "{}.dockerignore",
             path.file_name().unwrap_or_default().to_string_lossy()
         ));
-        let ignore = if beside.is_file() {
-            beside
-        } else {
-            ws.root.join(".dockerignore")
+        let ignore = |context: &Path| {
+            if beside.is_file() {
+                beside.clone()
+            } else {
+                context.join(".dockerignore")
+            }
         };
-        let sources = read(&path, &ignore, &ws.root)?;
-        self.dockerfiles.push((service, file.to_string(), sources));
+        let mut contexts = vec![Context {
+            prefix: String::new(),
+            sources: read(&path, &ignore(&ws.root), &ws.root)?,
+        }];
+        if let Some((git_root, prefix)) = &self.outer {
+            contexts.push(Context {
+                prefix: prefix.clone(),
+                sources: read(&path, &ignore(git_root), &ws.root)?,
+            });
+        }
+        self.dockerfiles.push((service, file.to_string(), contexts));
         Ok(())
     }
 
@@ -86,9 +117,14 @@ impl ImageCopies {
             return Vec::new();
         }
         let mut out: Vec<DockerfileInput> = Vec::new();
-        for (service, dockerfile, sources) in &self.dockerfiles {
-            let copied = sources.copies(path);
-            let Some(c) = copied.iter().find(|c| !self.build_copy(path, c)) else {
+        for (service, dockerfile, contexts) in &self.dockerfiles {
+            let copy = contexts.iter().find_map(|ctx| {
+                let copied = ctx.sources.copies(&format!("{}{path}", ctx.prefix));
+                copied
+                    .into_iter()
+                    .find(|c| !self.build_copy(path, &ctx.prefix, c))
+            });
+            let Some(c) = copy else {
                 continue;
             };
             if !out.iter().any(|d| d.service == *service) {
@@ -102,15 +138,21 @@ impl ImageCopies {
         out
     }
 
-    /// Whether a copy is one of a directory holding a workspace package (for the cargo build).
-    fn build_copy(&self, path: &str, c: &Copied) -> bool {
-        c.root != path
-            && (c.root.is_empty()
-                || self.package_dirs.iter().any(|d| {
-                    d == &c.root
-                        || d.strip_prefix(c.root.as_str())
-                            .is_some_and(|r| r.starts_with('/'))
-                }))
+    /// Whether a copy of `path` in the context of `prefix` is one of a directory holding a
+    /// workspace package (for the cargo build).
+    fn build_copy(&self, path: &str, prefix: &str, c: &Copied) -> bool {
+        if c.root.len() == prefix.len() + path.len() {
+            return false; // the file itself
+        }
+        // A directory above the workspace root holds all of it.
+        let Some(root) = c.root.strip_prefix(prefix) else {
+            return true;
+        };
+        root.is_empty()
+            || self
+                .package_dirs
+                .iter()
+                .any(|d| d == root || d.strip_prefix(root).is_some_and(|r| r.starts_with('/')))
     }
 }
 
@@ -200,8 +242,21 @@ mod tests {
         let text = "FROM x\nCOPY . .\nCOPY crates ./crates\nCOPY config ./config\n\
                     COPY crates/assets/static /srv\nCOPY Cargo.toml Cargo.lock ./\n";
         let sources = Sources::new(text, DockerIgnore::default()).unwrap();
+        let outer = Sources::new(text, DockerIgnore::default()).unwrap();
+        let contexts = vec![
+            Context {
+                prefix: String::new(),
+                sources,
+            },
+            // Built from the repository root, with the workspace in `ws/`.
+            Context {
+                prefix: "ws/".into(),
+                sources: outer,
+            },
+        ];
         let copies = ImageCopies {
-            dockerfiles: vec![(0, "apps/a/Dockerfile".into(), sources)],
+            dockerfiles: vec![(0, "apps/a/Dockerfile".into(), contexts)],
+            outer: None,
             failures: Vec::new(),
             package_dirs: vec!["apps/a".into(), "crates/assets".into()],
         };
@@ -212,5 +267,31 @@ mod tests {
         assert!(lines("Cargo.lock").is_empty());
         assert!(lines("crates/assets/static/gen.rs").is_empty());
         assert!(lines("web/index.html").is_empty());
+    }
+
+    #[test]
+    fn a_dockerfile_built_from_the_repository_root_above_the_workspace() {
+        // The workspace is `bridge/` of the repository, built with the repository as context.
+        let text = "FROM x\nCOPY rust /app/rust\nCOPY bridge /app/bridge\n\
+                    COPY bridge/scripts/check.sh /bin/\n";
+        let context = |prefix: &str| Context {
+            prefix: prefix.into(),
+            sources: Sources::new(text, DockerIgnore::default()).unwrap(),
+        };
+        let copies = ImageCopies {
+            dockerfiles: vec![(
+                0,
+                "Dockerfile".into(),
+                vec![context(""), context("bridge/")],
+            )],
+            outer: None,
+            failures: Vec::new(),
+            package_dirs: vec!["svix-bridge".into()],
+        };
+        let lines = |p: &str| -> Vec<usize> { copies.inputs(p).iter().map(|d| d.line).collect() };
+        assert_eq!(lines("scripts/check.sh"), [4]);
+        // `COPY bridge …` is the whole workspace: for the cargo build.
+        assert!(lines("svix-bridge/config.yaml").is_empty());
+        assert!(lines("notes.txt").is_empty());
     }
 }

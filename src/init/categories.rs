@@ -62,6 +62,12 @@ const TOOL_FILES: &[&str] = &[
     ".yamllint",
     ".prettierrc",
     ".gitlint",
+    "nextest.toml",
+    "justfile",
+    "Justfile",
+    ".justfile",
+    "Taskfile.yml",
+    "Taskfile.yaml",
 ];
 
 /// The files that mark a directory as a project in another language, and what it is.
@@ -163,6 +169,9 @@ pub fn category(path: &str, projects: &[(String, String)]) -> Option<(Root, Stri
     if top.is_none() && (MARKERS.iter().any(|(m, _)| *m == name) || PROJECT_FILES.contains(&name)) {
         return Some((file(), "another language's project file".into()));
     }
+    if is_compose(name) {
+        return Some((file(), "container compose file (local development)".into()));
+    }
     if is_sample(name) {
         return Some((file(), "sample configuration".into()));
     }
@@ -171,6 +180,14 @@ pub fn category(path: &str, projects: &[(String, String)]) -> Option<(Root, Stri
 
 fn name(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(_, n)| n)
+}
+
+/// `docker-compose.yml`, `compose.override.yaml`, `testing-docker-compose.yml`.
+fn is_compose(name: &str) -> bool {
+    let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
+    yaml && (name.starts_with("compose.")
+        || name.starts_with("docker-compose")
+        || name.contains("-compose."))
 }
 
 /// `app.toml.example`, `config.sample.yaml`, `.env.dist`.
@@ -219,6 +236,15 @@ mod tests {
             file("config/app.toml.example")
         );
         assert_eq!(root("rustfmt.toml"), file("rustfmt.toml"));
+        assert_eq!(root(".config/nextest.toml"), file(".config/nextest.toml"));
+        assert_eq!(root(".justfile"), file(".justfile"));
+        for p in [
+            "docker-compose.yml",
+            "compose.yaml",
+            "testing-docker-compose.yml",
+        ] {
+            assert_eq!(root(p), file(p), "{p}");
+        }
         assert!(cat("tools/py/pyproject.toml").unwrap().1.contains("Python"));
         // Not recognized: left to fail closed.
         for p in [

@@ -8,7 +8,7 @@ use crate::affected::images::ImageCopies;
 use crate::affected::owners::{Owner, Owners};
 use crate::workspace::Workspace;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// A directory with more files that a build could read than this gets no glob of its own.
@@ -125,7 +125,8 @@ pub fn propose(
         states.push((path.clone(), state));
     }
     image_inputs.sort_by(|a, b| (&a.service, &a.path).cmp(&(&b.service, &b.path)));
-    let (ignore, mut remaining) = classify(&states);
+    let keep = copied_by_other_dockerfiles(ws, &states);
+    let (ignore, mut remaining) = classify(&states, &keep);
     let inputs = outside_dockerfiles(ws, &states, &mut remaining);
     let unreadable_dockerfiles = owners
         .copies
@@ -149,6 +150,44 @@ pub fn propose(
         unowned,
         remaining,
     })
+}
+
+/// The unowned files that a Dockerfile other than the services' own copies into an image (a
+/// root `Dockerfile*`, one outside every package, one of a package that is no service), each
+/// with why it is no `ignore` candidate. When one of them cannot be read, what it copies is not
+/// known, and no unowned file is a candidate.
+fn copied_by_other_dockerfiles(
+    ws: &Workspace,
+    states: &[(String, State)],
+) -> HashMap<String, String> {
+    let mut copies = ImageCopies::none(ws);
+    let mut unreadable = None;
+    for (path, _) in states {
+        if categories::is_dockerfile_name(path) {
+            // The service index is not used: only the Dockerfile and the line are.
+            if let Err(why) = copies.add(ws, 0, path) {
+                unreadable.get_or_insert(why);
+            }
+        }
+    }
+    let unowned = states.iter().filter(|(_, s)| *s == State::Unowned);
+    let mut keep = HashMap::new();
+    for (path, _) in unowned {
+        let why = match (&unreadable, copies.inputs(path).first()) {
+            (Some(why), _) => format!(
+                "not proposed for `ignore`: a Dockerfile cannot be read ({why}), so what it \
+                 copies is not known"
+            ),
+            (None, Some(d)) => format!(
+                "copied into an image by {}:{}, whose services are not known: declare it in \
+                 `global-inputs` or the `inputs` of the service it builds",
+                d.dockerfile, d.line
+            ),
+            (None, None) => continue,
+        };
+        keep.insert(path.clone(), why);
+    }
+    keep
 }
 
 /// `inputs` for each still-unowned Dockerfile outside every package that is named after one
@@ -217,11 +256,21 @@ fn named_service(ws: &Workspace, path: &str) -> Option<usize> {
 
 /// The `ignore` globs for the unowned files of `states` (every tracked file, sorted or not),
 /// and the unowned files no glob takes, each with why.
-pub fn classify(states: &[(String, State)]) -> (Vec<IgnoreGlob>, Vec<Remaining>) {
+pub fn classify(
+    states: &[(String, State)],
+    keep: &HashMap<String, String>,
+) -> (Vec<IgnoreGlob>, Vec<Remaining>) {
     let projects = projects(states);
     let mut roots: BTreeMap<Root, (String, Vec<&str>)> = BTreeMap::new();
     let mut remaining = Vec::new();
     for (path, _) in states.iter().filter(|(_, s)| *s == State::Unowned) {
+        if let Some(why) = keep.get(path) {
+            remaining.push(Remaining {
+                path: path.clone(),
+                why: why.clone(),
+            });
+            continue;
+        }
         match categories::category(path, &projects) {
             Some((root, why)) => roots.entry(root).or_insert((why, Vec::new())).1.push(path),
             None => remaining.push(Remaining {
@@ -241,7 +290,7 @@ pub fn classify(states: &[(String, State)]) -> (Vec<IgnoreGlob>, Vec<Remaining>)
                 files: 1,
                 why,
             }),
-            Root::Dir(d) => globs.extend(dir_globs(&d, &why, &paths, states)),
+            Root::Dir(d) => globs.extend(dir_globs(&d, &why, &paths, states, keep)),
         }
     }
     // By top-level directory (a `!` glob stays after the one it takes back from).
@@ -253,7 +302,13 @@ pub fn classify(states: &[(String, State)]) -> (Vec<IgnoreGlob>, Vec<Remaining>)
 /// `DIR/**` for a directory of files no build reads, with a `!` glob for each file in it that
 /// another rule takes or a build could read; one glob per file instead when it holds package
 /// files or more than [`MAX_EXCEPTIONS`] such files.
-fn dir_globs(dir: &str, why: &str, paths: &[&str], states: &[(String, State)]) -> Vec<IgnoreGlob> {
+fn dir_globs(
+    dir: &str,
+    why: &str,
+    paths: &[&str],
+    states: &[(String, State)],
+    keep: &HashMap<String, String>,
+) -> Vec<IgnoreGlob> {
     let prefix = format!("{dir}/");
     let inside: Vec<&(String, State)> = states
         .iter()
@@ -264,7 +319,7 @@ fn dir_globs(dir: &str, why: &str, paths: &[&str], states: &[(String, State)]) -
         .filter(|(p, s)| match s {
             State::Ignored => false,
             // A file of a nested project (`web/admin/`) has a glob of its own.
-            State::Unowned => categories::build_readable(p).is_some(),
+            State::Unowned => categories::build_readable(p).is_some() || keep.contains_key(p),
             State::Owned | State::InPackage => true,
         })
         .map(|(p, _)| p.as_str())

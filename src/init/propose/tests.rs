@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::HashMap;
 
 fn states(list: &[(&str, State)]) -> Vec<(String, State)> {
     list.iter().map(|(p, s)| (p.to_string(), *s)).collect()
@@ -25,7 +26,7 @@ fn whole_directories_of_files_no_build_reads() {
         (".dockerignore", Unowned),
         ("rustfmt.toml", Unowned),
     ]);
-    let (globs, remaining) = classify(&s);
+    let (globs, remaining) = classify(&s, &HashMap::new());
     let got: Vec<(&str, &str, usize)> = globs
         .iter()
         .map(|g| (g.glob.as_str(), g.group.as_str(), g.files))
@@ -61,7 +62,7 @@ fn what_a_build_could_read_stays_out_of_the_globs() {
         ("tools/py/src/a.py", Unowned),
         ("odd[1]/x.example", Unowned),
     ]);
-    let (globs, remaining) = classify(&s);
+    let (globs, remaining) = classify(&s, &HashMap::new());
     let got: Vec<&str> = globs.iter().map(|g| g.glob.as_str()).collect();
     assert_eq!(
         got,
@@ -94,7 +95,7 @@ fn a_directory_holding_package_files_gets_a_glob_per_file() {
         ("web/index.js", Unowned),
         ("web/wasm/src/lib.rs", InPackage),
     ]);
-    let (globs, remaining) = classify(&s);
+    let (globs, remaining) = classify(&s, &HashMap::new());
     let got: Vec<&str> = globs.iter().map(|g| g.glob.as_str()).collect();
     assert_eq!(got, ["web/package.json", "web/index.js"]);
     assert!(remaining.is_empty());
@@ -121,8 +122,26 @@ fn a_nested_project_needs_no_exceptions_in_its_parent() {
         ("web/admin/package.json", Unowned),
         ("web/admin/a.js", Unowned),
     ]);
-    let (globs, remaining) = classify(&s);
+    let (globs, remaining) = classify(&s, &HashMap::new());
     let got: Vec<&str> = globs.iter().map(|g| g.glob.as_str()).collect();
     assert_eq!(got, ["web/**", "web/admin/**"]);
     assert!(remaining.is_empty());
+}
+
+#[test]
+fn what_another_dockerfile_copies_is_kept_out_of_the_globs() {
+    use State::*;
+    let s = states(&[
+        ("scripts/check-deps.sh", Unowned),
+        ("scripts/release.sh", Unowned),
+    ]);
+    let keep = HashMap::from([(
+        "scripts/check-deps.sh".to_string(),
+        "copied into an image by Dockerfile:87".to_string(),
+    )]);
+    let (globs, remaining) = classify(&s, &keep);
+    let got: Vec<&str> = globs.iter().map(|g| g.glob.as_str()).collect();
+    assert_eq!(got, ["scripts/**", "!scripts/check-deps.sh"]);
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0].why, "copied into an image by Dockerfile:87");
 }
