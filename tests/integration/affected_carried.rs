@@ -280,3 +280,28 @@ fn a_file_a_dockerfile_copies_affects_that_service() {
         "{r:#}"
     );
 }
+
+#[test]
+fn a_dockerfile_built_from_the_repository_root_above_the_workspace() {
+    // The workspace is `ws/` of the repository; the users image is built from the repository's
+    // root, so its sources name `ws/...`.
+    let f = Fleet::nested_in("ws");
+    f.write(
+        "apps/users/Dockerfile",
+        "FROM rust AS build\nCOPY ws /src/ws\nRUN cargo build -p users\n\
+         FROM debian\nCOPY ws/config/users.toml /etc/users.toml\n",
+    );
+    f.write("config/users.toml", "a = 1\n");
+    f.commit("users image");
+    f.append("config/users.toml", "b = 2\n");
+    f.commit("users config");
+    let r = last_commit(&f);
+    assert_eq!(crate::support::fleet::names(&r), ["users"], "{r:#}");
+    assert_reason(
+        &r,
+        "users",
+        "dockerfile-copy",
+        Some("config/users.toml"),
+        Some(&["users"]),
+    );
+}
