@@ -204,7 +204,7 @@ fn service_dockerfiles(root: &Path, dir: &str, package_dirs: &[String]) -> Vec<s
                 if !skip {
                     stack.push(path);
                 }
-            } else if ty.is_file()
+            } else if path.is_file()
                 && name.starts_with("Dockerfile")
                 && !name.ends_with(".dockerignore")
             {

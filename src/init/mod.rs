@@ -199,8 +199,8 @@ fn ignore_text(proposed: &[propose::IgnoreGlob]) -> String {
     for g in proposed {
         let files = match g.files {
             0 => String::new(),
-            1 => " (1 file)".to_string(),
-            n => format!(" ({n} files)"),
+            1 => ": 1 file".to_string(),
+            n => format!(": {n} files"),
         };
         t.push_str(&format!(
             "    {}, # {}{files}\n",
@@ -434,7 +434,7 @@ mod tests {
         let table = table_text(&d);
         assert!(
             table.contains(
-                "ignore = [\n    \"deploy/k8s/**\",\n    \".circleci/**\", # CI configuration (3 files)\n    \"!tools/py/schema.json\", # a build could read it\n]\n"
+                "ignore = [\n    \"deploy/k8s/**\",\n    \".circleci/**\", # CI configuration: 3 files\n    \"!tools/py/schema.json\", # a build could read it\n]\n"
             ),
             "{table}"
         );

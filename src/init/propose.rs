@@ -357,7 +357,8 @@ fn dir_globs(
 /// The directories outside packages (not the root) holding a marker file of another
 /// language's project.
 fn projects(states: &[(String, State)]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    // Each directory with the first of MARKERS it holds (`pyproject.toml` before `poetry.lock`).
+    let mut found: BTreeMap<&str, usize> = BTreeMap::new();
     for (path, state) in states {
         if *state == State::InPackage {
             continue;
@@ -365,13 +366,18 @@ fn projects(states: &[(String, State)]) -> Vec<(String, String)> {
         let Some((dir, name)) = path.rsplit_once('/') else {
             continue;
         };
-        if let Some((marker, what)) = categories::MARKERS.iter().find(|(m, _)| *m == name)
-            && !out.iter().any(|(d, _)| d == dir)
-        {
-            out.push((dir.to_string(), format!("{what} ({marker})")));
+        if let Some(i) = categories::MARKERS.iter().position(|(m, _)| *m == name) {
+            let best = found.entry(dir).or_insert(i);
+            *best = (*best).min(i);
         }
     }
-    out
+    found
+        .into_iter()
+        .map(|(dir, i)| {
+            let (marker, what) = categories::MARKERS[i];
+            (dir.to_string(), format!("{what} ({marker})"))
+        })
+        .collect()
 }
 
 /// The top-level directory of `path` (`web/`), or `path` itself for a file of the root.

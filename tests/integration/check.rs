@@ -130,7 +130,7 @@ fn init_dry_run_writes_nothing_and_init_writes_the_proposal() {
     assert_eq!(f.read("Cargo.toml"), before);
     assert!(
         dry.stdout
-            .contains("    \"web/**\", # JavaScript project (package.json) (3 files)\n"),
+            .contains("    \"web/**\", # JavaScript project (package.json): 3 files\n"),
         "{}",
         dry.stdout
     );
@@ -141,6 +141,16 @@ fn init_dry_run_writes_nothing_and_init_writes_the_proposal() {
         dry.stderr
     );
 
+    {
+        let _redacted = snapshot::redact()
+            .pattern(
+                r"`monoship init` \d+\.\d+\.\d+",
+                "`monoship init` [VERSION]",
+            )
+            .pattern(r#"# namespace = "[^"]*""#, r#"# namespace = "[DIR]""#)
+            .scope();
+        insta::assert_snapshot!("init_dry_run_shaped", dry.stdout);
+    }
     let run = f.run(&["init"]);
     run.ok();
     assert_eq!(run.stdout, dry.stdout);
