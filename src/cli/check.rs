@@ -105,8 +105,8 @@ fn dockerfiles(p: &Proposal) -> String {
     }
     if !p.inputs.is_empty() {
         t.push_str(
-            "proposed `inputs` for Dockerfiles outside the services' directories (in each \
-             service's [package.metadata.monoship]; init does not edit it):\n",
+            "proposed `inputs` for Dockerfiles outside the services' directories (`init` adds \
+             them to each service's [package.metadata.monoship]):\n",
         );
         for i in &p.inputs {
             let list: Vec<String> = i.inputs.iter().map(|g| format!("{g:?}")).collect();

@@ -51,6 +51,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     if !args.dry_run {
         monoship::atomic::write(&path, updated.as_bytes())
             .map_err(error::io(path.display().to_string()))?;
+        write_inputs(&ws, &proposal, cli.quiet)?;
     }
 
     if detected.services.is_empty() {
@@ -91,4 +92,20 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
+}
+
+/// The proposed `inputs` of services, each added to its own manifest (written whole or not at
+/// all, like the root's).
+fn write_inputs(ws: &Workspace, proposal: &propose::Proposal, quiet: bool) -> Result<(), CliError> {
+    for i in &proposal.inputs {
+        let path = ws.root.join(&i.manifest);
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(error::io(name.clone()))?;
+        let updated = init::inputs::add_inputs(&text, &i.inputs, &path)?;
+        monoship::atomic::write(&path, updated.as_bytes()).map_err(error::io(name))?;
+        if !quiet {
+            eprintln!("added the inputs of {} to {}", i.service, i.manifest);
+        }
+    }
+    Ok(())
 }

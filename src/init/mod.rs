@@ -3,6 +3,7 @@
 //! keeps its bytes (formatting, comments, order).
 
 pub mod categories;
+pub mod inputs;
 pub mod propose;
 
 use crate::config::{self, WorkspaceConfig};

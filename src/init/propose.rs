@@ -53,7 +53,7 @@ pub struct ImageInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InputsProposal {
     pub service: String,
-    /// The manifest whose `[package.metadata.monoship]` takes them (`init` does not edit it).
+    /// The manifest whose `[package.metadata.monoship]` takes them (`init` adds them there).
     pub manifest: String,
     pub dockerfile: String,
     /// Globs to add to the service's `inputs`.

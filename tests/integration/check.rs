@@ -125,9 +125,11 @@ fn an_unreadable_dockerfile_fails_closed_for_its_service() {
 fn init_dry_run_writes_nothing_and_init_writes_the_proposal() {
     let f = shaped::workspace();
     let before = f.read("Cargo.toml");
+    let orders = f.read("apps/orders/Cargo.toml");
     let dry = f.run(&["init", "--dry-run"]);
     dry.ok();
     assert_eq!(f.read("Cargo.toml"), before);
+    assert_eq!(f.read("apps/orders/Cargo.toml"), orders);
     assert!(
         dry.stdout
             .contains("    \"web/**\", # JavaScript project (package.json): 3 files\n"),
@@ -162,12 +164,7 @@ fn init_dry_run_writes_nothing_and_init_writes_the_proposal() {
     assert_eq!(p["ignore"], serde_json::json!([]));
     assert_eq!(
         p["unowned"],
-        serde_json::json!([
-            ".dockerignore",
-            "config/orders.toml",
-            "docker/orders.Dockerfile",
-            "tools/gen.sh"
-        ])
+        serde_json::json!([".dockerignore", "tools/gen.sh"])
     );
 }
 
@@ -196,13 +193,16 @@ fn after_init_a_replay_fails_closed_only_where_it_should() {
     assert_eq!(zero, [true; 4]);
 
     f.run(&["init"]).ok();
-    // The `inputs` the proposal names for orders, added by hand as init leaves them to us.
-    f.append(
-        "apps/orders/Cargo.toml",
-        "[package.metadata.monoship]\n\
-         inputs = [\"docker/orders.Dockerfile\", \"config/orders.toml\"]\n",
+    // With the `inputs` the proposal names for orders in its own manifest.
+    assert!(
+        f.read("apps/orders/Cargo.toml").contains(
+            "\n[package.metadata.monoship]\n\
+             inputs = [\"docker/orders.Dockerfile\", \"config/orders.toml\"]\n"
+        ),
+        "{}",
+        f.read("apps/orders/Cargo.toml")
     );
-    f.commit("monoship init, and the inputs of orders");
+    f.commit("monoship init");
     let all = ["billing", "orders", "users"];
     for paths in [
         &[".circleci/config.yml", ".gitlab-ci.yml"][..],
