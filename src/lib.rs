@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod deploy;
+pub mod dockerfile;
 pub mod generate;
 pub mod globs;
 pub mod image;

@@ -6,7 +6,9 @@
 
 mod base;
 mod classify;
+pub mod images;
 pub mod manifest;
+pub mod owners;
 pub mod refs;
 mod settings;
 
@@ -71,6 +73,8 @@ pub enum ReasonKind {
     ImageFile,
     /// A `Dockerfile*` in the service's package directory changed.
     Dockerfile,
+    /// A file one of the service's Dockerfiles copies into its image changed.
+    DockerfileCopy,
     /// The analysis could not be trusted, so every service counts.
     FailClosed,
 }

@@ -72,6 +72,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
             return Err(CliError::Strict(why.clone()));
         }
     }
+    // A service failed closed alone (a Dockerfile that cannot be read).
+    let one = report
+        .affected
+        .iter()
+        .flat_map(|a| &a.reasons)
+        .find(|r| r.kind == ReasonKind::FailClosed);
+    if let (true, Some(r)) = (args.strict, one) {
+        return Err(CliError::Strict(r.text.clone()));
+    }
     Ok(exit::OK)
 }
 
@@ -120,7 +129,8 @@ fn chain(ws: &Workspace, service: &str, r: &Reason) -> String {
             | ReasonKind::BuildInput
             | ReasonKind::Input
             | ReasonKind::ImageFile
-            | ReasonKind::Dockerfile,
+            | ReasonKind::Dockerfile
+            | ReasonKind::DockerfileCopy,
             Some(p),
         ) => p.clone(),
         _ => r.text.clone(),

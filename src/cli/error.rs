@@ -122,6 +122,12 @@ pub enum CliError {
     /// `generate --check`: generated files that differ from what monoship would write.
     #[error("out of date: {} (run `{rerun}`)", .stale.join(", "))]
     OutOfDate { stale: Vec<String>, rerun: String },
+    /// `check`: changes that would fail closed with the configuration as it is.
+    #[error(
+        "{files} tracked file(s) would fail closed and {dockerfiles} Dockerfile(s) cannot be read \
+         (see above; `monoship init --dry-run` shows the table with the proposal applied)"
+    )]
+    WouldFailClosed { files: usize, dockerfiles: usize },
     /// `affected --strict` on an analysis that failed closed.
     #[error("analysis failed closed (--strict): {0}")]
     Strict(String),
@@ -174,6 +180,7 @@ impl CliError {
             | CliError::NoLogs(_)
             | CliError::OutOfDate { .. }
             | CliError::Strict(_)
+            | CliError::WouldFailClosed { .. }
             | CliError::NoBuildRecord(_)
             | CliError::Ship(_) => false,
         };

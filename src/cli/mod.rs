@@ -2,6 +2,7 @@
 
 mod affected;
 mod build;
+mod check;
 mod cluster;
 mod completions;
 mod demo;
@@ -32,7 +33,8 @@ use std::process::ExitCode;
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    /// The operation ran and failed (or, with `--strict`, the analysis failed closed).
+    /// The operation ran and failed (or, with `--strict`, the analysis failed closed; for
+    /// `check`, a change to a tracked file would fail closed).
     pub const FAILED: u8 = 1;
     /// Bad usage or configuration: unknown flag, revision, service, config key, glob; not a
     /// git repository; not a Cargo workspace.
@@ -160,6 +162,9 @@ pub enum Command {
     /// Write a commented [workspace.metadata.monoship] with the detected services into the
     /// workspace's root Cargo.toml.
     Init(init::Args),
+    /// Read-only: whether a change to any tracked file would fail closed, and the `ignore`
+    /// globs `init` would propose (exit code 1 when something would fail closed).
+    Check(check::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
     /// Set services' images on their Deployments, follow each rollout, roll back failures.
@@ -210,6 +215,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&cli, args),
         Command::Publish(args) => publish::run(&cli, args),
         Command::Init(args) => init::run(&cli, args),
+        Command::Check(args) => check::run(&cli, args),
         Command::Completions(args) => completions::run(args),
         Command::Deploy(args) => deploy::run(&cli, args),
         Command::Promote(args) => promote::run(&cli, args),
@@ -250,6 +256,7 @@ fn quiet_broken_pipe(command: &Command) {
             | Command::Services(_)
             | Command::Generate(_)
             | Command::Init(_)
+            | Command::Check(_)
             | Command::Completions(_)
     );
     if local {

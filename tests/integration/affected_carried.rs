@@ -1,6 +1,7 @@
 //! Files that reach a service other than through its crate graph: a file of one package
-//! embedded by another, and the files an image carries (`files`). Small workspaces written by
-//! the tests, checked against what cargo really rebuilds where that is cheap.
+//! embedded by another, and the files an image carries (`files`, or a copy of its Dockerfile).
+//! Small workspaces written by the tests, checked against what cargo really rebuilds where that
+//! is cheap.
 
 use crate::support::fleet::{Fleet, assert_reason};
 use crate::support::tiny::{self, Crate, assert_exactly, build_hashes, changed, last_commit};
@@ -184,4 +185,123 @@ fn a_change_of_the_image_settings_affects_the_service() {
     let r = last_commit(&f);
     assert_exactly(&r, &["api", "gw", "web"], &[]);
     assert_reason(&r, "web", "manifest", Some("Cargo.toml"), Some(&["web"]));
+}
+
+/// `web` (no dependencies) has a Dockerfile that copies the whole context for its build, the
+/// static files of `crates/assets` and what `conf*` matches, less what the `.dockerignore`
+/// beside it leaves out; `api` uses `crates/assets`.
+fn copied() -> Fleet {
+    let dockerfile = "FROM rust AS build\nWORKDIR /app\nCOPY . .\nRUN cargo build -p web\n\
+                      FROM debian\nCOPY --from=build /app/target/release/web /web\n\
+                      COPY crates/assets/static /srv/static\n\
+                      COPY --link conf* /etc/web/\n";
+    tiny::workspace(
+        "",
+        &[
+            Crate {
+                dir: "crates/assets",
+                bin: false,
+                manifest: "",
+                source: "pub const NAME: &str = \"assets\";\n",
+            },
+            Crate {
+                dir: "apps/api",
+                bin: true,
+                manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
+                source: "fn main() { println!(\"{}\", assets::NAME); }\n",
+            },
+            Crate {
+                dir: "apps/web",
+                bin: true,
+                manifest: "",
+                source: "fn main() {}\n",
+            },
+        ],
+        &[
+            ("apps/web/Dockerfile", dockerfile),
+            (
+                "apps/web/Dockerfile.dockerignore",
+                "target\nconfig/secret.txt\n",
+            ),
+            ("crates/assets/static/index.html", "<p>hi</p>\n"),
+            ("config/web.json", "{}\n"),
+            ("config/secret.txt", "s3cret\n"),
+            ("notes/x.txt", "x\n"),
+        ],
+    )
+}
+
+#[test]
+fn a_file_a_dockerfile_copies_affects_that_service() {
+    let f = copied();
+    let change = |path: &str| {
+        f.append(path, "\n");
+        f.commit(&format!("change {path}"));
+        last_commit(&f)
+    };
+    let r = change("config/web.json");
+    assert_exactly(&r, &["web"], &["api"]);
+    assert_reason(
+        &r,
+        "web",
+        "dockerfile-copy",
+        Some("config/web.json"),
+        Some(&["web"]),
+    );
+    let texts: Vec<&str> = r["affected"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["config/web.json changed (copied into the image of web by apps/web/Dockerfile:8)"]
+    );
+    // Inside a package web does not use: web's image and the package's users.
+    let r = change("crates/assets/static/index.html");
+    assert_exactly(&r, &["api", "web"], &[]);
+    assert_reason(&r, "web", "dockerfile-copy", None, Some(&["web"]));
+    assert_reason(&r, "api", "file", None, Some(&["api", "assets"]));
+    // `COPY . .` is for the cargo build: the crate graph decides, as without the Dockerfile.
+    let r = change("crates/assets/src/lib.rs");
+    assert_exactly(&r, &["api"], &["web"]);
+    let r = change("notes/x.txt");
+    assert_eq!(
+        r["unowned_paths"],
+        serde_json::json!(["notes/x.txt"]),
+        "{r:#}"
+    );
+    // What the Dockerfile's own .dockerignore leaves out is not in the image.
+    let r = change("config/secret.txt");
+    assert_eq!(
+        r["unowned_paths"],
+        serde_json::json!(["config/secret.txt"]),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn a_dockerfile_built_from_the_repository_root_above_the_workspace() {
+    // The workspace is `ws/` of the repository; the users image is built from the repository's
+    // root, so its sources name `ws/...`.
+    let f = Fleet::nested_in("ws");
+    f.write(
+        "apps/users/Dockerfile",
+        "FROM rust AS build\nCOPY ws /src/ws\nRUN cargo build -p users\n\
+         FROM debian\nCOPY ws/config/users.toml /etc/users.toml\n",
+    );
+    f.write("config/users.toml", "a = 1\n");
+    f.commit("users image");
+    f.append("config/users.toml", "b = 2\n");
+    f.commit("users config");
+    let r = last_commit(&f);
+    assert_eq!(crate::support::fleet::names(&r), ["users"], "{r:#}");
+    assert_reason(
+        &r,
+        "users",
+        "dockerfile-copy",
+        Some("config/users.toml"),
+        Some(&["users"]),
+    );
 }

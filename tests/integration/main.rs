@@ -20,6 +20,7 @@ mod build_base;
 mod build_podman;
 mod build_progress;
 mod build_strip;
+mod check;
 mod clusters;
 mod demo;
 mod deploy;

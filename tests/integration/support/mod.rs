@@ -14,6 +14,7 @@ pub mod registry;
 pub mod rollout;
 pub mod run;
 pub mod servers;
+pub mod shaped;
 pub mod snapshot;
 pub mod testenv;
 pub mod tiny;

@@ -4,7 +4,8 @@
 //! 1. `Cargo.lock` and manifests get a semantic diff (and, once any manifest changed, each
 //!    service's build settings are compared: see [`super::settings`]).
 //! 2. A file referenced by `include_*!` or `rerun-if-changed` changes the referencing package,
-//!    and a file a service's image carries (`files`) changes that service; both also when
+//!    and a file a service's image carries (`files`, or a copy of its Dockerfile: see
+//!    [`super::images`]) changes that service; both also when
 //!    `ignore` or the tests/benches/examples rule would drop the path, and both in addition to
 //!    what the rules below make of it.
 //! 3. `ignore` globs: nothing (more).
@@ -19,7 +20,10 @@
 //! 7. Anything else that no rule above took fails closed: every service, reason
 //!    `unowned path: X`, and every such path in the report's `unowned_paths`.
 
+mod images;
+
 use super::base::{excluded_in_package, is_dockerfile, walk_to_services};
+use super::images::ImageCopies;
 use super::manifest;
 use super::refs::RefKind;
 use super::settings;
@@ -50,6 +54,8 @@ pub(super) struct Analyzer<'a> {
     inputs: Vec<(usize, GlobList)>,
     /// Files copied into images (workspace-relative) → the services whose images carry them.
     image_files: HashMap<String, Vec<usize>>,
+    /// The files the services' Dockerfiles copy into their images.
+    copies: ImageCopies,
     dirs: HashMap<&'a str, &'a Package>,
     /// Referenced files (workspace-relative) → (package, kind).
     refs: Option<Vec<(String, String, RefKind)>>,
@@ -103,6 +109,7 @@ impl<'a> Analyzer<'a> {
         }
         let dirs = ws.packages.iter().map(|p| (p.dir.as_str(), p)).collect();
         let image_files = settings::image_files(ws);
+        let copies = ImageCopies::load(ws);
         Ok(Analyzer {
             ws,
             git,
@@ -112,6 +119,7 @@ impl<'a> Analyzer<'a> {
             global,
             inputs,
             image_files,
+            copies,
             dirs,
             refs: None,
             base_packages: None,
@@ -135,6 +143,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         self.build_settings()?;
+        self.unreadable_dockerfiles();
         if !unowned.is_empty() {
             return Ok(self.unowned(unowned));
         }
@@ -172,7 +181,7 @@ impl<'a> Analyzer<'a> {
         }
         // Build-time references and image files add to what the path changes otherwise.
         let referrers = self.build_time_refs(path)?;
-        let carried = self.image_file(path);
+        let carried = self.image_file(path) | self.dockerfile_copy(path);
         if self.ignore.is_match(path) {
             return Ok(true);
         }
@@ -248,45 +257,6 @@ impl<'a> Analyzer<'a> {
             referrers.push(pkg);
         }
         Ok(referrers)
-    }
-
-    /// Credits `path` to every service whose image carries it (`files`); whether any does.
-    fn image_file(&mut self, path: &str) -> bool {
-        let Some(services) = self.image_files.get(path).cloned() else {
-            return false;
-        };
-        for i in services {
-            let text = format!("{path} changed (copied into the image of {})", self.name(i));
-            self.service_reason(i, ReasonKind::ImageFile, path, text);
-        }
-        true
-    }
-
-    /// A Dockerfile in the directory of `pkg`: its services', if it is any, and no other's (no
-    /// cargo build reads it).
-    fn dockerfile(&mut self, pkg: &Package, path: &str) {
-        for i in 0..self.ws.services.len() {
-            if self.ws.services[i].package == pkg.name {
-                let text = format!("{path} changed (a Dockerfile of {})", self.name(i));
-                self.service_reason(i, ReasonKind::Dockerfile, path, text);
-            }
-        }
-    }
-
-    fn name(&self, service: usize) -> &'a str {
-        let ws: &'a Workspace = self.ws;
-        &ws.services[service].name
-    }
-
-    /// A reason of service `i` alone (through its package only).
-    fn service_reason(&mut self, i: usize, kind: ReasonKind, path: &str, text: String) {
-        let via = vec![self.ws.services[i].package.clone()];
-        self.service_reasons.entry(i).or_default().push(Reason {
-            kind,
-            path: Some(path.to_string()),
-            via,
-            text,
-        });
     }
 
     /// Credits every service whose build settings changed, when a manifest did.

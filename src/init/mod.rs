@@ -2,6 +2,10 @@
 //! workspace, written into the root `Cargo.toml` with `toml_edit`, so that the rest of the file
 //! keeps its bytes (formatting, comments, order).
 
+pub mod categories;
+pub mod inputs;
+pub mod propose;
+
 use crate::config::{self, WorkspaceConfig};
 use crate::generate::k8s;
 use crate::workspace::Workspace;
@@ -31,6 +35,13 @@ pub struct Detected {
     pub globs: Option<Vec<String>>,
     /// A suggested namespace: the workspace directory's name as a DNS label.
     pub namespace: String,
+    /// The proposed `ignore` globs besides [`crate::config::DEFAULT_IGNORE`]'s ([`propose::propose`]).
+    pub ignore: Vec<propose::IgnoreGlob>,
+}
+
+/// The `ignore` glob `init` always writes: the manifests of `monoship generate k8s`.
+pub fn default_ignore() -> String {
+    format!("{}/**", k8s::DEFAULT_DIR)
 }
 
 /// Detect the services of `ws`, which must have been loaded without a `services` setting.
@@ -57,6 +68,7 @@ pub fn detect(ws: &Workspace) -> Detected {
         services,
         globs,
         namespace: dns_label(&dir_name),
+        ignore: Vec::new(),
     }
 }
 
@@ -132,14 +144,13 @@ pub fn table_text(d: &Detected) -> String {
              # services = [\"apps/*\"]\n",
         ),
     }
-    t.push_str(&format!(
+    t.push_str(
         "# Globs (from the workspace root) whose change affects every service, or none. The\n\
          # manifests of `monoship generate k8s` belong to no package: without this, a change to\n\
          # one would count for every service.\n\
-         # global-inputs = [\"deploy/base/**\"]\n\
-         ignore = [{}]\n",
-        toml_string(&format!("{}/**", k8s::DEFAULT_DIR))
-    ));
+         # global-inputs = [\"deploy/base/**\"]\n",
+    );
+    t.push_str(&ignore_text(&d.ignore));
     t.push_str(
         "# Where `monoship publish` and `monoship build --push` push images (HOST[/PREFIX]),\n\
          # and how images are named.\n\
@@ -167,6 +178,38 @@ pub fn table_text(d: &Detected) -> String {
          port = {}\n",
         k8s::DEFAULT_PORT
     ));
+    t
+}
+
+/// `ignore = [...]`: the k8s manifests' glob, then the proposed ones, each with why.
+fn ignore_text(proposed: &[propose::IgnoreGlob]) -> String {
+    let first = toml_string(&default_ignore());
+    let proposed: Vec<&propose::IgnoreGlob> = proposed
+        .iter()
+        .filter(|g| g.glob != default_ignore())
+        .collect();
+    if proposed.is_empty() {
+        return format!("ignore = [{first}]\n");
+    }
+    let mut t = String::from(
+        "# Files outside every package that no build reads (found by `monoship check`): a change\n\
+         # to one would otherwise count for every service.\n\
+         ignore = [\n",
+    );
+    t.push_str(&format!("    {first},\n"));
+    for g in proposed {
+        let files = match g.files {
+            0 => String::new(),
+            1 => ": 1 file".to_string(),
+            n => format!(": {n} files"),
+        };
+        t.push_str(&format!(
+            "    {}, # {}{files}\n",
+            toml_string(&g.glob),
+            g.why
+        ));
+    }
+    t.push_str("]\n");
     t
 }
 
@@ -302,6 +345,7 @@ mod tests {
             services: vec!["orders".into(), "users".into()],
             globs: Some(vec!["apps/*".into()]),
             namespace: "shop".into(),
+            ignore: Vec::new(),
         }
     }
 
@@ -373,6 +417,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("no [workspace] table"), "{e}");
+    }
+
+    #[test]
+    fn proposed_ignore_globs_are_written_with_why() {
+        let mut d = detected();
+        let glob = |glob: &str, files, why: &str| propose::IgnoreGlob {
+            glob: glob.into(),
+            group: String::new(),
+            files,
+            why: why.into(),
+        };
+        d.ignore = vec![
+            glob(".circleci/**", 3, "CI configuration"),
+            glob("!tools/py/schema.json", 0, "a build could read it"),
+        ];
+        let table = table_text(&d);
+        assert!(
+            table.contains(
+                "ignore = [\n    \"deploy/k8s/**\",\n    \".circleci/**\", # CI configuration: 3 files\n    \"!tools/py/schema.json\", # a build could read it\n]\n"
+            ),
+            "{table}"
+        );
+        let out = apply(MANIFEST, &table, Path::new("Cargo.toml"), false).unwrap();
+        let doc: toml::Table = toml::from_str(&out).unwrap();
+        let ignore = &doc["workspace"]["metadata"]["monoship"]["ignore"];
+        assert_eq!(ignore.as_array().unwrap().len(), 3, "{out}");
     }
 
     #[test]
