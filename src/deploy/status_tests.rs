@@ -259,6 +259,7 @@ fn same_state_ignores_ages() {
             "deployment",
             "desired",
             "digest",
+            "image",
             "namespace",
             "ready",
             "reason",
