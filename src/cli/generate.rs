@@ -225,10 +225,21 @@ fn warn_workflow(ctx: &Context) {
         }
         _ => {}
     }
-    if ctx.config.registry.is_none() {
+    let envs = generate::workflow::Environments::for_context(ctx);
+    if envs.build_registry(ctx).is_none() {
         warn(
             "no `registry` in [workspace.metadata.monoship]: the workflow pushes to the \
              repository variable MONOSHIP_REGISTRY",
         );
+    }
+    let others = generate::workflow::Environments::other_sources(ctx);
+    if let Some(source) = &envs.source
+        && !others.is_empty()
+    {
+        warn(&format!(
+            "pushes deploy to environment `{source}` only; {} also start promotions, and the \
+             workflow deploys nothing there",
+            others.join(", ")
+        ));
     }
 }

@@ -24,6 +24,7 @@ pub mod template;
 pub mod toolchain;
 pub mod workflow;
 mod workflow_config;
+mod workflow_envs;
 mod workflow_install;
 
 use crate::config::WorkspaceConfig;
