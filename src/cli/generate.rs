@@ -13,6 +13,7 @@ Examples:
   monoship generate dockerfile --check    exit 1 and print a diff when they are out of date
   monoship generate dockerfile --out /tmp/gen
   monoship generate k8s                   deploy/k8s/<service>.yaml: Deployment and Service
+  monoship generate k8s --env staging     with environments: base/ and overlays/staging only
   monoship generate workflow              .github/workflows/deploy-changed.yml";
 
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,8 @@ pub enum What {
     Dockerfile(FileArgs),
     /// A Deployment and a Service per service (rolling updates that never drop below the desired
     /// pods, startup/readiness/liveness probes, non-root, resources), one file each; default
-    /// directory deploy/k8s.
+    /// directory deploy/k8s. With environments: the files in base/ and a kustomize overlay per
+    /// environment in overlays/NAME (with --env, that environment's only).
     #[command(after_help = EXAMPLES)]
     K8s(FileArgs),
     /// A GitHub Actions workflow that builds and deploys the services a push to the default
@@ -68,13 +70,21 @@ pub struct FileArgs {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
-    // The files of the base configuration: an environment's values are not generated.
+    // The files of the base configuration; `generate k8s` adds each environment's overlay (with
+    // `--env`, that one's only).
     let base = monoship::affected::Options {
         environment: None,
         ..workspace_options(cli)
     };
     let ws = monoship::affected::load_workspace(&base)?;
-    let ctx = Context::from_workspace(&ws)?;
+    let mut ctx = Context::from_workspace(&ws)?;
+    if generator == Generator::K8s
+        && let Some(name) = &cli.environment
+    {
+        // An unknown environment is the usual usage error, naming the known ones.
+        ws.clone().in_environment(name)?;
+        ctx.only_environment = Some(name.clone());
+    }
     let mut files = generator.render(&ctx)?;
     let out = match &flags.out {
         // Relative to -C, like every other path.
@@ -94,10 +104,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     // Only k8s writes one file per service into a directory of its own: there, a file it wrote
     // for a service that is gone is removed (and flagged by --check).
-    let leftovers = match generator {
+    let mut leftovers = match generator {
         Generator::K8s => generate::leftovers(&files, &out, generator.name())?,
         _ => Vec::new(),
     };
+    // With `--env`, the other environments' overlays are left alone.
+    if let Some(only) = &ctx.only_environment {
+        let mine = format!("{}/{only}/", generate::k8s::OVERLAYS_DIR);
+        leftovers.retain(|l| {
+            !l.path
+                .starts_with(&format!("{}/", generate::k8s::OVERLAYS_DIR))
+                || l.path.starts_with(&mine)
+        });
+    }
     if flags.check {
         return check(cli, generator, flags, &files, &leftovers, &out);
     }

@@ -312,6 +312,7 @@ mod tests {
             workspace_dir: workspace_dir.into(),
             monoship_package: monoship.map(str::to_string),
             origin_head: None,
+            only_environment: None,
         }
     }
 
