@@ -78,12 +78,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     };
     let ws = monoship::affected::load_workspace(&base)?;
     let mut ctx = Context::from_workspace(&ws)?;
-    if generator == Generator::K8s
-        && let Some(name) = &cli.environment
-    {
-        // An unknown environment is the usual usage error, naming the known ones.
-        ws.clone().in_environment(name)?;
-        ctx.only_environment = Some(name.clone());
+    if generator == Generator::K8s {
+        ctx.only_environment = only_environment(cli, &ws)?;
     }
     let mut files = generator.render(&ctx)?;
     let out = match &flags.out {
@@ -108,15 +104,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         Generator::K8s => generate::leftovers(&files, &out, generator.name())?,
         _ => Vec::new(),
     };
-    // With `--env`, the other environments' overlays are left alone.
-    if let Some(only) = &ctx.only_environment {
-        let mine = format!("{}/{only}/", generate::k8s::OVERLAYS_DIR);
-        leftovers.retain(|l| {
-            !l.path
-                .starts_with(&format!("{}/", generate::k8s::OVERLAYS_DIR))
-                || l.path.starts_with(&mine)
-        });
-    }
+    keep_other_overlays(&ctx, &mut leftovers);
     if flags.check {
         return check(cli, generator, flags, &files, &leftovers, &out);
     }
@@ -148,6 +136,28 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `generate k8s --env NAME`: the environment whose overlay alone is generated. An unknown one
+/// is the usual usage error, naming the known ones.
+fn only_environment(
+    cli: &Cli,
+    ws: &monoship::workspace::Workspace,
+) -> Result<Option<String>, CliError> {
+    let Some(name) = &cli.environment else {
+        return Ok(None);
+    };
+    ws.clone().in_environment(name)?;
+    Ok(Some(name.clone()))
+}
+
+/// With `--env`, the other environments' overlays are neither removed nor flagged.
+fn keep_other_overlays(ctx: &Context, leftovers: &mut Vec<generate::Leftover>) {
+    if let Some(only) = &ctx.only_environment {
+        let overlays = format!("{}/", generate::k8s::OVERLAYS_DIR);
+        let mine = format!("{overlays}{only}/");
+        leftovers.retain(|l| !l.path.starts_with(&overlays) || l.path.starts_with(&mine));
+    }
 }
 
 /// `--check`: compare, report, and fail when anything is out of date.

@@ -494,7 +494,7 @@ fn environments_deploy_pushes_to_staging_and_promote_to_production_by_hand() {
         "        run: |\n          monoship promote staging production --format json > \"$RUNNER_TEMP/promote.json\" 2> >(tee",
         "    environment: production\n    steps:\n",
     ] {
-        assert!(text.contains(&piece), "missing `{piece}` in:\n{text}");
+        assert!(text.contains(piece), "missing `{piece}` in:\n{text}");
     }
     assert_eq!(text.matches("monoship promote ").count(), 2, "{text}");
     assert_clean(f.path(), &f.path().join(WORKFLOW));
