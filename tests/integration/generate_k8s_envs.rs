@@ -74,7 +74,7 @@ fn environments(f: &Fleet, staging: &str, orders: &str, production: &str) {
 
 #[test]
 fn each_environment_gets_an_overlay_that_renders_and_applies() {
-    let f = Fleet::files();
+    let f = Fleet::new();
     let out = f.path().join("deploy/k8s");
     f.run(&["generate", "k8s"]).ok();
     assert!(out.join("users.yaml").is_file());
@@ -155,9 +155,50 @@ fn each_environment_gets_an_overlay_that_renders_and_applies() {
             "{stdout}"
         );
     }
-    // `deploy --manifests deploy/k8s` still finds each Deployment once: the overlays hold none.
     let run = f.run(&["--format", "json", "generate", "k8s", "--check"]);
     assert_eq!(run.ok().json()["up_to_date"], true);
+
+    // The recipe of docs/generate.md: staging's rendering, deployed with `--manifests`; the
+    // pods are admitted under `enforce=restricted` and become ready (kwok plays them).
+    let rendered = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = kubectl(
+        &staging,
+        &[
+            "kustomize",
+            out.join("overlays/staging").to_str().unwrap(),
+            "-o",
+            rendered.path().to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let image = format!("example.test/users@sha256:{}", "cd".repeat(32));
+    let args = [
+        "--env",
+        "staging",
+        "deploy",
+        "users",
+        "--manifests",
+        rendered.path().to_str().unwrap(),
+        "--image",
+        &format!("users={image}"),
+    ];
+    staging.monoship(&f, &args).ok();
+    let get = |path: &str| {
+        staging.kubectl_ok(&[
+            "get",
+            "deployment",
+            "users",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+    };
+    assert_eq!(get("{.spec.template.spec.containers[0].image}"), image);
+    assert_eq!(get("{.spec.replicas}"), "1");
+    assert_eq!(get("{.status.readyReplicas}"), "1");
+    assert_eq!(
+        get("{.spec.template.spec.containers[0].resources.limits.memory}"),
+        "256Mi"
+    );
 }
 
 #[test]
