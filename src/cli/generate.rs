@@ -207,7 +207,11 @@ fn check(
     Err(CliError::OutOfDate {
         stale: stale.iter().map(|s| s.to_string()).collect(),
         rerun: format!(
-            "monoship generate {}{}",
+            "monoship {}generate {}{}",
+            match (&cli.environment, generator) {
+                (Some(env), Generator::K8s) => format!("--env {env} "),
+                _ => String::new(),
+            },
             generator.name(),
             flags
                 .out
