@@ -197,18 +197,6 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
     envs.check(ctx)?;
     let registry = Registry::for_registry(envs.build_registry(ctx));
     let promoting = !envs.promotions.is_empty();
-    let one = |yes: bool, pairs: &[(&str, &str)]| -> Vec<BTreeMap<String, String>> {
-        if yes {
-            vec![
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ]
-        } else {
-            Vec::new()
-        }
-    };
     let (user, password) = registry.login();
     let mut needs: Vec<String> = registry.needs().into_iter().map(str::to_string).collect();
     needs.extend(envs.needs());
@@ -251,6 +239,7 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
             },
         )
         .set("env_flag", envs.env_flag())
+        .set("concurrency_suffix", envs.concurrency_suffix())
         .list("environments_about", lines(envs.about()))
         .list("promote_input", one(promoting, &[("none", NO_PROMOTION)]))
         .list("promotions", envs.items(ctx))
@@ -270,6 +259,20 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         path: FILE.into(),
         contents: template::render(FILE, TEMPLATE, &vars)?,
     }])
+}
+
+/// One item with `pairs` when `yes`, else none: a `{{#each}}` that shows its lines or not.
+fn one(yes: bool, pairs: &[(&str, &str)]) -> Vec<BTreeMap<String, String>> {
+    if yes {
+        vec![
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Header lines, each an item `{{line}}`.

@@ -84,6 +84,17 @@ impl Environments {
             .unwrap_or_default()
     }
 
+    /// What the workflow's concurrency group adds with promotions: the environment a run
+    /// promotes into, or `none` for a push's.
+    pub fn concurrency_suffix(&self) -> String {
+        if self.promotions.is_empty() {
+            return String::new();
+        }
+        format!(
+            "-${{{{ github.event_name == 'workflow_dispatch' && inputs.promote || '{NO_PROMOTION}' }}}}"
+        )
+    }
+
     /// Names the workflow cannot carry: a `${{` (GitHub would evaluate it wherever it stands) or
     /// a control character, and `none`, the `promote` input's value for no promotion.
     pub fn check(&self, ctx: &Context) -> Result<(), GenerateError> {
