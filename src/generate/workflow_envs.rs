@@ -213,17 +213,21 @@ impl Environments {
         lines
     }
 
-    /// What the repository must provide for the promotions, one line each.
+    /// What the repository must provide for the environments, one line each.
     pub fn needs(&self) -> Vec<String> {
-        self.promotions
-            .iter()
-            .map(|p| {
+        let source = self.source.iter().map(|s| {
+            format!(
+                "the KUBECONFIG secret's kubeconfig has the context(s) of environment {s}                  (`context`/`contexts`; else its current context is used)"
+            )
+        });
+        source
+            .chain(self.promotions.iter().map(|p| {
                 format!(
                     "GitHub environment {}: secret KUBECONFIG there (or the repository's) must \
                      reach both {} and {}; the registry login must be accepted by both registries",
                     p.to, p.from, p.to
                 )
-            })
+            }))
             .collect()
     }
 }
