@@ -13,6 +13,7 @@ Examples:
   monoship generate dockerfile --check    exit 1 and print a diff when they are out of date
   monoship generate dockerfile --out /tmp/gen
   monoship generate k8s                   deploy/k8s/<service>.yaml: Deployment and Service
+  monoship generate k8s --env staging     with environments: base/ and overlays/staging only
   monoship generate workflow              .github/workflows/deploy-changed.yml";
 
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,8 @@ pub enum What {
     Dockerfile(FileArgs),
     /// A Deployment and a Service per service (rolling updates that never drop below the desired
     /// pods, startup/readiness/liveness probes, non-root, resources), one file each; default
-    /// directory deploy/k8s.
+    /// directory deploy/k8s. With environments: the files in base/ and a kustomize overlay per
+    /// environment in overlays/NAME (with --env, that environment's only).
     #[command(after_help = EXAMPLES)]
     K8s(FileArgs),
     /// A GitHub Actions workflow that builds and deploys the services a push to the default
@@ -68,13 +70,17 @@ pub struct FileArgs {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     require_format(cli, "generate", &[Format::Human, Format::Json])?;
     let (generator, flags) = args.what.parts();
-    // The files of the base configuration: an environment's values are not generated.
+    // The files of the base configuration; `generate k8s` adds each environment's overlay (with
+    // `--env`, that one's only).
     let base = monoship::affected::Options {
         environment: None,
         ..workspace_options(cli)
     };
     let ws = monoship::affected::load_workspace(&base)?;
-    let ctx = Context::from_workspace(&ws)?;
+    let mut ctx = Context::from_workspace(&ws)?;
+    if generator == Generator::K8s {
+        ctx.only_environment = only_environment(cli, &ws)?;
+    }
     let mut files = generator.render(&ctx)?;
     let out = match &flags.out {
         // Relative to -C, like every other path.
@@ -94,10 +100,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
     }
     // Only k8s writes one file per service into a directory of its own: there, a file it wrote
     // for a service that is gone is removed (and flagged by --check).
-    let leftovers = match generator {
+    let mut leftovers = match generator {
         Generator::K8s => generate::leftovers(&files, &out, generator.name())?,
         _ => Vec::new(),
     };
+    keep_other_overlays(&ctx, &mut leftovers);
     if flags.check {
         return check(cli, generator, flags, &files, &leftovers, &out);
     }
@@ -129,6 +136,28 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `generate k8s --env NAME`: the environment whose overlay alone is generated. An unknown one
+/// is the usual usage error, naming the known ones.
+fn only_environment(
+    cli: &Cli,
+    ws: &monoship::workspace::Workspace,
+) -> Result<Option<String>, CliError> {
+    let Some(name) = &cli.environment else {
+        return Ok(None);
+    };
+    ws.clone().in_environment(name)?;
+    Ok(Some(name.clone()))
+}
+
+/// With `--env`, the other environments' overlays are neither removed nor flagged.
+fn keep_other_overlays(ctx: &Context, leftovers: &mut Vec<generate::Leftover>) {
+    if let Some(only) = &ctx.only_environment {
+        let overlays = format!("{}/", generate::k8s::OVERLAYS_DIR);
+        let mine = format!("{overlays}{only}/");
+        leftovers.retain(|l| !l.path.starts_with(&overlays) || l.path.starts_with(&mine));
+    }
 }
 
 /// `--check`: compare, report, and fail when anything is out of date.
@@ -178,7 +207,11 @@ fn check(
     Err(CliError::OutOfDate {
         stale: stale.iter().map(|s| s.to_string()).collect(),
         rerun: format!(
-            "monoship generate {}{}",
+            "monoship {}generate {}{}",
+            match (&cli.environment, generator) {
+                (Some(env), Generator::K8s) => format!("--env {env} "),
+                _ => String::new(),
+            },
             generator.name(),
             flags
                 .out
@@ -225,10 +258,21 @@ fn warn_workflow(ctx: &Context) {
         }
         _ => {}
     }
-    if ctx.config.registry.is_none() {
+    let envs = generate::workflow::Environments::for_context(ctx);
+    if envs.build_registry(ctx).is_none() {
         warn(
             "no `registry` in [workspace.metadata.monoship]: the workflow pushes to the \
              repository variable MONOSHIP_REGISTRY",
         );
+    }
+    let others = generate::workflow::Environments::other_sources(ctx);
+    if let Some(source) = &envs.source
+        && !others.is_empty()
+    {
+        warn(&format!(
+            "pushes deploy to environment `{source}` only; {} also start promotions, and the \
+             workflow deploys nothing there",
+            others.join(", ")
+        ));
     }
 }

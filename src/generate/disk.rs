@@ -236,27 +236,55 @@ pub struct Leftover {
     pub generated: bool,
 }
 
-/// Files directly in `out` that carry the marker of `monoship generate {generator}` and are not
-/// among `files`: what it wrote for services that are gone, or copies and edits of such files.
-/// Sorted by path.
+/// How deep [`leftovers`] looks under the output directory: `overlays/NAME/FILE` of
+/// `generate k8s` with environments.
+const LEFTOVER_DEPTH: usize = 3;
+
+/// Files in `out` (and its directories, two levels down) that carry the marker of `monoship
+/// generate {generator}` and are not among `files`: what it wrote for services or environments
+/// that are gone, or copies and edits of such files. Sorted by path (`/`-separated).
 pub fn leftovers(
     files: &[GeneratedFile],
     out: &Path,
     generator: &str,
 ) -> Result<Vec<Leftover>, GenerateError> {
     let marker = format!("{MARKER} {generator}`");
-    let entries = match std::fs::read_dir(out) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(out)(e)),
-    };
     let mut found = Vec::new();
+    collect_leftovers(files, out, "", LEFTOVER_DEPTH, &marker, &mut found)?;
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+fn collect_leftovers(
+    files: &[GeneratedFile],
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    marker: &str,
+    found: &mut Vec<Leftover>,
+) -> Result<(), GenerateError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(dir)(e)),
+    };
     for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !e.file_type().is_ok_and(|t| t.is_file()) || files.iter().any(|f| f.path == name) {
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() && depth > 1 {
+            collect_leftovers(
+                files,
+                &e.path(),
+                &format!("{name}/"),
+                depth - 1,
+                marker,
+                found,
+            )?;
+        }
+        if !kind.is_file() || files.iter().any(|f| f.path == name) {
             continue;
         }
-        if let Some(text) = read_optional(&e.path())?.filter(|text| text.contains(&marker)) {
+        if let Some(text) = read_optional(&e.path())?.filter(|text| text.contains(marker)) {
             found.push(Leftover {
                 generated: origin(&name, &text) == Origin::Generated,
                 path: name,
@@ -264,8 +292,7 @@ pub fn leftovers(
             });
         }
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(found)
+    Ok(())
 }
 
 /// `--check`'s rows for `leftovers`.
@@ -302,6 +329,12 @@ pub fn remove_leftovers(leftovers: &[Leftover], out: &Path) -> Result<Vec<Writte
         let unchanged = read_optional(&path)?.as_deref() == Some(l.contents.as_str());
         let status = if l.generated && unchanged {
             std::fs::remove_file(&path).map_err(io(&path))?;
+            // The directories it leaves empty (an environment's overlay) go too.
+            for dir in path.ancestors().skip(1).take_while(|d| *d != out) {
+                if std::fs::remove_dir(dir).is_err() {
+                    break;
+                }
+            }
             WriteStatus::Removed
         } else {
             WriteStatus::Kept

@@ -202,6 +202,7 @@ mod tests {
             workspace_dir: String::new(),
             monoship_package: None,
             origin_head: None,
+            only_environment: None,
         }
     }
 

@@ -3,9 +3,14 @@
 //! startup, readiness and liveness probes on `/health` or the configured `probe`), a restricted
 //! security context, and the resources, replicas and extra `ports` of the configuration.
 //!
+//! With environments, the manifests go to `base/` and each environment gets a kustomize overlay
+//! (see `k8s_overlays`).
+//!
 //! The container's image is a placeholder ([`placeholder_image`]) that no registry serves:
 //! `monoship deploy` sets the real one, pinned by digest, on the container named here.
 
+use super::k8s_overlays;
+pub use super::k8s_overlays::{BASE_DIR, KUSTOMIZATION, OVERLAYS_DIR};
 use super::k8s_ports;
 pub use super::k8s_ports::{DEFAULT_PROBE_PATH, HttpProbe};
 use super::template::{self, Vars};
@@ -59,16 +64,25 @@ pub struct Manifest {
     pub limits: Vec<(String, String)>,
 }
 
-/// One manifest per service, `<service>.yaml`.
+/// One manifest per service, `<service>.yaml`; with environments, in `base/` and with the
+/// kustomizations of `k8s_overlays`.
 pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
+    let layered = !ctx.config.environments.is_empty();
     let mut files = Vec::with_capacity(ctx.services.len());
     for s in &ctx.services {
         let m = manifest(s, &ctx.config)?;
         let name = format!("{}.yaml", s.name);
         files.push(GeneratedFile {
             contents: template::render(&name, TEMPLATE, &vars(&m))?,
-            path: name,
+            path: if layered {
+                format!("{}/{name}", k8s_overlays::BASE_DIR)
+            } else {
+                name
+            },
         });
+    }
+    if layered {
+        files.extend(k8s_overlays::render(ctx)?);
     }
     Ok(files)
 }

@@ -19,11 +19,13 @@
 mod disk;
 pub mod dockerfile;
 pub mod k8s;
+mod k8s_overlays;
 mod k8s_ports;
 pub mod template;
 pub mod toolchain;
 pub mod workflow;
 mod workflow_config;
+mod workflow_envs;
 mod workflow_install;
 
 use crate::config::WorkspaceConfig;
@@ -98,6 +100,9 @@ pub struct Context {
     pub monoship_package: Option<String>,
     /// The branch `origin/HEAD` of the repository names, if it is set.
     pub origin_head: Option<String>,
+    /// `generate k8s --env NAME`: the one environment whose overlay is generated (`None`:
+    /// every environment's). The other generators ignore it.
+    pub only_environment: Option<String>,
 }
 
 impl Context {
@@ -129,6 +134,7 @@ impl Context {
                 .map(|p| p.dir.clone()),
             origin_head: workflow::origin_head(&repo_root),
             repo_root,
+            only_environment: None,
         })
     }
 }

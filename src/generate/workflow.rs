@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 pub use super::workflow_config::{
     Branch, BranchFrom, FALLBACK_BRANCH, InstallSource, WorkflowConfig, origin_head,
 };
+pub use super::workflow_envs::{Environments, NO_PROMOTION, Promotion};
 pub use super::workflow_install::Install;
 
 /// The workflow's file name, under `.github/workflows/` of the repository.
@@ -134,7 +135,12 @@ pub enum Registry {
 
 impl Registry {
     pub fn for_context(ctx: &Context) -> Registry {
-        match ctx.config.registry.as_deref() {
+        Registry::for_registry(ctx.config.registry.as_deref())
+    }
+
+    /// The kind of `registry` (`None`: not configured).
+    pub fn for_registry(registry: Option<&str>) -> Registry {
+        match registry {
             Some(r) if r == "ghcr.io" || r.starts_with("ghcr.io/") => Registry::Ghcr,
             Some(_) => Registry::Configured,
             None => Registry::Variable,
@@ -142,7 +148,7 @@ impl Registry {
     }
 
     /// The registry login's user and password, as workflow expressions.
-    fn login(&self) -> (&'static str, &'static str) {
+    pub(super) fn login(&self) -> (&'static str, &'static str) {
         match self {
             Registry::Ghcr => ("${{ github.actor }}", "${{ secrets.GITHUB_TOKEN }}"),
             _ => (
@@ -187,22 +193,14 @@ fn check_dir(ctx: &Context) -> Result<(), GenerateError> {
 /// The workflow file.
 pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
     let install = Install::for_context(ctx);
-    let registry = Registry::for_context(ctx);
-    let one = |yes: bool, pairs: &[(&str, &str)]| -> Vec<BTreeMap<String, String>> {
-        if yes {
-            vec![
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ]
-        } else {
-            Vec::new()
-        }
-    };
+    let envs = Environments::for_context(ctx);
+    envs.check(ctx)?;
+    let registry = Registry::for_registry(envs.build_registry(ctx));
+    let promoting = !envs.promotions.is_empty();
     let (user, password) = registry.login();
-    let needs = registry.needs();
-    let needs = lines(needs.into_iter().map(str::to_string).collect());
+    let mut needs: Vec<String> = registry.needs().into_iter().map(str::to_string).collect();
+    needs.extend(envs.needs());
+    let needs = lines(needs);
     let dir = ctx.workspace_dir.as_str();
     check_dir(ctx)?;
     let target = join(dir, "target");
@@ -240,7 +238,18 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
                 ""
             },
         )
-        .list("ghcr", one(registry == Registry::Ghcr, &[]))
+        .set("env_flag", envs.env_flag())
+        .set("concurrency_suffix", envs.concurrency_suffix())
+        .list("environments_about", lines(envs.about()))
+        .list("promote_input", one(promoting, &[("none", NO_PROMOTION)]))
+        .list("promotions", envs.items(ctx))
+        .list(
+            "ghcr",
+            one(
+                registry == Registry::Ghcr || envs.promotes_to_ghcr(ctx),
+                &[],
+            ),
+        )
         .list("registry_var", one(registry == Registry::Variable, &[]))
         .list(
             "subdir",
@@ -250,6 +259,20 @@ pub fn render(ctx: &Context) -> Result<Vec<GeneratedFile>, GenerateError> {
         path: FILE.into(),
         contents: template::render(FILE, TEMPLATE, &vars)?,
     }])
+}
+
+/// One item with `pairs` when `yes`, else none: a `{{#each}}` that shows its lines or not.
+fn one(yes: bool, pairs: &[(&str, &str)]) -> Vec<BTreeMap<String, String>> {
+    if yes {
+        vec![
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Header lines, each an item `{{line}}`.
@@ -292,6 +315,7 @@ mod tests {
             workspace_dir: workspace_dir.into(),
             monoship_package: monoship.map(str::to_string),
             origin_head: None,
+            only_environment: None,
         }
     }
 

@@ -180,6 +180,7 @@ fn the_branch_comes_from_the_config_then_origin_head_then_main() {
         workspace_dir: String::new(),
         monoship_package: None,
         origin_head: None,
+        only_environment: None,
     };
     assert_eq!(Branch::for_context(&ctx).from, BranchFrom::Fallback);
     assert_eq!(Branch::for_context(&ctx).name, "main");

@@ -6,7 +6,7 @@
 //! resources). Without `--env` nothing changes.
 
 use super::{Service, Workspace, WorkspaceError};
-use crate::config::{ConfigError, WorkspaceConfig};
+use crate::config::{ConfigError, EnvironmentConfig, WorkspaceConfig};
 
 /// The environment a workspace was loaded for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,24 +41,7 @@ impl Workspace {
                 },
             });
         };
-        let c = &mut self.config;
-        c.namespace = env.namespace.clone().or(c.namespace.take());
-        c.registry = env.registry.clone().or(c.registry.take());
-        c.replicas = env.replicas.or(c.replicas);
-        c.resources = env.resources.clone().or(c.resources.take());
-        for s in &mut self.services {
-            let own = s.config.environments.get(name).cloned().unwrap_or_default();
-            let sc = &mut s.config;
-            sc.namespace = own
-                .namespace
-                .or(env.namespace.clone())
-                .or(sc.namespace.take());
-            sc.replicas = own.replicas.or(env.replicas).or(sc.replicas);
-            sc.resources = own
-                .resources
-                .or(env.resources.clone())
-                .or(sc.resources.take());
-        }
+        overlay(&mut self.config, &mut self.services, name, &env);
         self.environment = Some(Environment {
             name: name.to_string(),
             context: env
@@ -68,6 +51,41 @@ impl Workspace {
             promote_from: env.promote_from,
         });
         Ok(self)
+    }
+}
+
+/// The workspace table and the services as environment `name` sees them (`None`: no such
+/// environment), exactly as [`Workspace::in_environment`] resolves them.
+pub fn view(
+    config: &WorkspaceConfig,
+    services: &[Service],
+    name: &str,
+) -> Option<(WorkspaceConfig, Vec<Service>)> {
+    let env = config.environments.get(name)?.clone();
+    let (mut config, mut services) = (config.clone(), services.to_vec());
+    overlay(&mut config, &mut services, name, &env);
+    Some((config, services))
+}
+
+/// Environment `name`'s keys over the workspace table's, and each service's own environment
+/// table over both.
+fn overlay(c: &mut WorkspaceConfig, services: &mut [Service], name: &str, env: &EnvironmentConfig) {
+    c.namespace = env.namespace.clone().or(c.namespace.take());
+    c.registry = env.registry.clone().or(c.registry.take());
+    c.replicas = env.replicas.or(c.replicas);
+    c.resources = env.resources.clone().or(c.resources.take());
+    for s in services {
+        let own = s.config.environments.get(name).cloned().unwrap_or_default();
+        let sc = &mut s.config;
+        sc.namespace = own
+            .namespace
+            .or(env.namespace.clone())
+            .or(sc.namespace.take());
+        sc.replicas = own.replicas.or(env.replicas).or(sc.replicas);
+        sc.resources = own
+            .resources
+            .or(env.resources.clone())
+            .or(sc.resources.take());
     }
 }
 

@@ -456,3 +456,103 @@ fn bad_workflow_settings_are_configuration_errors() {
         assert!(!f.path().join(WORKFLOW).exists());
     }
 }
+
+/// The fleet with `staging` and `production` (promoted from staging), each its own registry.
+fn fleet_with_environments(extra: &str) -> Fleet {
+    Fleet::new_with(|f| {
+        f.append(
+            "Cargo.toml",
+            &format!(
+                "\n[workspace.metadata.monoship]\nregistry = \"registry.example.com/shop\"\n\
+                 [workspace.metadata.monoship.workflow]\nbranch = \"main\"\n\
+                 [workspace.metadata.monoship.environments.staging]\ncontext = \"staging\"\n\
+                 namespace = \"shop-staging\"\nregistry = \"registry.staging.example/shop\"\n\
+                 [workspace.metadata.monoship.environments.production]\n\
+                 contexts = [\"prod-eu\", \"prod-us\"]\nnamespace = \"shop\"\n\
+                 promote-from = \"staging\"\n{extra}"
+            ),
+        )
+    })
+}
+
+#[test]
+fn environments_deploy_pushes_to_staging_and_promote_to_production_by_hand() {
+    let f = fleet_with_environments("");
+    let run = f.run(&["generate", "workflow"]);
+    run.ok();
+    assert_eq!(run.stderr, "", "{}", run.stderr);
+    let text = f.read(WORKFLOW);
+    insta::assert_snapshot!("workflow_environments", text);
+    for piece in [
+        "run: monoship build --affected --base \"$MONOSHIP_BASE\" --push --env staging\n",
+        "run: monoship deploy \"$SERVICE\" --env staging 2>&1 | tee \"$RUNNER_TEMP/deploy.log\"\n",
+        "    if: github.event_name != 'workflow_dispatch' || inputs.promote == 'none'\n",
+        "        options:\n          - none\n          - production\n",
+        "  promote-production:\n    name: promote staging to production\n",
+        "    if: github.event_name == 'workflow_dispatch' && inputs.promote == 'production'\n",
+        "    environment: production\n",
+        "        run: |\n          monoship promote staging production --format json > \"$RUNNER_TEMP/promote.json\" 2> >(tee",
+        "    environment: production\n    steps:\n",
+    ] {
+        assert!(text.contains(piece), "missing `{piece}` in:\n{text}");
+    }
+    assert_eq!(text.matches("monoship promote ").count(), 2, "{text}");
+    assert_clean(f.path(), &f.path().join(WORKFLOW));
+    let run = f.run(&["generate", "workflow", "--check"]);
+    run.ok();
+    assert_eq!(run.stdout, "up to date: deploy-changed.yml\n");
+    // Removing the promotion is a change `--check` reports.
+    f.replace("Cargo.toml", "promote-from = \"staging\"\n", "");
+    let run = f.run(&["generate", "workflow", "--check"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("-  promote-production:\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn hostile_environment_names_still_give_a_valid_workflow() {
+    // A chain (qa → staging → "prod eu: #1 'x'"): pushes deploy to qa, two promotions by hand.
+    let f = Fleet::new_with(|f| {
+        f.append(
+            "Cargo.toml",
+            "\n[workspace.metadata.monoship]\nregistry = \"ghcr.io/acme\"\n\
+             [workspace.metadata.monoship.workflow]\nbranch = \"main\"\n\
+             [workspace.metadata.monoship.environments.qa]\n\
+             [workspace.metadata.monoship.environments.staging]\npromote-from = \"qa\"\n\
+             [workspace.metadata.monoship.environments.\"prod eu: #1 'x'\"]\n\
+             promote-from = \"staging\"\nregistry = \"registry.example.com/shop\"\n",
+        )
+    });
+    f.run(&["generate", "workflow"]).ok();
+    let text = f.read(WORKFLOW);
+    for piece in [
+        "--push --env qa\n",
+        "  promote-staging:\n",
+        "  promote-1:\n",
+        "    environment: \"prod eu: #1 'x'\"\n",
+        "          monoship promote staging 'prod eu: #1 '\\''x'\\''' --format json",
+        "inputs.promote == 'prod eu: #1 ''x'''",
+        "  packages: write\n",
+    ] {
+        assert!(text.contains(piece), "missing `{piece}` in:\n{text}");
+    }
+    assert_clean(f.path(), &f.path().join(WORKFLOW));
+
+    // A name GitHub would evaluate is refused, naming it.
+    let f = Fleet::new_with(|f| {
+        f.append(
+            "Cargo.toml",
+            "\n[workspace.metadata.monoship.environments.staging]\n\
+             [workspace.metadata.monoship.environments.\"${{ secrets.X }}\"]\n\
+             promote-from = \"staging\"\n",
+        )
+    });
+    let err = f.run(&["generate", "workflow"]).usage_error().to_string();
+    assert!(
+        err.contains("environment `${{ secrets.X }}` holds `${{`"),
+        "{err}"
+    );
+}

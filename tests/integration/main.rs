@@ -36,6 +36,7 @@ mod faults_files;
 mod faults_signals;
 mod generate;
 mod generate_k8s;
+mod generate_k8s_envs;
 mod generate_workflow;
 mod history_logs;
 mod init;
