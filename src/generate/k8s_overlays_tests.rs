@@ -18,6 +18,7 @@ fn service(name: &str, config: serde_json::Value) -> Service {
         )
         .unwrap(),
         features: Default::default(),
+        mapped_from: None,
     }
 }
 
