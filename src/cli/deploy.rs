@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{Reporter, print_changes, print_report, render};
+pub use render::{Reporter, print_details, render};
 
 use super::cluster::{RolloutArgs, connect_all};
 use super::signals::{self, InFlight};

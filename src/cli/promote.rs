@@ -2,7 +2,7 @@
 //! the next one's registry and deployed there (`pipeline::promote`); one table (or JSON).
 
 use super::cluster::{RolloutArgs, connect_all};
-use super::deploy::{Reporter, print_changes, print_report};
+use super::deploy::{Reporter, print_details};
 use super::signals::{self, InFlight};
 use super::{Cli, CliError, Format};
 use super::{exit, output, require_format, runtime};
@@ -199,14 +199,7 @@ fn render(cli: &Cli, report: &PromoteReport) -> Result<(), CliError> {
         println!("{line}");
     }
     for p in &report.promoted {
-        let r = &p.deploy;
-        print_changes(r);
-        if let Some(report) = &r.report {
-            print_report(&r.service, "rollout", report);
-        }
-        if let Some(report) = r.rollback.as_ref().and_then(|rb| rb.report.as_ref()) {
-            print_report(&r.service, "rollback", report);
-        }
+        print_details(&p.deploy);
     }
     Ok(())
 }

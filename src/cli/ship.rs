@@ -310,16 +310,10 @@ fn render(cli: &Cli, report: &ShipReport, started: Instant) -> Result<(), CliErr
         println!("{line}");
     }
     for r in results {
-        super::deploy::print_changes(r);
         if let Some(reason) = &r.reason {
             println!("{}: {}: {reason}", r.service, r.result.as_str());
         }
-        if let Some(report) = &r.report {
-            super::deploy::print_report(&r.service, "rollout", report);
-        }
-        if let Some(report) = r.rollback.as_ref().and_then(|rb| rb.report.as_ref()) {
-            super::deploy::print_report(&r.service, "rollback", report);
-        }
+        super::deploy::print_details(r);
     }
     if !cli.quiet {
         let count = |what: &str| rows.iter().filter(|r| r.result == what).count();

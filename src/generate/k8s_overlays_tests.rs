@@ -1,46 +1,18 @@
 //! Unit tests of the overlays of `generate k8s` (src/generate/k8s_overlays.rs).
 use super::*;
-use crate::config::{ServiceConfig, WorkspaceConfig};
-use crate::generate::RustVersion;
+use crate::config::WorkspaceConfig;
 use serde_json::json;
 use std::path::Path;
 
 fn service(name: &str, config: serde_json::Value) -> Service {
-    Service {
-        name: name.into(),
-        package: name.into(),
-        binary: name.into(),
-        dir: format!("apps/{name}"),
-        inputs: Vec::new(),
-        config: ServiceConfig::from_metadata(
-            &json!({ "monoship": config }),
-            Path::new("apps/x/Cargo.toml"),
-        )
-        .unwrap(),
-        features: Default::default(),
-        mapped_from: None,
-    }
+    Context::test_service(name, config)
 }
 
 fn ctx(config: serde_json::Value, services: Vec<Service>) -> Context {
-    Context {
-        services,
-        rust: RustVersion {
-            version: "1.95".into(),
-            source: "the default".into(),
-        },
-        config: WorkspaceConfig::from_metadata(
-            &json!({ "monoship": config }),
-            Path::new("Cargo.toml"),
-        )
-        .unwrap(),
-        root: "/r".into(),
-        repo_root: "/r".into(),
-        workspace_dir: String::new(),
-        monoship_package: None,
-        origin_head: None,
-        only_environment: None,
-    }
+    let config =
+        WorkspaceConfig::from_metadata(&json!({ "monoship": config }), Path::new("Cargo.toml"))
+            .unwrap();
+    Context::for_test(config, services)
 }
 
 fn file<'a>(files: &'a [GeneratedFile], path: &str) -> &'a str {

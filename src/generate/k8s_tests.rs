@@ -1,24 +1,10 @@
 //! Unit tests of `generate k8s` (src/generate/k8s.rs).
 use super::*;
-use crate::config::ServiceConfig;
 use serde_json::json;
 use std::path::Path;
 
 fn service(name: &str, config: serde_json::Value) -> Service {
-    Service {
-        name: name.into(),
-        package: name.into(),
-        binary: name.into(),
-        mapped_from: None,
-        dir: format!("apps/{name}"),
-        inputs: Vec::new(),
-        config: ServiceConfig::from_metadata(
-            &json!({ "monoship": config }),
-            Path::new("apps/x/Cargo.toml"),
-        )
-        .unwrap(),
-        features: Default::default(),
-    }
+    super::super::Context::test_service(name, config)
 }
 
 fn workspace(config: serde_json::Value) -> WorkspaceConfig {

@@ -106,6 +106,44 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context of unit tests: `config`, `services`, Rust 1.95, the workspace at `/r`.
+    #[cfg(test)]
+    pub fn for_test(config: WorkspaceConfig, services: Vec<Service>) -> Context {
+        Context {
+            services,
+            rust: RustVersion {
+                version: "1.95".into(),
+                source: "the default".into(),
+            },
+            config,
+            root: "/r".into(),
+            repo_root: "/r".into(),
+            workspace_dir: String::new(),
+            monoship_package: None,
+            origin_head: None,
+            only_environment: None,
+        }
+    }
+
+    /// A service of unit tests, in `apps/NAME`, with `config` as its `[package.metadata]`.
+    #[cfg(test)]
+    pub fn test_service(name: &str, config: serde_json::Value) -> Service {
+        Service {
+            name: name.into(),
+            package: name.into(),
+            binary: name.into(),
+            mapped_from: None,
+            dir: format!("apps/{name}"),
+            inputs: Vec::new(),
+            config: crate::config::ServiceConfig::from_metadata(
+                &serde_json::json!({ "monoship": config }),
+                std::path::Path::new("apps/x/Cargo.toml"),
+            )
+            .unwrap(),
+            features: Default::default(),
+        }
+    }
+
     pub fn from_workspace(ws: &Workspace) -> Result<Context, GenerateError> {
         let repo_root = ws
             .root

@@ -297,25 +297,16 @@ pub fn ordered_services(ctx: &Context) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::config::WorkspaceConfig;
-    use crate::generate::RustVersion;
 
     fn ctx(registry: Option<&str>, workspace_dir: &str, monoship: Option<&str>) -> Context {
+        let config = WorkspaceConfig {
+            registry: registry.map(str::to_string),
+            ..Default::default()
+        };
         Context {
-            services: Vec::new(),
-            rust: RustVersion {
-                version: "1.95".into(),
-                source: "the default".into(),
-            },
-            config: WorkspaceConfig {
-                registry: registry.map(str::to_string),
-                ..Default::default()
-            },
-            root: "/r".into(),
-            repo_root: "/r".into(),
             workspace_dir: workspace_dir.into(),
             monoship_package: monoship.map(str::to_string),
-            origin_head: None,
-            only_environment: None,
+            ..Context::for_test(config, Vec::new())
         }
     }
 

@@ -168,20 +168,7 @@ fn origin_head_is_the_branch_it_points_at() {
 
 #[test]
 fn the_branch_comes_from_the_config_then_origin_head_then_main() {
-    let mut ctx = super::super::Context {
-        services: Vec::new(),
-        rust: super::super::RustVersion {
-            version: "1.95".into(),
-            source: "the default".into(),
-        },
-        config: WorkspaceConfig::default(),
-        root: "/r".into(),
-        repo_root: "/r".into(),
-        workspace_dir: String::new(),
-        monoship_package: None,
-        origin_head: None,
-        only_environment: None,
-    };
+    let mut ctx = super::super::Context::for_test(WorkspaceConfig::default(), Vec::new());
     assert_eq!(Branch::for_context(&ctx).from, BranchFrom::Fallback);
     assert_eq!(Branch::for_context(&ctx).name, "main");
     assert!(

@@ -254,7 +254,6 @@ fn job_id(name: &str, index: usize, taken: &mut BTreeSet<String>) -> String {
 mod tests {
     use super::*;
     use crate::config::{EnvironmentConfig, WorkspaceConfig};
-    use crate::generate::RustVersion;
 
     fn ctx(envs: &[(&str, Option<&str>)]) -> Context {
         let mut config = WorkspaceConfig::default();
@@ -267,20 +266,7 @@ mod tests {
                 },
             );
         }
-        Context {
-            services: Vec::new(),
-            rust: RustVersion {
-                version: "1.95".into(),
-                source: "the default".into(),
-            },
-            config,
-            root: "/r".into(),
-            repo_root: "/r".into(),
-            workspace_dir: String::new(),
-            monoship_package: None,
-            origin_head: None,
-            only_environment: None,
-        }
+        Context::for_test(config, Vec::new())
     }
 
     #[test]

@@ -37,12 +37,7 @@ impl Cluster for Clusters<'_> {
 
     fn deploy<'a>(&'a self, job: DeployJob<'a>) -> Deploying<'a> {
         Box::pin(async move {
-            let DeployJob {
-                targets,
-                known,
-                opts,
-                emit,
-            } = job;
+            let (targets, opts, emit) = (job.targets, job.opts, job.emit);
             let several = self.clusters.len() > 1;
             let mut results = Vec::new();
             // Service → the context it did not succeed in.
@@ -76,7 +71,7 @@ impl Cluster for Clusters<'_> {
                 let done = cluster
                     .deploy(DeployJob {
                         targets: go,
-                        known,
+                        known: job.known,
                         opts,
                         emit: &mut *emit,
                     })

@@ -142,16 +142,18 @@ pub fn candidates(from: &str, statuses: &[ServiceStatus]) -> (Vec<Candidate>, Ve
     (ok, refused)
 }
 
+/// One image to copy: `source` (`host/repo@sha256:…`) to `target`, tagged `tags` there;
+/// `dry_run`: look, send nothing.
+pub struct CopyJob<'a> {
+    pub source: &'a str,
+    pub target: &'a names::ImageName,
+    pub tags: &'a [String],
+    pub dry_run: bool,
+}
+
 /// Copies an image by digest into another repository (a registry, or a fake in tests).
 pub trait Mirror {
-    /// Copy `source` (`host/repo@sha256:…`) to `target`, tagged `tags` there.
-    fn copy<'a>(
-        &'a self,
-        source: &'a str,
-        target: &'a names::ImageName,
-        tags: &'a [String],
-        dry_run: bool,
-    ) -> BoxFuture<'a, Result<Copied, RegistryError>>;
+    fn copy<'a>(&'a self, job: CopyJob<'a>) -> BoxFuture<'a, Result<Copied, RegistryError>>;
 }
 
 /// Real registries: credentials as for `publish`; plain HTTP only with `insecure`, and only
@@ -164,13 +166,13 @@ pub struct RegistryMirror {
 }
 
 impl Mirror for RegistryMirror {
-    fn copy<'a>(
-        &'a self,
-        source: &'a str,
-        target: &'a names::ImageName,
-        tags: &'a [String],
-        dry_run: bool,
-    ) -> BoxFuture<'a, Result<Copied, RegistryError>> {
+    fn copy<'a>(&'a self, job: CopyJob<'a>) -> BoxFuture<'a, Result<Copied, RegistryError>> {
+        let CopyJob {
+            source,
+            target,
+            tags,
+            dry_run,
+        } = job;
         Box::pin(async move {
             let parsed: oci_client::Reference = source.parse().map_err(|e| {
                 RegistryError::Usage(format!("bad image reference `{source}`: {e}"))
@@ -380,7 +382,12 @@ async fn copy_one(
         })?;
     let tags = names::tags(&c.revision, &[])?;
     let copied = mirror
-        .copy(&c.image, &name, &tags, dry_run)
+        .copy(CopyJob {
+            source: &c.image,
+            target: &name,
+            tags: &tags,
+            dry_run,
+        })
         .await
         .map_err(|error| PromoteError::Copy {
             service: c.service.clone(),

@@ -1,12 +1,11 @@
 //! The promotion's orchestration with fakes: what is refused, what is copied where, that a
 //! failed copy deploys nothing, and `promote-from`.
 
-use super::promote::{Event, Mirror, PromoteError, PromoteJob, candidates, promote};
+use super::promote::{CopyJob, Event, Mirror, PromoteError, PromoteJob, candidates, promote};
 use super::seams::BoxFuture;
 use super::tests::{FakeCluster, Log};
 use crate::config::EnvironmentConfig;
 use crate::deploy::status::{ServiceStatus, State};
-use crate::publish::naming::ImageName;
 use crate::registry::RegistryError;
 use crate::registry::copy::Copied;
 use crate::workspace::Workspace;
@@ -62,13 +61,13 @@ struct FakeMirror<'a> {
 }
 
 impl Mirror for FakeMirror<'_> {
-    fn copy<'a>(
-        &'a self,
-        source: &'a str,
-        target: &'a ImageName,
-        tags: &'a [String],
-        _dry_run: bool,
-    ) -> BoxFuture<'a, Result<Copied, RegistryError>> {
+    fn copy<'a>(&'a self, job: CopyJob<'a>) -> BoxFuture<'a, Result<Copied, RegistryError>> {
+        let CopyJob {
+            source,
+            target,
+            tags,
+            ..
+        } = job;
         self.log
             .borrow_mut()
             .push(format!("copy {source} -> {target}:{}", tags.join(",")));

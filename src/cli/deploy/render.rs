@@ -205,15 +205,20 @@ pub fn render(
         println!("{line}");
     }
     for r in results {
-        print_changes(r);
-        if let Some(report) = &r.report {
-            print_report(&r.service, "rollout", report);
-        }
-        if let Some(report) = r.rollback.as_ref().and_then(|rb| rb.report.as_ref()) {
-            print_report(&r.service, "rollback", report);
-        }
+        print_details(r);
     }
     Ok(())
+}
+
+/// Below the table: a result's changes (dry run) and its rollout's and rollback's reports.
+pub fn print_details(r: &ServiceResult) {
+    print_changes(r);
+    if let Some(report) = &r.report {
+        print_report(&r.service, "rollout", report);
+    }
+    if let Some(report) = r.rollback.as_ref().and_then(|rb| rb.report.as_ref()) {
+        print_report(&r.service, "rollback", report);
+    }
 }
 
 pub fn print_report(service: &str, what: &str, r: &Report) {
