@@ -121,11 +121,7 @@ fn carried() -> Fleet {
 #[test]
 fn a_file_an_image_carries_affects_that_service() {
     let f = carried();
-    let change = |path: &str| {
-        f.append(path, "\n");
-        f.commit(&format!("change {path}"));
-        last_commit(&f)
-    };
+    let change = |path: &str| tiny::change(&f, path);
     // Outside every package: that service only, not every service (fail closed).
     let r = change("config/gw.json");
     assert_exactly(&r, &["gw"], &["api", "web"]);
@@ -234,11 +230,7 @@ fn copied() -> Fleet {
 #[test]
 fn a_file_a_dockerfile_copies_affects_that_service() {
     let f = copied();
-    let change = |path: &str| {
-        f.append(path, "\n");
-        f.commit(&format!("change {path}"));
-        last_commit(&f)
-    };
+    let change = |path: &str| tiny::change(&f, path);
     let r = change("config/web.json");
     assert_exactly(&r, &["web"], &["api"]);
     assert_reason(

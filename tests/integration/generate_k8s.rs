@@ -229,15 +229,7 @@ fn deploy_with_the_generated_manifests_creates_the_deployment_with_the_real_imag
         ],
     );
     run.ok();
-    let get = |path: &str| {
-        ns.kubectl_ok(&[
-            "get",
-            "deployment",
-            "users",
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-    };
+    let get = |path: &str| ns.deployment_field("users", path);
     assert_eq!(get("{.spec.template.spec.containers[0].image}"), image);
     assert_eq!(get("{.status.readyReplicas}"), "2");
     assert_eq!(

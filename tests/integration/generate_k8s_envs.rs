@@ -183,15 +183,7 @@ fn each_environment_gets_an_overlay_that_renders_and_applies() {
         &format!("users={image}"),
     ];
     staging.monoship(&f, &args).ok();
-    let get = |path: &str| {
-        staging.kubectl_ok(&[
-            "get",
-            "deployment",
-            "users",
-            "-o",
-            &format!("jsonpath={path}"),
-        ])
-    };
+    let get = |path: &str| staging.deployment_field("users", path);
     assert_eq!(get("{.spec.template.spec.containers[0].image}"), image);
     assert_eq!(get("{.spec.replicas}"), "1");
     assert_eq!(get("{.status.readyReplicas}"), "1");

@@ -188,6 +188,11 @@ impl Cluster {
         cmd
     }
 
+    /// A field of Deployment `name`, by a kubectl JSONPath (`{.spec.replicas}`).
+    pub fn deployment_field(&self, name: &str, path: &str) -> String {
+        self.kubectl_ok(&["get", "deployment", name, "-o", &format!("jsonpath={path}")])
+    }
+
     /// Run kubectl in the namespace; it must succeed. Its stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         testenv::run_ok(&mut self.command(args))

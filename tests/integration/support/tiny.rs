@@ -52,6 +52,13 @@ pub fn workspace(root: &str, crates: &[Crate<'_>], extra: &[(&str, &str)]) -> Fl
     f
 }
 
+/// A line appended to `path`, committed, and that commit analysed.
+pub fn change(f: &Fleet, path: &str) -> Value {
+    f.append(path, "\n");
+    f.commit(&format!("change {path}"));
+    last_commit(f)
+}
+
 /// The change of the last commit, analysed (`--base HEAD~1`).
 pub fn last_commit(f: &Fleet) -> Value {
     f.affected(&["--base", "HEAD~1"])
