@@ -77,6 +77,20 @@ fn a_file_embedded_by_another_package_still_changes_its_own() {
 
 /// `gw` carries a file of the root's `config/` and one of `docs/`; `web` carries a file of
 /// `crates/assets`, which `api` (not `web`) depends on; every image carries `certs/ca.pem`.
+/// A library of both fixtures, and a service using it that neither change concerns.
+const ASSETS: Crate<'static> = Crate {
+    dir: "crates/assets",
+    bin: false,
+    manifest: "",
+    source: "pub const NAME: &str = \"assets\";\n",
+};
+const API: Crate<'static> = Crate {
+    dir: "apps/api",
+    bin: true,
+    manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
+    source: "fn main() { println!(\"{}\", assets::NAME); }\n",
+};
+
 fn carried() -> Fleet {
     let gw = "[package.metadata.monoship]\nfiles = [\n  { src = \"config/gw.json\", dst = \"/etc/gw.json\" },\n  { src = \"./docs/openapi.yaml\", dst = \"/etc/openapi.yaml\" },\n]\n";
     let web = "[package.metadata.monoship]\nfiles = [{ src = \"crates/assets/static/index.html\", dst = \"/srv/index.html\" }]\n";
@@ -84,18 +98,8 @@ fn carried() -> Fleet {
     tiny::workspace(
         root,
         &[
-            Crate {
-                dir: "crates/assets",
-                bin: false,
-                manifest: "",
-                source: "pub const NAME: &str = \"assets\";\n",
-            },
-            Crate {
-                dir: "apps/api",
-                bin: true,
-                manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
-                source: "fn main() { println!(\"{}\", assets::NAME); }\n",
-            },
+            ASSETS,
+            API,
             Crate {
                 dir: "apps/gw",
                 bin: true,
@@ -194,18 +198,8 @@ fn copied() -> Fleet {
     tiny::workspace(
         "",
         &[
-            Crate {
-                dir: "crates/assets",
-                bin: false,
-                manifest: "",
-                source: "pub const NAME: &str = \"assets\";\n",
-            },
-            Crate {
-                dir: "apps/api",
-                bin: true,
-                manifest: "[dependencies]\nassets = { path = \"../../crates/assets\" }\n",
-                source: "fn main() { println!(\"{}\", assets::NAME); }\n",
-            },
+            ASSETS,
+            API,
             Crate {
                 dir: "apps/web",
                 bin: true,

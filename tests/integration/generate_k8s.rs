@@ -17,7 +17,7 @@ fn generate(f: &Fleet, out: &Path, extra: &[&str]) -> Run {
 
 /// A namespace for one test, deleted when dropped. It enforces (and warns about) the
 /// `restricted` Pod Security Standard, so a Deployment whose pods would break it is reported.
-fn restricted(what: &str) -> Cluster {
+pub(crate) fn restricted(what: &str) -> Cluster {
     let ns = Cluster::new(&format!("gen-{what}"));
     ns.kubectl_ok(&[
         "label",

@@ -4,25 +4,13 @@
 //! environment's namespaces, replicas and resources, and a server-side dry run of
 //! `kubectl apply -k` into the test cluster accepts every object without a warning.
 
+use crate::generate_k8s::restricted;
 use crate::support::cluster::Cluster;
 use crate::support::fleet::{self, Fleet};
 use crate::support::testenv;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// A namespace for the test that enforces the `restricted` Pod Security Standard.
-fn restricted(what: &str) -> Cluster {
-    let ns = Cluster::new(&format!("gen-{what}"));
-    ns.kubectl_ok(&[
-        "label",
-        "namespace",
-        &ns.namespace,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/warn=restricted",
-    ]);
-    ns
-}
 
 /// kubectl with the test kubeconfig and no namespace of its own: (success, stdout, stderr).
 fn kubectl(c: &Cluster, args: &[&str]) -> (bool, String, String) {
