@@ -42,6 +42,7 @@ mod init;
 mod promote;
 mod publish;
 mod publish_layout;
+mod replay;
 mod services;
 mod ship;
 mod status;
