@@ -87,7 +87,13 @@ const HISTORY: &[Step] = &[
     },
     Step {
         what: "the Python tool's lockfile",
-        edit: |f| f.replace("tools/loadgen/poetry.lock", "content-hash = \"0", "content-hash = \"1"),
+        edit: |f| {
+            f.replace(
+                "tools/loadgen/poetry.lock",
+                "content-hash = \"0",
+                "content-hash = \"1",
+            )
+        },
         expect: NONE,
     },
     Step {
@@ -205,7 +211,13 @@ const HISTORY: &[Step] = &[
     },
     Step {
         what: "a test of the core library",
-        edit: |f| f.replace("libs/core/tests/port.rs", "port(8080), 8080", "port(8081), 8081"),
+        edit: |f| {
+            f.replace(
+                "libs/core/tests/port.rs",
+                "port(8080), 8080",
+                "port(8081), 8081",
+            )
+        },
         expect: NONE,
     },
     Step {
@@ -295,9 +307,15 @@ fn replay(f: &Fleet, run: &str) -> (Tally, Vec<(usize, Verdict)>) {
         f.commit(step.what);
         let report = f.affected(&["--base", "HEAD~1"]);
         let v = verdict(step.expect, &report);
-        if v != Verdict::Correct {
+        if let (Verdict::Correct, FailClosed(why)) = (v, step.expect) {
             eprintln!(
-                "replay {run} #{}: {} — expected {:?}, got {:?} (fail_closed: {})",
+                "replay {run} #{}: {}: fails closed ({why})",
+                i + 1,
+                step.what
+            );
+        } else if v != Verdict::Correct {
+            eprintln!(
+                "replay {run} #{}: {}: expected {:?}, got {:?} (fail_closed: {})",
                 i + 1,
                 step.what,
                 step.expect,
