@@ -46,10 +46,15 @@ fn build(f: &Fleet, service: &str) -> String {
 /// Build `services`, change `path` (appending `line`), commit, build again: the services
 /// `affected --base HEAD~1` reports, and those among `services` whose binary changed.
 fn truth(path: &str, line: &str, services: &[&str]) -> (Vec<String>, Vec<String>) {
+    truth_of(&|f| f.append(path, line), services)
+}
+
+/// Like [`truth`], for any change.
+fn truth_of(edit: &dyn Fn(&Fleet), services: &[&str]) -> (Vec<String>, Vec<String>) {
     let f = market::repository();
     let before: Vec<String> = services.iter().map(|s| build(&f, s)).collect();
-    f.append(path, line);
-    f.commit(&format!("change {path}"));
+    edit(&f);
+    f.commit("a change");
     let report = f.affected(&["--base", "HEAD~1"]);
     assert_eq!(report["fail_closed"], serde_json::Value::Null, "{report:#}");
     let changed = services
@@ -84,6 +89,24 @@ fn replay_truth_a_file_embedded_by_another_package_changes_both_packages_service
     );
     assert_eq!(affected, ["indexer", "mailer", "storefront"]);
     assert_eq!(changed, affected);
+}
+
+#[test]
+fn replay_truth_one_binary_of_a_package_with_two_services_is_over_reported() {
+    // The replay's one over-report: a change to the source of one binary target changes that
+    // binary alone, while `affected` names every service of the package.
+    let (affected, changed) = truth_of(
+        &|f| {
+            f.replace(
+                "services/workers/jobs/src/bin/indexer.rs",
+                "indexed {}",
+                "indexed: {}",
+            )
+        },
+        &["indexer", "mailer"],
+    );
+    assert_eq!(affected, ["indexer", "mailer"]);
+    assert_eq!(changed, ["indexer"]);
 }
 
 #[test]
