@@ -43,6 +43,8 @@ mod init;
 mod promote;
 mod publish;
 mod publish_layout;
+mod replay;
+mod replay_truth;
 mod services;
 mod ship;
 mod status;

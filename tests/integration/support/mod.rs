@@ -10,6 +10,7 @@ pub mod fault;
 pub mod fleet;
 pub mod git;
 pub mod http;
+pub mod market;
 pub mod registry;
 pub mod rollout;
 pub mod run;
