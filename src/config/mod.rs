@@ -160,6 +160,10 @@ pub struct EnvironmentConfig {
     /// `generate k8s` in this environment.
     pub replicas: Option<u32>,
     pub resources: Option<Resources>,
+    /// Environment variables of every service's container in this environment (`generate
+    /// k8s` overlays; a service's own environment table wins per variable).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
     /// The only environment `monoship promote` takes this one's images from.
     pub promote_from: Option<String>,
 }
@@ -171,6 +175,9 @@ pub struct ServiceEnvironment {
     pub namespace: Option<String>,
     pub replicas: Option<u32>,
     pub resources: Option<Resources>,
+    /// Over the environment's `env`, per variable.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// `[package.metadata.monoship]`.
@@ -209,6 +216,10 @@ pub struct ServiceConfig {
     /// Its keys in each environment, by environment name.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, ServiceEnvironment>,
+    /// The container environment variables an environment gives the service (set by
+    /// `Workspace::in_environment`, not read from the table).
+    #[serde(skip)]
+    pub environment_env: std::collections::BTreeMap<String, String>,
 }
 
 /// `[package.metadata.monoship.services.NAME]`: one of several services of a package.

@@ -112,7 +112,8 @@ fn overlay(ctx: &Context, name: &str, base: &[Manifest]) -> Result<GeneratedFile
         _ => None,
     };
     let mut patches = String::new();
-    for (before, after) in base.iter().zip(&seen) {
+    for ((before, after), s) in base.iter().zip(&seen).zip(&services) {
+        env_patch(&mut patches, after, &s.config.environment_env);
         if shared.is_none()
             && after.namespace != before.namespace
             && let Some(ns) = &after.namespace
@@ -124,7 +125,7 @@ fn overlay(ctx: &Context, name: &str, base: &[Manifest]) -> Result<GeneratedFile
     let mut text = format!(
         "{HEADER}#   preview:      kubectl kustomize {OVERLAYS_DIR}/{name}\n\
          #   create:       kubectl apply --server-side -k {OVERLAYS_DIR}/{name}\n#\n\
-         # Environment {name}: the base manifests as `namespace`, `replicas` and `resources` of\n\
+         # Environment {name}: the base manifests as `namespace`, `replicas`, `resources` and `env` of\n\
          # [workspace.metadata.monoship.environments.{name}] and of the services'\n\
          # [package.metadata.monoship.environments.{name}] change them.\n{}resources:\n  - ../../{BASE_DIR}\n",
         kind_lines()
@@ -201,6 +202,32 @@ fn deployment_patch(out: &mut String, before: &Manifest, after: &Manifest) {
         );
         out.push_str(&requests.unwrap_or_default());
         out.push_str(&limits.unwrap_or_default());
+    }
+}
+
+/// A strategic merge patch of the service's container: the environment's variables (merged
+/// by name with any the base has).
+fn env_patch(out: &mut String, m: &Manifest, env: &std::collections::BTreeMap<String, String>) {
+    if env.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "  - target:\n      kind: Deployment\n      labelSelector: app.kubernetes.io/name={}\n    \
+         patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        \
+         name: {}\n      spec:\n        template:\n          spec:\n            containers:\n              \
+         - name: {}\n                env:\n",
+        m.service,
+        yaml_scalar(&m.name),
+        yaml_scalar(&m.container)
+    );
+    for (k, v) in env {
+        let _ = write!(
+            out,
+            "                  - name: {}\n                    value: {}\n",
+            yaml_scalar(k),
+            yaml_scalar(v)
+        );
     }
 }
 

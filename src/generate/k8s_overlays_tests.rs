@@ -180,3 +180,50 @@ fn only_one_environment_and_bad_names() {
         "{e}"
     );
 }
+
+#[test]
+fn an_environments_env_is_patched_into_each_container_and_a_services_own_wins() {
+    let files = crate::generate::k8s::render(&ctx(
+        json!({"environments": {"qa": {"namespace": "qa", "env": {"LOG": "debug", "N": "1"}}}}),
+        vec![
+            service(
+                "orders",
+                json!({"environments": {"qa": {"env": {"LOG": "trace"}}}}),
+            ),
+            service("users", json!({})),
+        ],
+    ))
+    .unwrap();
+    let qa = body(file(&files, "overlays/qa/kustomization.yaml"));
+    let env_of = |name: &str, log: &str| {
+        format!(
+            "  - target:\n      kind: Deployment\n      labelSelector: app.kubernetes.io/name={name}\n    \
+             patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        \
+             name: {name}\n      spec:\n        template:\n          spec:\n            containers:\n              \
+             - name: {name}\n                env:\n                  - name: LOG\n                    \
+             value: {log}\n                  - name: \"N\"\n                    value: \"1\"\n"
+        )
+    };
+    assert!(qa.contains(&env_of("orders", "trace")), "{qa}");
+    assert!(qa.contains(&env_of("users", "debug")), "{qa}");
+    // The base keeps its own variables; the environment's are merged in by name.
+    assert!(!file(&files, "base/users.yaml").contains("LOG"));
+}
+
+#[test]
+fn an_env_name_kubernetes_refuses_is_a_configuration_error() {
+    let mut ws = crate::workspace::fake(&["users"]);
+    ws.config.environments.insert(
+        "qa".into(),
+        crate::config::EnvironmentConfig {
+            env: [("1BAD".to_string(), "x".to_string())].into(),
+            ..Default::default()
+        },
+    );
+    let err = crate::workspace::environment::check_for_test(&ws).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("environment `qa`: `env`: `1BAD` is not a variable name"),
+        "{err}"
+    );
+}

@@ -82,11 +82,29 @@ fn overlay(c: &mut WorkspaceConfig, services: &mut [Service], name: &str, env: &
             .or(env.namespace.clone())
             .or(sc.namespace.take());
         sc.replicas = own.replicas.or(env.replicas).or(sc.replicas);
+        sc.environment_env = env.env.clone();
+        sc.environment_env.extend(own.env);
         sc.resources = own
             .resources
             .or(env.resources.clone())
             .or(sc.resources.take());
     }
+}
+
+/// [`check`] of a workspace of unit tests.
+#[cfg(test)]
+pub fn check_for_test(ws: &Workspace) -> Result<(), ConfigError> {
+    check(&ws.config, "Cargo.toml", &ws.services, |_| String::new())
+}
+
+/// A container environment variable's name as Kubernetes takes it: letters, digits, `_`, `-`
+/// and `.`, not starting with a digit.
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Every environment a service's table names, and each `promote-from`, is one of the
@@ -107,6 +125,13 @@ pub(super) fn check(
             }
             _ => None,
         };
+        if let Some(var) = env.env.keys().find(|k| !is_env_name(k)) {
+            return Err(ConfigError::Invalid {
+                file: workspace_manifest.to_string(),
+                table: "workspace.metadata.monoship",
+                message: format!("environment `{name}`: `env`: `{var}` is not a variable name"),
+            });
+        }
         if let Some(why) = bad_contexts {
             return Err(ConfigError::Invalid {
                 file: workspace_manifest.to_string(),
@@ -129,6 +154,20 @@ pub(super) fn check(
                         format!("no environment: `{from}`")
                     }
                 ),
+            });
+        }
+    }
+    for s in services {
+        let bad = s
+            .config
+            .environments
+            .iter()
+            .find_map(|(env, t)| t.env.keys().find(|k| !is_env_name(k)).map(|k| (env, k)));
+        if let Some((env, var)) = bad {
+            return Err(ConfigError::Invalid {
+                file: manifest_of(s),
+                table: "package.metadata.monoship",
+                message: format!("environment `{env}`: `env`: `{var}` is not a variable name"),
             });
         }
     }

@@ -47,6 +47,7 @@ fn environments(f: &Fleet, staging: &str, orders: &str, production: &str) {
         &format!(
             "\n[workspace.metadata.monoship.environments.staging]\nnamespace = \"{staging}\"\n\
              replicas = 1\nresources = {{ limits = {{ memory = \"256Mi\" }} }}\n\
+             env = {{ LOG_LEVEL = \"debug\", FEATURE_X = \"on\" }}\n\
              [workspace.metadata.monoship.environments.production]\nnamespace = \"{production}\"\n\
              replicas = 3\npromote-from = \"staging\"\n"
         ),
@@ -55,7 +56,7 @@ fn environments(f: &Fleet, staging: &str, orders: &str, production: &str) {
         "apps/orders/Cargo.toml",
         &format!(
             "\n[package.metadata.monoship.environments.staging]\nnamespace = \"{orders}\"\n\
-             replicas = 2\n"
+             replicas = 2\nenv = {{ LOG_LEVEL = \"trace\" }}\n"
         ),
     );
 }
@@ -116,6 +117,26 @@ fn each_environment_gets_an_overlay_that_renders_and_applies() {
         let resources = &d["spec"]["template"]["spec"]["containers"][0]["resources"];
         assert_eq!(resources["limits"]["memory"], "256Mi", "{service}");
         assert_eq!(resources["requests"]["cpu"], "50m", "{service}");
+        // The environment's variables merged into the base's, the service's own winning.
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap();
+        let var = |n: &str| {
+            env.iter()
+                .find(|e| e["name"] == n)
+                .map(|e| e["value"].clone())
+        };
+        let level = if *service == "orders" {
+            "trace"
+        } else {
+            "debug"
+        };
+        assert_eq!(var("LOG_LEVEL"), Some(level.into()), "{service}: {env:?}");
+        assert_eq!(var("FEATURE_X"), Some("on".into()), "{service}: {env:?}");
+        assert!(
+            var("PORT").is_some(),
+            "{service}: the base's variables stay: {env:?}"
+        );
     }
     let objects = kustomize(&production, &out.join("overlays/production"));
     for service in fleet::ALL {
