@@ -229,7 +229,15 @@ pub async fn connect_all(args: &KubeArgs, ws: &Workspace) -> Result<Connected, C
 /// The workspace, and `services` checked against it (all of them when empty, else without
 /// repeats).
 pub fn load(cli: &Cli, services: &[String]) -> Result<(Workspace, Vec<String>), CliError> {
-    let ws = monoship::affected::load_workspace(&workspace_options(cli))?;
+    load_with(&workspace_options(cli), services)
+}
+
+/// [`load`] with these options (`status --env A,B` loads the base configuration).
+pub fn load_with(
+    opts: &monoship::affected::Options,
+    services: &[String],
+) -> Result<(Workspace, Vec<String>), CliError> {
+    let ws = monoship::affected::load_workspace(opts)?;
     if let Some(s) = services.iter().find(|s| ws.service(s).is_none()) {
         return Err(CliError::UnknownService(s.clone()));
     }

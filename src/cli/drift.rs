@@ -1,7 +1,7 @@
 //! `monoship status --env a,b[,…]`: one table of what each environment runs, whether they
 //! match, and how many commits each is behind the first (`pipeline::drift`).
 
-use super::cluster::{KubeArgs, connect_all};
+use super::cluster::{KubeArgs, connect_all, load_with};
 use super::{Cli, CliError, CliResult, Format, exit, output, runtime, workspace_options};
 use monoship::deploy::status::{short_digest, short_revision};
 use monoship::pipeline::Cluster;
@@ -31,18 +31,11 @@ pub fn run(
             "--env A,B: an environment name is empty",
         ));
     }
-    let base = monoship::affected::load_workspace(&monoship::affected::Options {
+    let opts = monoship::affected::Options {
         environment: None,
         ..workspace_options(cli)
-    })?;
-    if let Some(s) = services.iter().find(|s| base.service(s).is_none()) {
-        return Err(CliError::UnknownService(s.clone()));
-    }
-    let services: Vec<String> = if services.is_empty() {
-        base.services.iter().map(|s| s.name.clone()).collect()
-    } else {
-        services.to_vec()
     };
+    let (base, services) = load_with(&opts, services)?;
     let workspaces = names
         .iter()
         .map(|n| base.clone().in_environment(n))

@@ -54,15 +54,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8, CliError> {
         if args.watch {
             return watch(cli, &conn, &namespace, &targets).await;
         }
-        let mut snaps = status::Snapshots::new();
-        for t in &targets {
-            if !snaps.contains_key(&t.namespace) {
-                let snap = status::snapshot(&conn.client, &t.namespace)
-                    .await
-                    .at(&conn.server)?;
-                snaps.insert(t.namespace.clone(), snap);
-            }
-        }
+        let snaps = status::snapshots(&conn.client, &targets)
+            .await
+            .at(&conn.server)?;
         let now = k8s_openapi::jiff::Timestamp::now();
         let report = status::report(&namespace, &targets, &snaps, now);
         if report.services.iter().all(|s| s.state == State::Missing) && !cli.quiet {

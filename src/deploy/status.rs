@@ -359,6 +359,21 @@ pub fn human_age(seconds: i64) -> String {
 
 // ---------------------------------------------------------------- the cluster
 
+/// A snapshot of each namespace `targets` live in, read once per namespace.
+pub async fn snapshots(
+    client: &kube::Client,
+    targets: &[ServiceRef],
+) -> Result<Snapshots, DeployError> {
+    let mut snaps = Snapshots::new();
+    for t in targets {
+        if !snaps.contains_key(&t.namespace) {
+            let snap = snapshot(client, &t.namespace).await?;
+            snaps.insert(t.namespace.clone(), snap);
+        }
+    }
+    Ok(snaps)
+}
+
 /// Deployments, ReplicaSets and pods of `namespace`: three list calls for all services.
 pub async fn snapshot(client: &kube::Client, namespace: &str) -> Result<Snapshot, DeployError> {
     use kube::api::{Api, ListParams};

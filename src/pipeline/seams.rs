@@ -371,13 +371,7 @@ impl Cluster for KubeCluster {
                 .iter()
                 .map(|s| super::locate(ws, s, None, &self.namespace))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut snaps = status::Snapshots::new();
-            for t in &targets {
-                if !snaps.contains_key(&t.namespace) {
-                    let snap = status::snapshot(&self.client, &t.namespace).await?;
-                    snaps.insert(t.namespace.clone(), snap);
-                }
-            }
+            let snaps = status::snapshots(&self.client, &targets).await?;
             let now = k8s_openapi::jiff::Timestamp::now();
             Ok(status::report(&self.namespace, &targets, &snaps, now).services)
         })
