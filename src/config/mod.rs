@@ -9,11 +9,13 @@ mod docker;
 mod features;
 mod image;
 mod k8s;
+mod objects;
 
 pub use docker::DockerSettings;
 pub use features::{FeatureSettings, Features};
 pub use image::{ExtraFile, ImageSettings};
 pub use k8s::{ContainerPort, Probe, ResourceList, Resources, Scheme};
+pub use objects::{HelmSettings, ObjectSettings, PreDeploy, PreDeployCommand, Source};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
@@ -141,6 +143,10 @@ pub struct WorkspaceConfig {
     /// Cargo features for every service (a service's own keys override them).
     #[serde(flatten)]
     pub features: FeatureSettings,
+    /// Where every service's Kubernetes objects come from, and its pre-deploy jobs (a
+    /// service's own source replaces this one).
+    #[serde(flatten)]
+    pub objects: ObjectSettings,
     /// The environments (`--env NAME`), by name.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, EnvironmentConfig>,
@@ -213,6 +219,9 @@ pub struct ServiceConfig {
     pub image_settings: ImageSettings,
     #[serde(flatten)]
     pub features: FeatureSettings,
+    /// Where its Kubernetes objects come from, and its pre-deploy jobs.
+    #[serde(flatten)]
+    pub objects: ObjectSettings,
     /// Its keys in each environment, by environment name.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, ServiceEnvironment>,
