@@ -86,6 +86,10 @@ pub struct RolloutArgs {
     /// Start no more services after the first failure (they are `skipped`).
     #[arg(long)]
     pub fail_fast: bool,
+    /// Take over fields of the services' objects that another field manager owns (else such
+    /// a conflict ends the run before anything changes).
+    #[arg(long)]
+    pub force_conflicts: bool,
 }
 
 impl RolloutArgs {
@@ -95,6 +99,7 @@ impl RolloutArgs {
             parallel: usize::try_from(self.parallel).unwrap_or(usize::MAX),
             no_rollback: self.no_rollback,
             fail_fast: self.fail_fast,
+            force_conflicts: self.force_conflicts,
             ..self.cluster.options(stop)
         }
     }

@@ -14,6 +14,7 @@ use monoship::deploy::images::{self, Records};
 use monoship::deploy::manifests;
 use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
+use monoship::deploy::set::ServiceSet;
 use monoship::pipeline::{Cluster, DeployJob};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +144,14 @@ fn with_manifest(
     let (object, container) =
         manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
             .map_err(|e| e.of(&t.service))?;
+    let mut object = object;
+    let others = manifests::set_of(docs, m, dir);
+    t.set = Some(ServiceSet::new(
+        &t.namespace,
+        &t.deployment,
+        others,
+        &mut object,
+    ));
     t.container = Some(container);
     t.manifest = Some(object);
     Ok(())

@@ -36,6 +36,54 @@ pub fn changes(before: Option<&Deployment>, after: &Deployment) -> Vec<FieldChan
     out
 }
 
+/// What applying `after` (a dry run's result) changes of `before` (`None`: it is created), for
+/// any object of a service's set, its fields under `Kind/name`. Server bookkeeping and status
+/// are left out, and a Secret's values never appear: only which keys change.
+pub fn object_changes(before: Option<&Value>, after: &Value) -> Vec<FieldChange> {
+    let kind = after["kind"].as_str().unwrap_or("object");
+    let root = format!(
+        "{kind}/{}",
+        after["metadata"]["name"].as_str().unwrap_or("?")
+    );
+    let Some(before) = before else {
+        return vec![FieldChange {
+            field: root,
+            from: None,
+            to: Some("created".into()),
+        }];
+    };
+    let pick = |v: &Value| -> Value {
+        let mut o = v.clone();
+        if let Some(map) = o.as_object_mut() {
+            map.remove("status");
+            map.insert(
+                "metadata".into(),
+                serde_json::json!({
+                    "labels": v["metadata"]["labels"],
+                    "annotations": v["metadata"]["annotations"],
+                }),
+            );
+        }
+        o
+    };
+    let mut out = Vec::new();
+    walk(&root, Some(&pick(before)), Some(&pick(after)), &mut out);
+    if kind == "Secret" {
+        for c in &mut out {
+            if !c.field.starts_with(&format!("{root}.metadata")) {
+                let hide = |v: &mut Option<String>| {
+                    if v.is_some() {
+                        *v = Some("(hidden)".into());
+                    }
+                };
+                hide(&mut c.from);
+                hide(&mut c.to);
+            }
+        }
+    }
+    out
+}
+
 fn child(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -152,6 +200,29 @@ mod tests {
         assert_eq!(
             (c[0].from.as_deref(), c[0].to.as_deref()),
             (Some("2"), Some("5"))
+        );
+    }
+
+    #[test]
+    fn object_changes_hide_secret_values() {
+        let before = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "resourceVersion": "3"}, "data": {"password": "b2xk"}});
+        let after = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "resourceVersion": "4"}, "data": {"password": "bmV3"}});
+        let c = object_changes(Some(&before), &after);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].field, "Secret/db.data.password");
+        assert_eq!(c[0].to.as_deref(), Some("(hidden)"));
+        let created = object_changes(None, &after);
+        assert_eq!(created[0].to.as_deref(), Some("created"));
+        let cm =
+            serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}});
+        let old =
+            serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+        let c = object_changes(Some(&old), &cm);
+        assert_eq!(
+            (c[0].from.as_deref(), c[0].to.as_deref()),
+            (Some("1"), Some("2"))
         );
     }
 }

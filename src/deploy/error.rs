@@ -29,6 +29,10 @@ pub enum DeployError {
     /// The object changed between reading and patching it (HTTP 409).
     #[error("{0}")]
     Conflict(String),
+    /// A server-side apply would take fields another field manager owns (without
+    /// `--force-conflicts`).
+    #[error("{0}")]
+    FieldConflict(String),
     /// Another run is deploying the service, or a rollout monoship did not start is in
     /// progress; nothing was changed (exit code 3).
     #[error("{0}")]

@@ -102,6 +102,22 @@ pub fn find<'a>(manifests: &'a [Manifest], name: &str, namespace: &str) -> Optio
     })
 }
 
+/// The other objects of the service whose Deployment is `m`: every object of the files in its
+/// file's directory when that is a directory of its own below `dir` (`DIR/<service>/`), else
+/// of its file.
+pub fn set_of(manifests: &[Manifest], m: &Manifest, dir: &Path) -> Vec<Value> {
+    let own_dir = m.file.parent().filter(|p| *p != dir);
+    manifests
+        .iter()
+        .filter(|o| match own_dir {
+            Some(d) => o.file.parent() == Some(d),
+            None => o.file == m.file,
+        })
+        .filter(|o| !std::ptr::eq(*o, m) && o.object["kind"] != "Kustomization")
+        .map(|o| o.object.clone())
+        .collect()
+}
+
 /// The Deployment of `m` as applied for `change`: in `namespace`, the container's image set,
 /// monoship's annotations on it and its pod template. The container is chosen as for a patch.
 pub fn render(
@@ -157,6 +173,34 @@ pub fn render(
         }
     }
     Ok((o, container))
+}
+
+/// When `d` already runs `digest`, `object` (rendered for it) keeps `d`'s revision stamp and
+/// change cause: a new commit that changes nothing the service runs changes nothing.
+pub fn keep_stamp(d: &Deployment, object: &mut Value, digest: &str) {
+    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
+    let live = |m: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>, k: &str| {
+        m.and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(k))
+            .cloned()
+    };
+    if live(template, MONOSHIP_DIGEST).as_deref() != Some(digest) {
+        return;
+    }
+    let mut top = serde_json::Map::new();
+    let mut pod = serde_json::Map::new();
+    for k in [MONOSHIP_REVISION, CHANGE_CAUSE, MONOSHIP_PROMOTED_FROM] {
+        if let Some(v) = live(Some(&d.metadata), k) {
+            top.insert(k.into(), json!(v));
+        }
+    }
+    for k in [MONOSHIP_REVISION, MONOSHIP_PROMOTED_FROM] {
+        if let Some(v) = live(template, k) {
+            pod.insert(k.into(), json!(v));
+        }
+    }
+    merge_annotations(&mut object["metadata"], top);
+    merge_annotations(&mut object["spec"]["template"]["metadata"], pod);
 }
 
 fn merge_annotations(meta: &mut Value, add: serde_json::Map<String, Value>) {

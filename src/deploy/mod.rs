@@ -8,6 +8,8 @@
 //! the command line renders.
 
 pub mod access;
+pub mod apply;
+pub mod applyset;
 pub mod budget;
 pub mod container;
 pub mod diff;
@@ -26,6 +28,7 @@ pub mod revisions;
 pub mod rollback;
 pub mod run;
 pub mod service;
+pub mod set;
 pub mod status;
 pub mod stop;
 pub mod track;
@@ -54,6 +57,9 @@ pub struct Options {
     pub others: Others,
     /// The first SIGINT/SIGTERM: start nothing more, roll back what is in flight.
     pub stop: Stop,
+    /// Server-side apply takes over fields another field manager owns (else a conflict is
+    /// an error).
+    pub force_conflicts: bool,
 }
 
 /// Another monoship run is deploying a service (it holds the service's Lease).
@@ -79,6 +85,7 @@ impl Default for Options {
             dry_run: false,
             others: Others::Refuse,
             stop: Stop::never(),
+            force_conflicts: false,
         }
     }
 }

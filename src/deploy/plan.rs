@@ -23,6 +23,8 @@ pub struct ServicePlan {
     /// `--manifests`: the whole Deployment to apply (image and annotations already set),
     /// instead of a patch of the existing one.
     pub manifest: Option<serde_json::Value>,
+    /// With `manifest`: the service's other objects, applied before it.
+    pub set: Option<super::set::ServiceSet>,
 }
 
 /// Where one service's Deployment is.
@@ -179,6 +181,7 @@ mod tests {
                 promoted_from: None,
             },
             manifest: None,
+            set: None,
         }
     }
 

@@ -116,9 +116,8 @@ pub async fn prepare(
     if let Some(d) = &found {
         refuse(&target, d, opts.others)?;
     }
-    if let Some(object) = &target.manifest {
-        let after = manifests::apply(client, &target.namespace, object, None, true).await?;
-        return Ok(manifest_prepared(target, found, &after));
+    if target.manifest.is_some() {
+        return prepare_manifest(client, target, found, opts).await;
     }
     let Some(d) = found else {
         return Err(DeployError::DeploymentNotFound {
@@ -175,6 +174,32 @@ impl Prepared {
             changes,
         }
     }
+}
+
+/// A whole Deployment to apply (and its set's other objects): the server's dry runs say what
+/// changes. When the Deployment already runs the digest, it keeps its revision stamp, so a new
+/// commit that changes nothing the service runs leaves it as it is.
+async fn prepare_manifest(
+    client: &Client,
+    mut target: ServicePlan,
+    found: Option<Deployment>,
+    opts: &Options,
+) -> Result<Prepared, DeployError> {
+    if let (Some(d), Some(object)) = (&found, target.manifest.as_mut()) {
+        manifests::keep_stamp(d, object, &target.artifact.digest);
+    }
+    let object = target.manifest.clone().unwrap_or_default();
+    let after = manifests::apply(client, &target.namespace, &object, None, true).await?;
+    let set_changes = match &target.set {
+        Some(set) => set.dry_run(client, opts.force_conflicts).await?,
+        None => Vec::new(),
+    };
+    let mut p = manifest_prepared(target, found, &after);
+    if !set_changes.is_empty() {
+        p.unchanged = false;
+        p.changes.extend(set_changes);
+    }
+    Ok(p)
 }
 
 /// `--manifests`: what changes from `found` (the Deployment, when it exists) to `after`, the
@@ -386,6 +411,9 @@ async fn deploy_inner(
         ));
     }
     let patched_at = k8s_openapi::jiff::Timestamp::now();
+    if let (Some(set), Some(object)) = (&t.set, &t.manifest) {
+        set.apply(client, object, opts.force_conflicts).await?;
+    }
     let Some(changed) = change_it(client, p, emit, result).await? else {
         return Ok((Outcome::Unchanged, None));
     };
@@ -402,7 +430,7 @@ async fn deploy_inner(
         patched_at,
     };
     let failure = match tracked {
-        Tracked::Complete(_) => return Ok((Outcome::Deployed, None)),
+        Tracked::Complete(_) => return Ok((Outcome::Deployed, pruned(client, t, &changed).await)),
         Tracked::Superseded(m) => return Ok((Outcome::Error, Some(m))),
         Tracked::Denied(m) if opts.no_rollback => {
             return Ok((
@@ -428,6 +456,20 @@ async fn deploy_inner(
     Ok(ours
         .failed(client, failure, &snap, opts, emit, result)
         .await)
+}
+
+/// After a successful rollout, prune what left the service's set; a failure to prune is said
+/// in the result's reason (the rollout itself succeeded).
+async fn pruned(client: &Client, t: &ServicePlan, changed: &Changed) -> Option<String> {
+    let (Some(set), Some(object)) = (&t.set, &t.manifest) else {
+        return None;
+    };
+    match set.prune(client, object, &changed.patched).await {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "deployed; pruning the objects that left the set failed: {e}"
+        )),
+    }
 }
 
 /// Following the rollout of our change to `patched`.

@@ -188,6 +188,7 @@ mod tests {
                 promoted_from: None,
             },
             manifest: None,
+            set: None,
         }
     }
 

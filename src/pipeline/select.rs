@@ -109,6 +109,7 @@ pub fn deploy_target(
         depends_on,
         artifact,
         manifest: None,
+        set: None,
     })
 }
 

@@ -28,6 +28,7 @@ mod deploy_access;
 mod deploy_apiserver;
 mod deploy_failures;
 mod deploy_rollback;
+mod deploy_sets;
 mod deploy_verdicts;
 mod environments;
 mod faults_creds;
