@@ -18,6 +18,7 @@ pub mod globs;
 pub mod image;
 pub mod init;
 pub mod invalid;
+pub mod objects;
 pub mod parallel;
 pub mod pipeline;
 pub mod placeholders;

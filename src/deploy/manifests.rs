@@ -8,85 +8,20 @@ use super::revisions::{CHANGE_CAUSE, MONOSHIP_DIGEST, MONOSHIP_PROMOTED_FROM, MO
 use crate::invalid::Invalid;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// One object of a manifest file.
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    pub file: PathBuf,
-    pub object: Value,
-}
+pub use crate::objects::Manifest;
 
 /// Every object in the `*.yaml`, `*.yml` and `*.json` files under `dir` (sorted by path;
-/// several YAML documents per file; `kind: List` unpacked).
+/// several YAML documents per file; `kind: List` unpacked), or in the one file `dir` names.
 pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, Invalid> {
-    let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|e| Invalid(format!("--manifests {}: {e}", dir.display())))?;
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| Invalid(format!("{}: {e}", file.display())))?;
-        let docs: Vec<Value> = if file.extension().is_some_and(|e| e == "json") {
-            vec![
-                serde_json::from_str(&text)
-                    .map_err(|e| Invalid(format!("{}: {e}", file.display())))?,
-            ]
-        } else {
-            serde_saphyr::from_multiple(&text).map_err(|e| {
-                format!(
-                    "{}: {}",
-                    file.display(),
-                    super::error::one_line(&e.to_string())
-                )
-            })?
-        };
-        for doc in docs {
-            match doc {
-                Value::Null => {}
-                Value::Object(ref o) if o.get("kind") == Some(&json!("List")) => {
-                    for item in o
-                        .get("items")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        out.push(Manifest {
-                            file: file.clone(),
-                            object: item.clone(),
-                        });
-                    }
-                }
-                Value::Object(_) => out.push(Manifest {
-                    file: file.clone(),
-                    object: doc,
-                }),
-                _ => {
-                    return Err(Invalid(format!(
-                        "{}: a document is not an object",
-                        file.display()
-                    )));
-                }
-            }
-        }
+    if !dir.exists() {
+        return Err(Invalid(format!(
+            "--manifests {}: no such file or directory",
+            dir.display()
+        )));
     }
-    Ok(out)
-}
-
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, files)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
+    crate::objects::load(dir)
 }
 
 /// The Deployment named `name` (in `namespace`, or without one).
