@@ -12,9 +12,7 @@ use super::{Cli, CliError, CliResult, Format};
 use super::{exit, output, require_format, runtime, workspace_options};
 use monoship::deploy::images::{self, Records};
 use monoship::deploy::manifests;
-use monoship::deploy::patch::ImageChange;
 use monoship::deploy::plan::ServicePlan;
-use monoship::deploy::set::ServiceSet;
 use monoship::pipeline::{Cluster, DeployJob};
 use monoship::workspace::Workspace;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,26 +132,9 @@ fn with_manifest(
             dir: dir.to_path_buf(),
         }
     })?;
-    let change = ImageChange {
-        service: &t.service,
-        container: "",
-        image: &t.artifact.reference,
-        revision: t.artifact.revision.as_deref(),
-        promoted_from: t.artifact.promoted_from.as_ref().map(|p| p.annotation()),
-    };
-    let (object, container) =
-        manifests::render(m, &t.namespace, &t.service, t.container.as_deref(), &change)
-            .map_err(|e| e.of(&t.service))?;
-    let mut object = object;
-    let others = manifests::set_of(docs, m, dir);
-    t.set = Some(ServiceSet::new(
-        &t.namespace,
-        &t.deployment,
-        others,
-        &mut object,
-    ));
-    t.container = Some(container);
-    t.manifest = Some(object);
+    let mut set = manifests::set_of(docs, m, dir);
+    monoship::objects::config_hash(&mut set);
+    monoship::pipeline::objects::set_objects(t, set).map_err(|e| e.of(&t.service))?;
     Ok(())
 }
 

@@ -37,10 +37,10 @@ pub fn find<'a>(manifests: &'a [Manifest], name: &str, namespace: &str) -> Optio
     })
 }
 
-/// The other objects of the service whose Deployment is `m`: every object of the files in its
-/// file's directory when that is a directory of its own below `dir` (`DIR/<service>/`), else
-/// of its file.
-pub fn set_of(manifests: &[Manifest], m: &Manifest, dir: &Path) -> Vec<Value> {
+/// The objects of the service whose Deployment is `m`, `m` among them: every object of the
+/// files in its file's directory when that is a directory of its own below `dir`
+/// (`DIR/<service>/`), else of its file.
+pub fn set_of(manifests: &[Manifest], m: &Manifest, dir: &Path) -> Vec<Manifest> {
     let own_dir = m.file.parent().filter(|p| *p != dir);
     manifests
         .iter()
@@ -48,8 +48,7 @@ pub fn set_of(manifests: &[Manifest], m: &Manifest, dir: &Path) -> Vec<Value> {
             Some(d) => o.file.parent() == Some(d),
             None => o.file == m.file,
         })
-        .filter(|o| !std::ptr::eq(*o, m) && o.object["kind"] != "Kustomization")
-        .map(|o| o.object.clone())
+        .cloned()
         .collect()
 }
 

@@ -16,6 +16,7 @@
 
 mod clusters;
 pub mod drift;
+pub mod objects;
 pub mod promote;
 #[cfg(test)]
 mod promote_tests;

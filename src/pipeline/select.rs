@@ -101,7 +101,7 @@ pub fn deploy_target(
         .service(service)
         .map(|s| s.config.depends_on.clone())
         .unwrap_or_default();
-    Ok(ServicePlan {
+    let mut target = ServicePlan {
         service: at.service,
         namespace: at.namespace,
         deployment: at.deployment,
@@ -110,7 +110,9 @@ pub fn deploy_target(
         artifact,
         manifest: None,
         set: None,
-    })
+    };
+    super::objects::with_objects(ws, &mut target)?;
+    Ok(target)
 }
 
 /// The git revision each service's Deployment runs (`monoship.dev/revision`, counted only

@@ -29,6 +29,7 @@ mod deploy_apiserver;
 mod deploy_failures;
 mod deploy_rollback;
 mod deploy_sets;
+mod deploy_sources;
 mod deploy_verdicts;
 mod environments;
 mod faults_creds;
